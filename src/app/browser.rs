@@ -1,0 +1,126 @@
+//! The browser's side effects behind one small API: requests to `/ajax` (gloo-net), timers
+//! (gloo-timers), page visibility, localStorage and local time.
+//!
+//! Each function has one signature and two bodies: the real one in the browser build, and an
+//! inert one for server rendering, where components are built but never polled, so they can
+//! call these without a `cfg` of their own.
+
+use crate::protocol::{ClientEnvelope, ServerEnvelope};
+
+/// A request that got no envelope back: the network failed, or something other than our
+/// server answered (a proxy's error page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoReply(pub String);
+
+#[cfg(feature = "hydrate")]
+mod imp {
+    use super::*;
+    use gloo_timers::callback::{Interval, Timeout};
+    use wasm_bindgen::JsValue;
+
+    pub async fn post(envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
+        let request = gloo_net::http::Request::post("/ajax")
+            .json(envelope)
+            .map_err(|err| NoReply(err.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| NoReply(err.to_string()))?;
+        // Errors come as status envelopes too, whatever the HTTP status: read the body first.
+        let status = response.status();
+        response
+            .json::<ServerEnvelope>()
+            .await
+            .map_err(|_| NoReply(format!("unexpected reply (HTTP {status})")))
+    }
+
+    /// A running timer; dropping it cancels it.
+    pub enum Timer {
+        Every(#[allow(dead_code)] Interval),
+        Once(#[allow(dead_code)] Timeout),
+    }
+
+    pub fn every(millis: u32, tick: impl FnMut() + 'static) -> Timer {
+        Timer::Every(Interval::new(millis, tick))
+    }
+
+    pub fn after(millis: u32, fire: impl FnOnce() + 'static) -> Timer {
+        Timer::Once(Timeout::new(millis, fire))
+    }
+
+    pub fn page_hidden() -> bool {
+        leptos::prelude::document().hidden()
+    }
+
+    fn local_storage() -> Option<web_sys::Storage> {
+        leptos::prelude::window().local_storage().ok().flatten()
+    }
+
+    pub fn load(key: &str) -> Option<String> {
+        local_storage()?.get_item(key).ok().flatten()
+    }
+
+    pub fn save(key: &str, value: &str) {
+        if let Some(storage) = local_storage() {
+            // Private mode or a full quota: remembering is a convenience, not a requirement.
+            let _ = storage.set_item(key, value);
+        }
+    }
+
+    /// `sent_at` (RFC 3339) as the user's local time of day, e.g. "14:05".
+    pub fn local_time(rfc3339: &str) -> String {
+        let date = js_sys::Date::new(&JsValue::from_str(rfc3339));
+        if date.get_time().is_nan() {
+            return rfc3339.to_owned();
+        }
+        format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    }
+
+    /// `sent_at` as the user's local date and time, for the tooltip.
+    pub fn local_date_time(rfc3339: &str) -> String {
+        let date = js_sys::Date::new(&JsValue::from_str(rfc3339));
+        if date.get_time().is_nan() {
+            return rfc3339.to_owned();
+        }
+        String::from(date.to_locale_string("default", &JsValue::UNDEFINED))
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+mod imp {
+    use super::*;
+
+    pub async fn post(_envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
+        Err(NoReply("requests are only sent from the browser".into()))
+    }
+
+    pub struct Timer;
+
+    pub fn every(_millis: u32, _tick: impl FnMut() + 'static) -> Timer {
+        Timer
+    }
+
+    pub fn after(_millis: u32, _fire: impl FnOnce() + 'static) -> Timer {
+        Timer
+    }
+
+    pub fn page_hidden() -> bool {
+        false
+    }
+
+    pub fn load(_key: &str) -> Option<String> {
+        None
+    }
+
+    pub fn save(_key: &str, _value: &str) {}
+
+    pub fn local_time(rfc3339: &str) -> String {
+        rfc3339.to_owned()
+    }
+
+    pub fn local_date_time(rfc3339: &str) -> String {
+        rfc3339.to_owned()
+    }
+}
+
+pub use imp::*;

@@ -1,0 +1,125 @@
+//! The Leptos side: the HTML shell and the components of the chat page, rendered on the server
+//! and hydrated in the browser.
+//!
+//! The server renders the page with the newest messages already in the HTML, and writes the
+//! same [`PageState`] into the page as JSON, which the client reads back before hydrating, so
+//! both sides start from identical state and the first paint needs no extra request.
+
+pub mod browser;
+pub mod chat;
+mod composer;
+mod messages;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ChatMessage, Limits};
+pub use chat::Chat;
+
+/// How many of the newest messages the server renders into the page.
+pub const PAGE_HISTORY: usize = 50;
+
+/// The id of the `<script type="application/json">` element that carries [`PageState`].
+pub const STATE_ELEMENT_ID: &str = "chat-state";
+
+/// What the page learns of the server's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatConfig {
+    /// How often to poll `sync`, in milliseconds.
+    pub poll_interval_ms: u64,
+    pub limits: Limits,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Everything the page starts from: configuration and the newest messages, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageState {
+    pub config: ChatConfig,
+    pub messages: Vec<ChatMessage>,
+}
+
+impl PageState {
+    /// JSON that is safe inside a `<script>` element: `<`, `>` and `&` are written as `\u003c`
+    /// and so on, so a message containing `</script>` cannot end the element early.
+    pub fn to_script_json(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned());
+        let mut safe = String::with_capacity(json.len());
+        for ch in json.chars() {
+            match ch {
+                '<' => safe.push_str("\\u003c"),
+                '>' => safe.push_str("\\u003e"),
+                '&' => safe.push_str("\\u0026"),
+                '\u{2028}' => safe.push_str("\\u2028"),
+                '\u{2029}' => safe.push_str("\\u2029"),
+                other => safe.push(other),
+            }
+        }
+        safe
+    }
+}
+
+/// The HTML document around [`App`], rendered on the server only. The [`PageState`] comes from
+/// the context the page handler provides.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let page = use_context::<PageState>().unwrap_or_default();
+    let state_json = page.to_script_json();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>"Chat"</title>
+                <link id="leptos" rel="stylesheet" href="/pkg/ajax-chat.css"/>
+                <script type="application/json" id=STATE_ELEMENT_ID inner_html=state_json></script>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+            </head>
+            <body>
+                <App page/>
+            </body>
+        </html>
+    }
+}
+
+/// The root component: the whole chat page.
+#[component]
+pub fn App(page: PageState) -> impl IntoView {
+    view! {
+        <main class="chat">
+            <header class="chat-header">
+                <h1>"Chat"</h1>
+            </header>
+            <Chat page/>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_close_its_element_and_round_trips() {
+        let page = PageState {
+            config: ChatConfig::default(),
+            messages: vec![ChatMessage {
+                id: 1,
+                sender: "<b>".into(),
+                message: "</script><script>alert(1)</script> & \u{2028}".into(),
+                sent_at: "2026-01-01T00:00:00Z".into(),
+            }],
+        };
+        let json = page.to_script_json();
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        assert_eq!(serde_json::from_str::<PageState>(&json).unwrap(), page);
+    }
+}

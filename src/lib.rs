@@ -1,0 +1,28 @@
+//! A web chat in Rust, end to end: one Leptos crate built twice, as an axum server (feature
+//! `ssr`) and as the WASM client that hydrates its pages (feature `hydrate`).
+//!
+//! # Layout
+//! - [`protocol`]: the JSON envelopes of `POST /ajax` and their validation, shared by both builds.
+//! - [`app`]: the Leptos components, rendered on the server and hydrated in the browser.
+//! - `server` (feature `ssr`): configuration, the HTTP layer, the chat service and its storage.
+
+pub mod app;
+pub mod protocol;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// Entry point of the WASM client: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    use leptos::prelude::*;
+    console_error_panic_hook::set_once();
+    // The server wrote the state it rendered from into the page; start from exactly that.
+    let page: app::PageState = document()
+        .get_element_by_id(app::STATE_ELEMENT_ID)
+        .and_then(|element| element.text_content())
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    leptos::mount::hydrate_body(move || view! { <app::App page=page.clone()/> });
+}

@@ -1,0 +1,20 @@
+//! The chat server binary: reads configuration, opens storage, serves until SIGTERM or Ctrl-C.
+//!
+//! Run it from the project root after `cargo leptos build --release`, e.g.
+//! `LEPTOS_SITE_ADDR=0.0.0.0:3000 DATABASE_URL=sqlite://data/chat.db target/release/ajax-chat`.
+
+use ajax_chat::server::{self, Config};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    server::init_tracing();
+    let config = Config::parse();
+    match server::start(config, server::shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

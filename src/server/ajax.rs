@@ -1,0 +1,112 @@
+//! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::AppState;
+use super::error::AjaxError;
+use crate::protocol::{ClientEnvelope, Limits, ServerEnvelope, Status, SyncRequest, decode_client};
+
+/// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
+/// content type or an oversized body is answered with a status envelope.
+pub struct Envelope(pub ClientEnvelope);
+
+impl<S> FromRequest<S> for Envelope
+where
+    Limits: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AjaxError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limits = Limits::from_ref(state);
+        if !is_json(req.headers()) {
+            return Err(AjaxError::UnsupportedMediaType);
+        }
+        // The size limit is the `DefaultBodyLimit` layer that `app()` puts on this route.
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection: BytesRejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AjaxError::TooLarge(limits.max_body_bytes)
+                } else {
+                    AjaxError::BodyUnreadable
+                }
+            })?;
+        Ok(Envelope(decode_client(&body)?))
+    }
+}
+
+/// `application/json`, with or without parameters, or any `application/*+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+pub async fn ajax(
+    State(state): State<AppState>,
+    Envelope(envelope): Envelope,
+) -> Result<Json<ServerEnvelope>, AjaxError> {
+    match envelope {
+        ClientEnvelope::Message(post) => {
+            let valid = post.validate(&state.limits)?;
+            let stored = state.store.append(valid).await?;
+            tracing::debug!(id = stored.id, "message stored");
+            Ok(Json(ServerEnvelope::Status(Status::ok(format!(
+                "message {} stored",
+                stored.id
+            )))))
+        }
+        ClientEnvelope::Sync(SyncRequest { last_message }) => {
+            // Most polls come from clients that are up to date: answer them from memory.
+            if last_message >= state.store.newest_id() {
+                return Ok(Json(ServerEnvelope::Sync(Vec::new())));
+            }
+            let messages = state
+                .store
+                .since(last_message, state.limits.max_sync_batch)
+                .await?;
+            Ok(Json(ServerEnvelope::Sync(messages)))
+        }
+    }
+}
+
+pub async fn method_not_allowed() -> AjaxError {
+    AjaxError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(&with_type("application/json")));
+        assert!(is_json(&with_type("Application/JSON; charset=utf-8")));
+        assert!(is_json(&with_type("application/vnd.api+json")));
+        assert!(!is_json(&with_type("text/plain")));
+        assert!(!is_json(&with_type("application/x-www-form-urlencoded")));
+        assert!(!is_json(&with_type("application/jsonp")));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

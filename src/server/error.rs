@@ -1,0 +1,61 @@
+//! The one error type of the HTTP layer, and the one place it becomes a response: an HTTP
+//! status with a `{"type":"status","data":{"status":1,...}}` envelope. Faults of the server's
+//! own are logged here with their details; the client gets a sentence without them.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::store::StoreError;
+use crate::protocol::{Invalid, ServerEnvelope, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AjaxError {
+    /// Malformed or invalid input: the text says where and why.
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("could not read the request body")]
+    BodyUnreadable,
+    #[error("method not allowed: /ajax accepts POST only")]
+    MethodNotAllowed,
+    #[error("request body too large: at most {0} bytes allowed")]
+    TooLarge(usize),
+    #[error("unsupported content type: send Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("storage is unavailable, please try again later")]
+    Storage(#[from] StoreError),
+    #[error("internal server error")]
+    Panic,
+}
+
+impl AjaxError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AjaxError::Invalid(_) | AjaxError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AjaxError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AjaxError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AjaxError {
+    fn into_response(self) -> Response {
+        match &self {
+            AjaxError::Storage(err) => tracing::error!(error = %err, "storage fault"),
+            AjaxError::Panic => tracing::error!("handler panicked"),
+            other => tracing::debug!(error = %other, "request refused"),
+        }
+        let status = self.status_code();
+        let envelope = ServerEnvelope::Status(Status::failed(self.to_string()));
+        let mut response = (status, Json(envelope)).into_response();
+        if let AjaxError::MethodNotAllowed = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}

@@ -1,0 +1,228 @@
+//! The chat server: configuration, the router, and `run`, which serves a router on a listener
+//! until a shutdown signal and then closes storage cleanly.
+//!
+//! Tests drive [`app`] in-process with `tower::ServiceExt::oneshot`, or [`run`] a real server on
+//! `127.0.0.1:0`.
+
+pub mod ajax;
+pub mod error;
+mod page;
+pub mod store;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, response::Response};
+use leptos::prelude::*;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::app::ChatConfig;
+use crate::protocol::{Limits, ServerEnvelope, Status};
+use store::Store;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Configuration, from flags or the environment (flags win).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "ajax-chat",
+    version,
+    about = "A web chat: Leptos page, JSON envelopes over POST /ajax"
+)]
+pub struct Config {
+    /// Address to listen on [default: site-addr in Cargo.toml, else 127.0.0.1:3000]
+    #[arg(long, env = "LEPTOS_SITE_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Where messages are stored: sqlite://<path>
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/chat.db")]
+    pub database_url: String,
+    /// How often the page polls for new messages, in milliseconds
+    #[arg(long, env = "CHAT_POLL_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub poll_interval_ms: u64,
+    /// Most characters in a sender name
+    #[arg(long, env = "CHAT_MAX_SENDER_CHARS", default_value_t = Limits::default().max_sender_chars)]
+    pub max_sender_chars: usize,
+    /// Most characters in a message
+    #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = Limits::default().max_message_chars)]
+    pub max_message_chars: usize,
+    /// Most messages in one sync reply
+    #[arg(long, env = "CHAT_MAX_SYNC_BATCH", default_value_t = Limits::default().max_sync_batch)]
+    pub max_sync_batch: usize,
+    /// Largest request body, in bytes
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_sender_chars: self.max_sender_chars,
+            max_message_chars: self.max_message_chars,
+            max_sync_batch: self.max_sync_batch.max(1),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// What every handler can reach. Cheap to clone: storage is shared behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub limits: Limits,
+    pub poll_interval: Duration,
+    pub leptos_options: LeptosOptions,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
+        Self {
+            store,
+            limits: Limits::default(),
+            poll_interval: Duration::from_secs(1),
+            leptos_options,
+        }
+    }
+
+    /// What the page needs to know of the server's configuration.
+    pub fn chat_config(&self) -> ChatConfig {
+        ChatConfig {
+            poll_interval_ms: self.poll_interval.as_millis() as u64,
+            limits: self.limits,
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Limits {
+    fn from_ref(state: &AppState) -> Self {
+        state.limits
+    }
+}
+
+/// The whole HTTP surface: `/ajax`, `/healthz`, the server-rendered page and static files.
+pub fn app(state: AppState) -> Router {
+    // Server rendering spawns tasks through Leptos's executor: point it at tokio (once).
+    let _ = any_spawner::Executor::init_tokio();
+    let ajax_route: MethodRouter<AppState> = post(ajax::ajax)
+        .fallback(ajax::method_not_allowed)
+        .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
+            error::AjaxError::Panic.into_response()
+        }));
+    let site_root = state.leptos_options.site_root.to_string();
+    Router::new()
+        .route("/", get(page::page))
+        .route("/ajax", ajax_route)
+        .route("/healthz", get(healthz))
+        .fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 with status 0 when storage answers, 503 with status 1 when not.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.check().await {
+        Ok(()) => Json(ServerEnvelope::Status(Status::ok("storage ok"))).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(ServerEnvelope::Status(Status::failed(
+                    "storage unavailable",
+                ))),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, lets in-flight requests finish, then
+/// closes storage.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = Arc::clone(&state.store);
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    store.close().await;
+    tracing::info!("storage closed");
+    served
+}
+
+/// Reads the Leptos options, opens storage, binds, and runs until `shutdown`.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    // From the project root, Cargo.toml's [package.metadata.leptos] gives the site layout;
+    // elsewhere the LEPTOS_* environment variables must.
+    let cargo_toml = std::path::Path::new("Cargo.toml")
+        .exists()
+        .then_some("Cargo.toml");
+    let leptos_options = get_configuration(cargo_toml)?.leptos_options;
+    let addr = config.addr.unwrap_or(leptos_options.site_addr);
+    let store = store::open(&config.database_url).await?;
+    let state = AppState {
+        store,
+        limits: config.limits(),
+        poll_interval: Duration::from_millis(config.poll_interval_ms),
+        leptos_options,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
+    run(listener, state, shutdown).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters them (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

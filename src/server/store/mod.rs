@@ -1,0 +1,58 @@
+//! Storage of chat messages behind one small trait, so that the HTTP layer never sees SQL and
+//! another backend (PostgreSQL) slots in without touching it.
+//!
+//! A backend chosen by URL: `sqlite://path/to/file.db` (the default, embedded).
+
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use sqlite::SqliteStore;
+
+use crate::protocol::{ChatMessage, ValidMessage};
+
+/// A fault of the storage itself. The text goes to the log, never to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage is shut down")]
+    Closed,
+}
+
+/// What the chat needs from its storage.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores one message and returns it with its id, only once it is durably committed.
+    /// Ids are positive, strictly increasing in commit order and never reused.
+    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError>;
+
+    /// Up to `limit` messages with an id greater than `after`, ascending.
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// The `limit` newest messages, ascending.
+    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// The newest id known to be committed, from memory. Never above the real newest id, so a
+    /// reader that trusts it to answer "nothing new" can be late but never hides a message.
+    fn newest_id(&self) -> u64;
+
+    /// Whether storage answers a query right now.
+    async fn check(&self) -> Result<(), StoreError>;
+
+    /// Finishes pending writes and closes the database; later calls fail with `Closed`.
+    async fn close(&self);
+}
+
+/// Opens the backend that `url` names, creating or migrating its schema.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Ok(Arc::new(SqliteStore::open(path.into()).await?));
+    }
+    Err(StoreError::Unavailable(format!(
+        "unsupported DATABASE_URL {url:?}: expected sqlite://<path>"
+    )))
+}

@@ -1,0 +1,579 @@
+//! Protocol tests: `POST /ajax` driven through the real router in-process, over a real SQLite
+//! database in a temporary folder. Every error class is checked for its HTTP status, its
+//! status-1 envelope, and that nothing was stored.
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use common::Fixture;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Reply {
+    status: StatusCode,
+    content_type: String,
+    allow: Option<String>,
+    body: Value,
+}
+
+async fn call(router: &Router, method: Method, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut request = Request::builder().method(method).uri("/ajax");
+    if let Some(content_type) = content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let header_text = |name| {
+        headers
+            .get(name)
+            .map(|value: &header::HeaderValue| value.to_str().unwrap().to_owned())
+    };
+    let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+    let allow = header_text(header::ALLOW);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|err| {
+        panic!(
+            "reply is not JSON ({err}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    Reply {
+        status,
+        content_type,
+        allow,
+        body,
+    }
+}
+
+async fn post(router: &Router, body: &Value) -> Reply {
+    call(
+        router,
+        Method::POST,
+        Some("application/json"),
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+}
+
+async fn send(router: &Router, sender: &str, message: &str) -> Reply {
+    post(
+        router,
+        &json!({"type": "message", "data": {"sender": sender, "message": message}}),
+    )
+    .await
+}
+
+/// The messages after `last`, checked to be a well-formed sync reply.
+async fn sync(router: &Router, last: u64) -> Vec<Value> {
+    let reply = post(
+        router,
+        &json!({"type": "sync", "data": {"last_message": last}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["type"], "sync");
+    reply.body["data"]
+        .as_array()
+        .expect("data is a list")
+        .clone()
+}
+
+fn assert_ok(reply: &Reply) {
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert!(reply.content_type.starts_with("application/json"));
+    assert_eq!(reply.body["type"], "status");
+    assert_eq!(reply.body["data"]["status"], 0, "{:?}", reply.body);
+}
+
+fn assert_refused(reply: &Reply, status: StatusCode, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {:?}", reply.body);
+    assert!(
+        reply.content_type.starts_with("application/json"),
+        "{what}: content type {:?}",
+        reply.content_type
+    );
+    assert_eq!(reply.body["type"], "status", "{what}");
+    assert_eq!(reply.body["data"]["status"], 1, "{what}");
+    let message = reply.body["data"]["message"]
+        .as_str()
+        .expect("message text");
+    assert!(!message.is_empty(), "{what}: empty message");
+    assert_eq!(
+        reply.body.as_object().unwrap().len(),
+        2,
+        "{what}: only type and data"
+    );
+}
+
+#[tokio::test]
+async fn a_posted_message_is_acknowledged_and_synced_back() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+
+    let reply = send(&router, "  ann\t", "hello, world").await;
+    assert_ok(&reply);
+    assert!(!reply.body["data"]["message"].as_str().unwrap().is_empty());
+
+    let messages = sync(&router, 0).await;
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message.as_object().unwrap().len(), 4, "{message}");
+    assert!(message["id"].as_u64().unwrap() >= 1);
+    assert_eq!(message["sender"], "ann", "sender is stored trimmed");
+    assert_eq!(message["message"], "hello, world");
+    let sent_at = message["sent_at"].as_str().unwrap();
+    assert_eq!(sent_at.as_bytes()[10], b'T', "{sent_at}");
+    assert!(sent_at.ends_with('Z'), "RFC 3339 UTC: {sent_at}");
+    assert!(sent_at.starts_with("20"), "{sent_at}");
+}
+
+#[tokio::test]
+async fn sync_returns_only_newer_messages_in_ascending_order() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    for n in 1..=5 {
+        assert_ok(&send(&router, "bob", &format!("m{n}")).await);
+    }
+    let all = sync(&router, 0).await;
+    let ids: Vec<u64> = all.iter().map(|m| m["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(all[4]["message"], "m5");
+
+    let after_second = sync(&router, ids[1]).await;
+    let texts: Vec<&str> = after_second
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["m3", "m4", "m5"]);
+
+    assert!(sync(&router, ids[4]).await.is_empty(), "up to date");
+    assert!(
+        sync(&router, ids[4] + 100).await.is_empty(),
+        "ahead of the server"
+    );
+    assert!(sync(&router, u64::MAX).await.is_empty(), "far ahead");
+}
+
+#[tokio::test]
+async fn syncing_past_1000_pages_through_every_message() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let total = 2345;
+    let posts: Vec<_> = (0..total)
+        .map(|n| {
+            let router = router.clone();
+            tokio::spawn(async move { send(&router, "pager", &format!("#{n}")).await })
+        })
+        .collect();
+    for post in posts {
+        assert_ok(&post.await.unwrap());
+    }
+
+    let mut last = 0;
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = sync(&router, last).await;
+        pages.push(page.len());
+        for message in &page {
+            let id = message["id"].as_u64().unwrap();
+            assert!(id > last, "ascending and newer: {id} after {last}");
+            last = id;
+            seen.push(message["message"].as_str().unwrap().to_owned());
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    assert_eq!(pages, [1000, 1000, 345]);
+    seen.sort();
+    let mut expected: Vec<String> = (0..total).map(|n| format!("#{n}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "every message exactly once");
+}
+
+#[tokio::test]
+async fn unicode_and_html_round_trip_byte_exact() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let texts = [
+        "<script>alert('x')</script> & <b>bold</b> &amp; \"quoted\"",
+        "  leading and trailing white space\n\tkept  ",
+        "multi\nline\r\nwith CRLF",
+        "😀 astral, e\u{301} combining, 👩‍👩‍👧 joined, \u{200B}zero width, مرحبا RTL",
+        "\u{FEFF}BOM and \u{7F} DEL and \u{1} control",
+        "\\ backslash, \"quote\", '/' slash, \u{2028} separator",
+    ];
+    for text in texts {
+        assert_ok(&send(&router, "émile 😀", text).await);
+    }
+    let stored: Vec<String> = sync(&router, 0)
+        .await
+        .iter()
+        .map(|m| {
+            assert_eq!(m["sender"], "émile 😀");
+            m["message"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(stored, texts);
+}
+
+#[tokio::test]
+async fn length_limits_count_unicode_scalar_values() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let astral = "😀"; // one scalar value, four bytes
+
+    assert_ok(&send(&router, &astral.repeat(64), "x").await);
+    assert_ok(&send(&router, &format!("  {}\u{3000}", "a".repeat(64)), "x").await);
+    assert_ok(&send(&router, "a", &astral.repeat(4096)).await);
+    assert_ok(&send(&router, "a", &"b".repeat(4096)).await);
+    let stored = sync(&router, 0).await.len();
+    assert_eq!(stored, 4);
+
+    let over = [
+        send(&router, &astral.repeat(65), "x").await,
+        send(&router, &"a".repeat(65), "x").await,
+        send(&router, "a", &astral.repeat(4097)).await,
+        send(&router, "a", &"b".repeat(4097)).await,
+    ];
+    for reply in &over {
+        assert_refused(reply, StatusCode::BAD_REQUEST, "over a length limit");
+    }
+    assert_eq!(
+        sync(&router, 0).await.len(),
+        stored,
+        "nothing refused is stored"
+    );
+}
+
+/// Each case: what is sent, and the HTTP status it must be refused with.
+#[tokio::test]
+async fn every_error_class_is_refused_with_a_status_envelope_and_stores_nothing() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    assert_ok(&send(&router, "seed", "one message before").await);
+
+    let json = Some("application/json");
+    let bad_request: Vec<(&str, Vec<u8>)> = vec![
+        ("not JSON", b"hello".to_vec()),
+        ("truncated JSON", br#"{"type":"message","data":{"#.to_vec()),
+        ("empty body", Vec::new()),
+        ("not an object: list", b"[]".to_vec()),
+        ("not an object: number", b"42".to_vec()),
+        ("not an object: string", br#""message""#.to_vec()),
+        ("not an object: null", b"null".to_vec()),
+        (
+            "type missing",
+            br#"{"data":{"sender":"a","message":"b"}}"#.to_vec(),
+        ),
+        (
+            "type not a string",
+            br#"{"type":1,"data":{"last_message":0}}"#.to_vec(),
+        ),
+        (
+            "type null",
+            br#"{"type":null,"data":{"last_message":0}}"#.to_vec(),
+        ),
+        (
+            "type unknown",
+            br#"{"type":"shout","data":{"sender":"a","message":"b"}}"#.to_vec(),
+        ),
+        (
+            "type in other case",
+            br#"{"type":"Message","data":{"sender":"a","message":"b"}}"#.to_vec(),
+        ),
+        (
+            "status from a client",
+            br#"{"type":"status","data":{"status":0,"message":"ok"}}"#.to_vec(),
+        ),
+        (
+            "server sync shape from a client",
+            br#"{"type":"sync","data":[{"id":1,"sender":"a","message":"b"}]}"#.to_vec(),
+        ),
+        ("message data missing", br#"{"type":"message"}"#.to_vec()),
+        (
+            "message data null",
+            br#"{"type":"message","data":null}"#.to_vec(),
+        ),
+        (
+            "message data a string",
+            br#"{"type":"message","data":"hi"}"#.to_vec(),
+        ),
+        (
+            "message data a list",
+            br#"{"type":"message","data":["a","b"]}"#.to_vec(),
+        ),
+        (
+            "sender missing",
+            br#"{"type":"message","data":{"message":"b"}}"#.to_vec(),
+        ),
+        (
+            "message missing",
+            br#"{"type":"message","data":{"sender":"a"}}"#.to_vec(),
+        ),
+        (
+            "sender a number",
+            br#"{"type":"message","data":{"sender":5,"message":"b"}}"#.to_vec(),
+        ),
+        (
+            "sender null",
+            br#"{"type":"message","data":{"sender":null,"message":"b"}}"#.to_vec(),
+        ),
+        (
+            "message a bool",
+            br#"{"type":"message","data":{"sender":"a","message":true}}"#.to_vec(),
+        ),
+        (
+            "message an object",
+            br#"{"type":"message","data":{"sender":"a","message":{"t":"b"}}}"#.to_vec(),
+        ),
+        (
+            "sender empty",
+            br#"{"type":"message","data":{"sender":"","message":"b"}}"#.to_vec(),
+        ),
+        (
+            "sender only white space",
+            br#"{"type":"message","data":{"sender":" \u3000\t","message":"b"}}"#.to_vec(),
+        ),
+        (
+            "message empty",
+            br#"{"type":"message","data":{"sender":"a","message":""}}"#.to_vec(),
+        ),
+        (
+            "message only white space",
+            br#"{"type":"message","data":{"sender":"a","message":" \n\t\u2003"}}"#.to_vec(),
+        ),
+        ("sync data missing", br#"{"type":"sync"}"#.to_vec()),
+        (
+            "sync data a number",
+            br#"{"type":"sync","data":3}"#.to_vec(),
+        ),
+        (
+            "last_message missing",
+            br#"{"type":"sync","data":{}}"#.to_vec(),
+        ),
+        (
+            "last_message negative",
+            br#"{"type":"sync","data":{"last_message":-1}}"#.to_vec(),
+        ),
+        (
+            "last_message a fraction",
+            br#"{"type":"sync","data":{"last_message":1.5}}"#.to_vec(),
+        ),
+        (
+            "last_message in exponent form",
+            br#"{"type":"sync","data":{"last_message":1e2}}"#.to_vec(),
+        ),
+        (
+            "last_message a string",
+            br#"{"type":"sync","data":{"last_message":"3"}}"#.to_vec(),
+        ),
+        (
+            "last_message null",
+            br#"{"type":"sync","data":{"last_message":null}}"#.to_vec(),
+        ),
+        (
+            "last_message too large",
+            br#"{"type":"sync","data":{"last_message":18446744073709551616}}"#.to_vec(),
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"type\":\"message\",\"data\":{\"sender\":\"a\",\"message\":\"\xff\"}}".to_vec(),
+        ),
+    ];
+    for (what, body) in bad_request {
+        let reply = call(&router, Method::POST, json, body).await;
+        assert_refused(&reply, StatusCode::BAD_REQUEST, what);
+    }
+
+    for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+        let body = br#"{"type":"message","data":{"sender":"a","message":"b"}}"#.to_vec();
+        let reply = call(&router, method.clone(), json, body).await;
+        assert_refused(&reply, StatusCode::METHOD_NOT_ALLOWED, method.as_str());
+        assert_eq!(reply.allow.as_deref(), Some("POST"));
+    }
+
+    let valid = br#"{"type":"message","data":{"sender":"a","message":"b"}}"#;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/json-ish"),
+    ] {
+        let reply = call(&router, Method::POST, content_type, valid.to_vec()).await;
+        assert_refused(
+            &reply,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("{content_type:?}"),
+        );
+    }
+
+    let messages = sync(&router, 0).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "nothing refused was stored: {messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn content_type_parameters_are_allowed() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let body = br#"{"type":"message","data":{"sender":"a","message":"b"}}"#;
+    for content_type in [
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ] {
+        assert_ok(&call(&router, Method::POST, Some(content_type), body.to_vec()).await);
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_refused_with_413() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let limit = 64 * 1024;
+    // A valid envelope padded with insignificant white space to an exact size.
+    let padded = |size: usize| {
+        let mut body = br#"{"type":"message","data":{"sender":"big","message":"b"}}"#.to_vec();
+        body.resize(size, b' ');
+        body
+    };
+    let at_limit = call(
+        &router,
+        Method::POST,
+        Some("application/json"),
+        padded(limit),
+    )
+    .await;
+    assert_ok(&at_limit);
+    let over = call(
+        &router,
+        Method::POST,
+        Some("application/json"),
+        padded(limit + 1),
+    )
+    .await;
+    assert_refused(&over, StatusCode::PAYLOAD_TOO_LARGE, "one byte over");
+    let far_over = call(
+        &router,
+        Method::POST,
+        Some("application/json"),
+        padded(10 * limit),
+    )
+    .await;
+    assert_refused(&far_over, StatusCode::PAYLOAD_TOO_LARGE, "far over");
+    assert_eq!(sync(&router, 0).await.len(), 1);
+}
+
+#[tokio::test]
+async fn storage_faults_are_503_without_internal_details() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    assert_ok(&send(&router, "ann", "before").await);
+    fx.store.close().await;
+
+    let reply = send(&router, "ann", "after").await;
+    assert_refused(&reply, StatusCode::SERVICE_UNAVAILABLE, "post while closed");
+    let reply = post(
+        &router,
+        &json!({"type": "sync", "data": {"last_message": 0}}),
+    )
+    .await;
+    assert_refused(&reply, StatusCode::SERVICE_UNAVAILABLE, "sync while closed");
+    let text = reply.body["data"]["message"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let path = fx.db_path().display().to_string().to_lowercase();
+    for secret in ["sqlite", "sql", "select", path.as_str()] {
+        assert!(!text.contains(secret), "{text:?} leaks {secret:?}");
+    }
+
+    let health = router
+        .clone()
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn healthz_reports_storage_that_answers() {
+    let fx = Fixture::new().await;
+    let response = fx
+        .router()
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["data"]["status"], 0);
+}
+
+#[tokio::test]
+async fn unknown_fields_are_ignored_for_forward_compatibility() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let reply = post(
+        &router,
+        &json!({"type": "message", "data": {"sender": "a", "message": "b", "extra": 1}, "v": 2}),
+    )
+    .await;
+    assert_ok(&reply);
+    assert_eq!(sync(&router, 0).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_page_is_rendered_with_the_newest_messages_as_text() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    for n in 1..=55 {
+        assert_ok(&send(&router, "ann", &format!("message number {n}")).await);
+    }
+    assert_ok(
+        &send(
+            &router,
+            "<i>eve</i>",
+            "<script>alert('x')</script> & </script>",
+        )
+        .await,
+    );
+
+    let response = router
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+
+    assert!(html.contains(r#"role="log""#), "{html}");
+    // The 50 newest: numbers 7..=55 and the HTML one; the oldest six are left to sync.
+    assert!(!html.contains("message number 6<"), "only the 50 newest");
+    assert!(html.contains("message number 7<"));
+    let first = html.find("message number 7<").unwrap();
+    let last = html.find("message number 55<").unwrap();
+    assert!(first < last, "oldest first");
+    assert!(
+        html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;/script&gt;")
+            || html.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; &lt;/script&gt;"),
+        "message text escaped"
+    );
+    assert!(html.contains("&lt;i&gt;eve&lt;/i&gt;"), "sender escaped");
+    assert!(!html.contains("<script>alert"), "no markup from a message");
+    assert!(!html.contains("<i>eve"), "no markup from a sender");
+}

@@ -1,0 +1,253 @@
+//! Tests on a real server bound to `127.0.0.1:0`: concurrent writers and pollers, and
+//! restarts over the same database file.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ajax_chat::server::{AppState, run};
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(db: &Path) -> Self {
+        let store = common::open_store(db).await;
+        let state = AppState::new(store, common::leptos_options());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Graceful shutdown: waits until the server has stopped and closed its database.
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn post(client: &HttpClient, addr: SocketAddr, body: Value) -> (u16, Value) {
+    let request = hyper::Request::post(format!("http://{addr}/ajax"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
+        .unwrap();
+    let response = client.request(request).await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("JSON reply"))
+}
+
+async fn send(client: &HttpClient, addr: SocketAddr, sender: &str, message: &str) {
+    let (status, body) = post(
+        client,
+        addr,
+        json!({"type": "message", "data": {"sender": sender, "message": message}}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (200, &json!(0)),
+        "{body}"
+    );
+}
+
+async fn sync(client: &HttpClient, addr: SocketAddr, last: u64) -> Vec<(u64, String)> {
+    let (status, body) = post(
+        client,
+        addr,
+        json!({"type": "sync", "data": {"last_message": last}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pollers_see_every_message_exactly_once_in_order() {
+    const WRITERS: usize = 6;
+    const PER_WRITER: usize = 150;
+    const POLLERS: usize = 4;
+    let total = WRITERS * PER_WRITER;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&common::db_path(&dir)).await;
+    let addr = server.addr;
+
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let client = client();
+                let mut last = 0;
+                let mut seen = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while seen.len() < total {
+                    assert!(tokio::time::Instant::now() < deadline, "poller timed out");
+                    for (id, text) in sync(&client, addr, last).await {
+                        assert!(id > last, "ids ascend: {id} after {last}");
+                        last = id;
+                        seen.push(text);
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            tokio::spawn(async move {
+                let client = client();
+                for n in 0..PER_WRITER {
+                    send(
+                        &client,
+                        addr,
+                        &format!("w{writer}"),
+                        &format!("{writer}:{n}"),
+                    )
+                    .await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let expected: HashSet<String> = (0..WRITERS)
+        .flat_map(|w| (0..PER_WRITER).map(move |n| format!("{w}:{n}")))
+        .collect();
+    for poller in pollers {
+        let seen = poller.await.unwrap();
+        assert_eq!(seen.len(), total, "no duplicates");
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique, expected, "nothing missing");
+        // Each writer's own messages arrive in the order it sent them.
+        for w in 0..WRITERS {
+            let prefix = format!("{w}:");
+            let order: Vec<usize> = seen
+                .iter()
+                .filter_map(|text| text.strip_prefix(&prefix))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn messages_survive_a_restart_and_ids_keep_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::db_path(&dir);
+    let client = client();
+
+    let server = Server::start(&db).await;
+    for n in 0..5 {
+        send(&client, server.addr, "ann", &format!("before {n}")).await;
+    }
+    let before = sync(&client, server.addr, 0).await;
+    server.stop().await;
+
+    let server = Server::start(&db).await;
+    let after_restart = sync(&client, server.addr, 0).await;
+    assert_eq!(after_restart, before, "everything survived, same ids");
+    let newest = before.last().unwrap().0;
+    // A client that was up to date before the restart hears "nothing new", not old messages.
+    assert!(sync(&client, server.addr, newest).await.is_empty());
+
+    send(&client, server.addr, "bob", "after").await;
+    let new = sync(&client, server.addr, newest).await;
+    assert_eq!(new.len(), 1);
+    assert!(new[0].0 > newest, "new id {} > {newest}", new[0].0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_answers_what_it_accepted_and_stores_exactly_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::db_path(&dir);
+    let server = Server::start(&db).await;
+    let addr = server.addr;
+    // Many posts in flight, then a stop: a post either never reaches the server (connection
+    // refused or closed unanswered) or is answered with success, and exactly the answered
+    // ones are in the database afterwards.
+    let posts: Vec<_> = (0..200)
+        .map(|n| {
+            tokio::spawn(async move {
+                let request = hyper::Request::post(format!("http://{addr}/ajax"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(
+                        json!({"type": "message", "data": {"sender": "late", "message": n.to_string()}})
+                            .to_string(),
+                    )))
+                    .unwrap();
+                let response = client().request(request).await.ok()?;
+                let status = response.status().as_u16();
+                let bytes = response.into_body().collect().await.ok()?.to_bytes();
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!((status, &body["data"]["status"]), (200, &json!(0)), "{body}");
+                Some(n.to_string())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.stop().await;
+    let mut acknowledged = HashSet::new();
+    for post in posts {
+        if let Some(text) = post.await.unwrap() {
+            acknowledged.insert(text);
+        }
+    }
+
+    let server = Server::start(&db).await;
+    let stored: HashSet<String> = sync(&client(), server.addr, 0)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "some posts were answered before the stop"
+    );
+    assert_eq!(stored, acknowledged);
+    server.stop().await;
+}
