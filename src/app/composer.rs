@@ -25,6 +25,10 @@ pub fn Composer(
     let draft = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
+    // Until the page is hydrated, a click on Send would submit the form the old way and
+    // reload the page, losing the text: keep it disabled until then.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
 
     let send = move || {
         if sending.get_untracked() {
@@ -104,7 +108,9 @@ pub fn Composer(
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:keydown=on_keydown
                 ></textarea>
-                <button type="submit" disabled=move || sending.get()>"Send"</button>
+                <button type="submit" disabled=move || sending.get() || !hydrated.get()>
+                    "Send"
+                </button>
             </div>
         </form>
     }

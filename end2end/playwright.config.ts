@@ -1,0 +1,54 @@
+// Browser tests of the chat page: Debian's Chromium (never a downloaded browser) against the
+// release server that `cargo leptos build --release` produced, on a fresh database.
+import { defineConfig } from "@playwright/test";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+// Workers re-read this file: create the database folder once and hand it down by environment.
+if (!process.env.CHAT_E2E_DIR) {
+  process.env.CHAT_E2E_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "ajax-chat-e2e-"));
+}
+const port = Number(process.env.CHAT_E2E_PORT ?? 3210);
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  // One server, one conversation: tests run one at a time so each sees only its own traffic.
+  workers: 1,
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  webServer: {
+    command: "target/release/ajax-chat",
+    cwd: "..",
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "ignore",
+    stderr: "pipe",
+    env: {
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      DATABASE_URL: `sqlite://${path.join(process.env.CHAT_E2E_DIR, "e2e.db")}`,
+      RUST_LOG: "warn",
+    },
+  },
+});

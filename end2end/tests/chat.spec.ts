@@ -1,0 +1,241 @@
+// The chat page in a real Chromium against a real server: sending, polling, rendering text as
+// text, surviving reloads, refusals, one sync at a time, and back-off while the server is down.
+import { expect, test, type Page, type Request } from "@playwright/test";
+import {
+  Server,
+  alert,
+  log,
+  messageField,
+  nameField,
+  openChat,
+  postMessage,
+  say,
+  sendButton,
+  texts,
+  unique,
+} from "./helpers";
+
+const isSync = (request: Request) =>
+  request.url().endsWith("/ajax") && request.postDataJSON()?.type === "sync";
+
+/** Counts the page's main-frame navigations: a chat that never reloads has exactly one. */
+function countNavigations(page: Page) {
+  const count = { value: 0 };
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) count.value += 1;
+  });
+  return count;
+}
+
+test("two users in separate browsers chat both ways without reloading", async ({ browser }) => {
+  const annContext = await browser.newContext();
+  const bobContext = await browser.newContext();
+  const ann = await annContext.newPage();
+  const bob = await bobContext.newPage();
+  const annNavigations = countNavigations(ann);
+  const bobNavigations = countNavigations(bob);
+  await openChat(ann);
+  await openChat(bob);
+  // A value on the window survives only if the page is never reloaded.
+  await ann.evaluate(() => ((window as any).__sameDocument = true));
+  await bob.evaluate(() => ((window as any).__sameDocument = true));
+
+  await nameField(ann).fill("Ann");
+  await nameField(bob).fill("Bob");
+
+  const hello = unique("hello Bob");
+  await say(ann, hello);
+  await expect(messageField(ann)).toHaveValue("");
+  await expect(log(ann).getByText(hello)).toBeVisible();
+  await expect(log(bob).getByText(hello)).toBeVisible();
+
+  // Bob answers with two lines (Shift+Enter) and the Send button.
+  const answer = unique("hi Ann");
+  await messageField(bob).fill(answer);
+  await messageField(bob).press("Shift+Enter");
+  await messageField(bob).pressSequentially("second line");
+  await expect(messageField(bob)).toHaveValue(`${answer}\nsecond line`);
+  await sendButton(bob).click();
+  await expect(messageField(bob)).toHaveValue("");
+  await expect(log(ann).getByText(answer)).toBeVisible();
+  expect(await texts(ann)).toContain(`${answer}\nsecond line`);
+
+  // Each sees the same conversation in the same order; one's own messages look distinct.
+  const annSees = (await texts(ann)).filter((t) => t === hello || t.startsWith(answer));
+  const bobSees = (await texts(bob)).filter((t) => t === hello || t.startsWith(answer));
+  expect(annSees).toEqual([hello, `${answer}\nsecond line`]);
+  expect(bobSees).toEqual(annSees);
+  await expect(log(ann).locator("li.mine", { hasText: hello })).toHaveCount(1);
+  await expect(log(bob).locator("li.mine", { hasText: hello })).toHaveCount(0);
+  await expect(log(bob).locator("li.mine", { hasText: answer })).toHaveCount(1);
+  await expect(log(ann).locator("li", { hasText: hello }).locator("time")).toHaveText(/^\d\d:\d\d$/);
+
+  expect(annNavigations.value).toBe(1);
+  expect(bobNavigations.value).toBe(1);
+  expect(await ann.evaluate(() => (window as any).__sameDocument)).toBe(true);
+  expect(await bob.evaluate(() => (window as any).__sameDocument)).toBe(true);
+  await annContext.close();
+  await bobContext.close();
+});
+
+test("messages posted by another client arrive by polling, in order", async ({ page, request }) => {
+  await openChat(page);
+  const tag = unique("polled");
+  for (let n = 1; n <= 5; n++) {
+    await postMessage(request, "api client", `${tag} #${n}`);
+  }
+  await expect(log(page).locator("li", { hasText: tag })).toHaveCount(5);
+  const arrived = (await texts(page)).filter((t) => t.startsWith(tag));
+  expect(arrived).toEqual([1, 2, 3, 4, 5].map((n) => `${tag} #${n}`));
+});
+
+test("HTML in a message is shown as text, also after a reload", async ({ page, request }) => {
+  const dialogs: string[] = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await openChat(page);
+  const tag = unique("markup");
+  const typed = `<img src=x onerror="window.__pwned=1"><b>${tag}</b><script>window.__pwned=2</script>`;
+  const polled = `<svg onload="alert('polled')"></svg><i>${tag} polled</i>`;
+  await nameField(page).fill("<em>Mallory</em>");
+  await say(page, typed);
+  await postMessage(request, "<u>api</u>", polled);
+
+  const check = async () => {
+    await expect(log(page).locator("li", { hasText: `${tag} polled` })).toHaveCount(1);
+    const all = await texts(page);
+    expect(all).toContain(typed);
+    expect(all).toContain(polled);
+    await expect(log(page).getByText("<em>Mallory</em>", { exact: true })).toBeVisible();
+    await expect(log(page).getByText("<u>api</u>", { exact: true })).toBeVisible();
+    await expect(log(page).locator("img, b, script, svg, i, em, u")).toHaveCount(0);
+    expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+  };
+  await check();
+  await page.reload();
+  await expect(sendButton(page)).toBeEnabled();
+  await check();
+});
+
+test("the name and the history survive a reload", async ({ page }) => {
+  await openChat(page);
+  const name = unique("Persistent Pat");
+  const text = unique("remember me");
+  await nameField(page).fill(name);
+  await say(page, text);
+  await expect(log(page).getByText(text)).toBeVisible();
+
+  await page.reload();
+  await expect(sendButton(page)).toBeEnabled();
+  await expect(nameField(page)).toHaveValue(name);
+  await expect(log(page).getByText(text)).toBeVisible();
+  await expect(log(page).locator("li.mine", { hasText: text })).toHaveCount(1);
+});
+
+test("a refused or failed send shows an alert and keeps the text", async ({ page }) => {
+  await openChat(page);
+  await expect(alert(page)).toHaveText("");
+
+  // Refused by the rules the server applies too: a name over 64 characters.
+  await nameField(page).fill("n".repeat(65));
+  const kept = unique("not lost");
+  await say(page, kept);
+  await expect(alert(page)).toContainText("at most 64");
+  await expect(messageField(page)).toHaveValue(kept);
+
+  // Refused by the server.
+  await nameField(page).fill("Rita");
+  await page.route("**/ajax", async (route) => {
+    if (route.request().postDataJSON()?.type !== "message") return route.continue();
+    await route.fulfill({
+      status: 503,
+      contentType: "application/json",
+      body: JSON.stringify({
+        type: "status",
+        data: { status: 1, message: "storage is unavailable, please try again later" },
+      }),
+    });
+  });
+  await sendButton(page).click();
+  await expect(alert(page)).toHaveText("storage is unavailable, please try again later");
+  await expect(messageField(page)).toHaveValue(kept);
+  await page.unroute("**/ajax");
+
+  // No answer at all.
+  await page.route("**/ajax", (route) =>
+    route.request().postDataJSON()?.type === "message" ? route.abort() : route.continue(),
+  );
+  await messageField(page).press("Enter");
+  await expect(alert(page)).toContainText("Could not reach the server");
+  await expect(messageField(page)).toHaveValue(kept);
+  await page.unroute("**/ajax");
+
+  // Once the server answers again, the same text goes through and the alert clears.
+  await sendButton(page).click();
+  await expect(messageField(page)).toHaveValue("");
+  await expect(alert(page)).toHaveText("");
+  await expect(log(page).getByText(kept)).toBeVisible();
+  await expect(log(page).getByText(kept)).toHaveCount(1);
+});
+
+test("at most one sync is in flight when the server is slow", async ({ page }) => {
+  let inFlight = 0;
+  let most = 0;
+  let syncs = 0;
+  await page.route("**/ajax", async (route) => {
+    if (route.request().postDataJSON()?.type !== "sync") return route.continue();
+    inFlight += 1;
+    syncs += 1;
+    most = Math.max(most, inFlight);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const response = await route.fetch();
+    await route.fulfill({ response });
+    inFlight -= 1;
+  });
+  await openChat(page);
+  await page.waitForTimeout(8000);
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  // At 1 s ticks and 2.5 s per reply, a poller that did not skip would have sent about 8.
+  expect(syncs).toBeGreaterThanOrEqual(2);
+  expect(syncs).toBeLessThanOrEqual(4);
+  expect(most).toBe(1);
+});
+
+test("polling backs off while the server is down and recovers when it is back", async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(120_000);
+  const server = new Server(3211);
+  await server.start();
+  try {
+    await openChat(page, server.url);
+    const attempts: number[] = [];
+    page.on("request", (req) => {
+      if (isSync(req)) attempts.push(Date.now());
+    });
+    await expect(page.getByRole("status")).toHaveCount(0);
+
+    await server.stop();
+    await expect(page.getByRole("status")).toHaveText(/Reconnecting/);
+    const before = attempts.length;
+    await page.waitForTimeout(9000);
+    // Retries 1, 2, 4, 8 s apart: at most 4 in 9 s, where steady 1 s polling would make 9.
+    const retries = attempts.length - before;
+    expect(retries).toBeGreaterThanOrEqual(2);
+    expect(retries).toBeLessThanOrEqual(4);
+    await expect(sendButton(page)).toBeEnabled();
+
+    await server.start();
+    const text = unique("after the outage");
+    await postMessage(request, "survivor", text, server.url);
+    // The next retry is at most 16 s away; it succeeds, clears the state, and brings the text.
+    await expect(log(page).getByText(text)).toBeVisible({ timeout: 40_000 });
+    await expect(page.getByRole("status")).toHaveCount(0);
+  } finally {
+    await server.stop();
+  }
+});

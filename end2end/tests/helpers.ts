@@ -1,0 +1,98 @@
+// Shared by the browser tests: the page's accessible controls, a client of the JSON API,
+// and extra servers a test can stop and start.
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export const nameField = (page: Page) => page.getByRole("textbox", { name: "Name", exact: true });
+export const messageField = (page: Page) =>
+  page.getByRole("textbox", { name: "Message", exact: true });
+export const sendButton = (page: Page) => page.getByRole("button", { name: "Send", exact: true });
+export const log = (page: Page) => page.getByRole("log");
+export const alert = (page: Page) => page.getByRole("alert");
+
+/** Opens the chat and waits until it is hydrated (Send is enabled only then). */
+export async function openChat(page: Page, url = "/") {
+  await page.goto(url);
+  await expect(sendButton(page)).toBeEnabled();
+}
+
+/** Types a message and sends it with Enter. */
+export async function say(page: Page, text: string) {
+  await messageField(page).fill(text);
+  await messageField(page).press("Enter");
+}
+
+/** Posts a message through the JSON API, as another client would. */
+export async function postMessage(
+  request: APIRequestContext,
+  sender: string,
+  message: string,
+  baseURL = "",
+) {
+  const reply = await request.post(`${baseURL}/ajax`, {
+    data: { type: "message", data: { sender, message } },
+  });
+  expect(reply.status()).toBe(200);
+  expect((await reply.json()).data.status).toBe(0);
+}
+
+/** The exact text of each message in the log, oldest first. */
+export async function texts(page: Page): Promise<string[]> {
+  return log(page)
+    .locator("li .text")
+    .evaluateAll((nodes) => nodes.map((node) => node.textContent ?? ""));
+}
+
+export const unique = (label: string) =>
+  `${label} ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+/** A chat server of the test's own, on `port`, over the database in `dir`. */
+export class Server {
+  private child?: ChildProcess;
+  readonly dir: string;
+
+  constructor(readonly port: number, dir?: string) {
+    this.dir = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ajax-chat-e2e-own-"));
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    const root = path.resolve(__dirname, "..", "..");
+    this.child = spawn(path.join(root, "target", "release", "ajax-chat"), [], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
+        DATABASE_URL: `sqlite://${path.join(this.dir, "chat.db")}`,
+        RUST_LOG: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const health = await fetch(`${this.url}/healthz`);
+        if (health.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`server on ${this.port} did not start`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** SIGTERM, and wait until the process has exited (graceful shutdown). */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
