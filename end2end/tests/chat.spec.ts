@@ -239,3 +239,73 @@ test("polling backs off while the server is down and recovers when it is back", 
     await server.stop();
   }
 });
+
+test("polling pauses while the tab is hidden and syncs at once when it is shown", async ({
+  page,
+  request,
+}) => {
+  await openChat(page);
+  const syncs: number[] = [];
+  page.on("request", (req) => {
+    if (isSync(req)) syncs.push(Date.now());
+  });
+  const setHidden = (hidden: boolean) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+      Object.defineProperty(document, "visibilityState", {
+        configurable: true,
+        get: () => (hidden ? "hidden" : "visible"),
+      });
+      // As browsers fire it: at the document, bubbling up to the window.
+      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+    }, hidden);
+
+  await setHidden(true);
+  await page.waitForTimeout(1500); // a tick already under way may finish
+  const before = syncs.length;
+  const text = unique("sent while hidden");
+  await postMessage(request, "api client", text);
+  await page.waitForTimeout(3500);
+  expect(syncs.length - before).toBe(0);
+  await expect(log(page).getByText(text)).toHaveCount(0);
+
+  const shown = Date.now();
+  await setHidden(false);
+  await expect(log(page).getByText(text)).toBeVisible();
+  expect(syncs.length).toBeGreaterThan(before);
+  // Synced on the event itself, not on the next 1 s tick.
+  expect(syncs[before] - shown).toBeLessThan(300);
+});
+
+test("on a phone, new messages do not yank a reader who scrolled up", async ({
+  page,
+  request,
+}) => {
+  await page.setViewportSize({ width: 360, height: 640 });
+  const tag = unique("scroll");
+  for (let n = 0; n < 30; n++) {
+    await postMessage(request, "filler", `${tag} line ${n}\nwith a second line`);
+  }
+  await openChat(page);
+  const list = log(page);
+  const fromBottom = () =>
+    list.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+  // The page fits the phone's width, and opens scrolled to the newest message.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+  await expect.poll(fromBottom).toBeLessThan(30);
+
+  await list.evaluate((el) => el.scrollTo(0, 0));
+  await expect.poll(() => list.evaluate((el) => el.scrollTop)).toBe(0);
+  await postMessage(request, "api client", `${tag} newest`);
+  const jump = page.getByRole("button", { name: /New messages/ });
+  await expect(jump).toBeVisible();
+  expect(await list.evaluate((el) => el.scrollTop)).toBe(0);
+
+  await jump.click();
+  await expect.poll(fromBottom).toBeLessThan(30);
+  await expect(jump).toHaveCount(0);
+
+  // At the bottom, the list follows what arrives.
+  await postMessage(request, "api client", `${tag} followed`);
+  await expect(list.getByText(`${tag} followed`)).toBeInViewport();
+});

@@ -103,7 +103,8 @@ pub fn Composer(
                 <textarea
                     id="chat-message"
                     rows="2"
-                    placeholder="Write a message. Enter sends, Shift+Enter adds a line."
+                    placeholder="Write a message…"
+                    title="Enter sends, Shift+Enter starts a new line"
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:keydown=on_keydown

@@ -66,11 +66,18 @@ impl PageState {
     }
 }
 
+/// Where the shell links the stylesheet (its name carries a content hash in release builds).
+#[derive(Debug, Clone)]
+pub struct StylesheetHref(pub String);
+
 /// The HTML document around [`App`], rendered on the server only. The [`PageState`] comes from
 /// the context the page handler provides.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let page = use_context::<PageState>().unwrap_or_default();
     let state_json = page.to_script_json();
+    let stylesheet = use_context::<StylesheetHref>()
+        .map(|href| href.0)
+        .unwrap_or_else(|| format!("/pkg/{}.css", options.output_name));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -79,7 +86,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <title>"Chat"</title>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <link id="leptos" rel="stylesheet" href="/pkg/ajax-chat.css"/>
+                <link id="leptos" rel="stylesheet" href=stylesheet/>
                 <script type="application/json" id=STATE_ELEMENT_ID inner_html=state_json></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>

@@ -5,6 +5,7 @@
 //! `127.0.0.1:0`.
 
 pub mod ajax;
+pub mod assets;
 pub mod error;
 mod page;
 pub mod store;
@@ -28,6 +29,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::ChatConfig;
 use crate::protocol::{Limits, ServerEnvelope, Status};
+use assets::Assets;
 use store::Store;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -82,15 +84,19 @@ pub struct AppState {
     pub limits: Limits,
     pub poll_interval: Duration,
     pub leptos_options: LeptosOptions,
+    /// The site's static files, compressed in memory; empty in tests that need none.
+    pub assets: Arc<Assets>,
 }
 
 impl AppState {
+    /// State with the default limits and poll interval, and no static files.
     pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
         Self {
             store,
             limits: Limits::default(),
             poll_interval: Duration::from_secs(1),
             leptos_options,
+            assets: Arc::new(Assets::default()),
         }
     }
 
@@ -125,14 +131,31 @@ pub fn app(state: AppState) -> Router {
         .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
             error::AjaxError::Panic.into_response()
         }));
-    let site_root = state.leptos_options.site_root.to_string();
-    Router::new()
+    let router = Router::new()
         .route("/", get(page::page))
         .route("/ajax", ajax_route)
-        .route("/healthz", get(healthz))
-        .fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .route("/healthz", get(healthz));
+    // Under `cargo leptos watch` the files change while the server runs: read them from disk.
+    let router = if std::env::var_os("LEPTOS_WATCH").is_some() {
+        let site_root = state.leptos_options.site_root.to_string();
+        router.fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
+    } else {
+        router.fallback(static_file)
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Any other GET: a static file from memory, or 404.
+async fn static_file(
+    State(state): State<AppState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    match state.assets.respond(path, &headers) {
+        Some(response) => response,
+        None => page::not_found().await,
+    }
 }
 
 /// `GET /healthz`: 200 with status 0 when storage answers, 503 with status 1 when not.
@@ -180,12 +203,17 @@ pub async fn start(
         .then_some("Cargo.toml");
     let leptos_options = get_configuration(cargo_toml)?.leptos_options;
     let addr = config.addr.unwrap_or(leptos_options.site_addr);
+    let assets = {
+        let options = leptos_options.clone();
+        tokio::task::spawn_blocking(move || Assets::load(&options)).await??
+    };
     let store = store::open(&config.database_url).await?;
     let state = AppState {
         store,
         limits: config.limits(),
         poll_interval: Duration::from_millis(config.poll_interval_ms),
         leptos_options,
+        assets: Arc::new(assets),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");

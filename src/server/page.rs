@@ -2,11 +2,12 @@
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use leptos::prelude::provide_context;
 
 use super::AppState;
-use crate::app::{PAGE_HISTORY, PageState, shell};
+use crate::app::{PAGE_HISTORY, PageState, StylesheetHref, shell};
 
 pub async fn page(State(state): State<AppState>, request: Request) -> Response {
     let messages = match state.store.latest(PAGE_HISTORY).await {
@@ -24,12 +25,21 @@ pub async fn page(State(state): State<AppState>, request: Request) -> Response {
         config: state.chat_config(),
         messages,
     };
+    let stylesheet = StylesheetHref(state.assets.stylesheet_href().to_owned());
     let options = state.leptos_options.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
-        move || provide_context(page.clone()),
+        move || {
+            provide_context(page.clone());
+            provide_context(stylesheet.clone());
+        },
         move || shell(options.clone()),
     );
-    render(request).await.into_response()
+    let mut response = render(request).await.into_response();
+    // The page holds the newest messages: always fetch it afresh.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 pub async fn not_found() -> Response {

@@ -1,0 +1,340 @@
+//! Static files of the site (WASM, JS, CSS, icon): read once at start-up, compressed once with
+//! brotli and gzip, and served from memory in the encoding the browser accepts.
+//!
+//! With `hash-files` (Cargo.toml), cargo-leptos puts a content hash in the names of the WASM, JS
+//! and CSS files, so a name never changes content: those are cached for a year (`immutable`).
+//! Everything else is revalidated with its ETag. Compressing at start-up rather than per request
+//! keeps first visits cheap for the server and costs nothing on later ones.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::Path;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use leptos::config::LeptosOptions;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const REVALIDATE: &str = "no-cache";
+
+struct Asset {
+    content_type: &'static str,
+    immutable: bool,
+    etag: String,
+    identity: Bytes,
+    gzip: Option<Bytes>,
+    brotli: Option<Bytes>,
+}
+
+/// The site's static files, in memory.
+#[derive(Default)]
+pub struct Assets {
+    files: HashMap<String, Asset>,
+    stylesheet: String,
+}
+
+/// The hashes cargo-leptos wrote next to the server binary (`hash.txt`: `js: <hash>` lines).
+fn read_hashes(options: &LeptosOptions) -> HashMap<String, String> {
+    if !options.hash_files {
+        return HashMap::new();
+    }
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+        .join(options.hash_file.as_ref());
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        tracing::warn!(path = %path.display(), "hash-files is on but the hash file is missing");
+        return HashMap::new();
+    };
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(kind, hash)| (kind.trim().to_owned(), hash.trim().to_owned()))
+        .collect()
+}
+
+impl Assets {
+    /// Reads and compresses every file under the site root. Blocking: call it off the runtime.
+    pub fn load(options: &LeptosOptions) -> std::io::Result<Self> {
+        let root = Path::new(options.site_root.as_ref());
+        let hashes = read_hashes(options);
+        let mut files = HashMap::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
+            for entry in entries {
+                let path = entry?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let Ok(relative) = path.strip_prefix(root) else {
+                    continue;
+                };
+                let url_path = relative
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let immutable = hashes.values().any(|hash| url_path.contains(hash.as_str()));
+                let asset = Asset::new(std::fs::read(&path)?, &url_path, immutable);
+                files.insert(url_path, asset);
+            }
+        }
+        let stylesheet = match hashes.get("css") {
+            Some(hash) => format!(
+                "/{}/{}.{hash}.css",
+                options.site_pkg_dir, options.output_name
+            ),
+            None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
+        };
+        tracing::info!(files = files.len(), "static assets loaded and compressed");
+        Ok(Self { files, stylesheet })
+    }
+
+    /// Where the page links its stylesheet.
+    pub fn stylesheet_href(&self) -> &str {
+        if self.stylesheet.is_empty() {
+            "/pkg/ajax-chat.css"
+        } else {
+            &self.stylesheet
+        }
+    }
+
+    /// The response for `path` (without the leading `/`), or `None` if there is no such file.
+    pub fn respond(&self, path: &str, request: &HeaderMap) -> Option<Response> {
+        let asset = self.files.get(path)?;
+        let (encoding, body, etag) = match preferred_encoding(request) {
+            Encoding::Brotli if asset.brotli.is_some() => (
+                Some("br"),
+                asset.brotli.clone()?,
+                format!("\"{}-br\"", asset.etag),
+            ),
+            Encoding::Brotli | Encoding::Gzip if asset.gzip.is_some() => (
+                Some("gzip"),
+                asset.gzip.clone()?,
+                format!("\"{}-gz\"", asset.etag),
+            ),
+            _ => (None, asset.identity.clone(), format!("\"{}\"", asset.etag)),
+        };
+        let not_modified = request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+        let mut response = if not_modified {
+            Response::builder().status(StatusCode::NOT_MODIFIED)
+        } else {
+            Response::builder()
+                .header(header::CONTENT_TYPE, asset.content_type)
+                .header(header::CONTENT_LENGTH, body.len())
+        };
+        response = response
+            .header(header::ETAG, etag)
+            .header(header::VARY, HeaderValue::from_static("accept-encoding"))
+            .header(
+                header::CACHE_CONTROL,
+                if asset.immutable {
+                    IMMUTABLE
+                } else {
+                    REVALIDATE
+                },
+            );
+        if let (Some(encoding), false) = (encoding, not_modified) {
+            response = response.header(header::CONTENT_ENCODING, encoding);
+        }
+        let body = if not_modified {
+            Body::empty()
+        } else {
+            Body::from(body)
+        };
+        response.body(body).ok()
+    }
+}
+
+impl Asset {
+    fn new(bytes: Vec<u8>, path: &str, immutable: bool) -> Self {
+        let content_type = content_type(path);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        let compressible = content_type != "application/octet-stream"
+            && !content_type.starts_with("image/png")
+            && bytes.len() > 256;
+        let (gzip, brotli) = if compressible {
+            (gzip(&bytes), brotli(&bytes))
+        } else {
+            (None, None)
+        };
+        let smaller = |packed: Option<Vec<u8>>| {
+            packed
+                .filter(|packed| packed.len() < bytes.len())
+                .map(Bytes::from)
+        };
+        Self {
+            content_type,
+            immutable,
+            etag: format!("{:016x}", hasher.finish()),
+            gzip: smaller(gzip),
+            brotli: smaller(brotli),
+            identity: Bytes::from(bytes),
+        }
+    }
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or_default() {
+        "wasm" => "application/wasm",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain; charset=utf-8",
+        "ico" => "image/x-icon",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).ok()?;
+    encoder.finish().ok()
+}
+
+fn brotli(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut packed = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &bytes[..], &mut packed, &params).ok()?;
+    Some(packed)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+/// The best encoding the request accepts: brotli, then gzip, then none. `q=0` refuses one.
+fn preferred_encoding(request: &HeaderMap) -> Encoding {
+    let mut brotli = false;
+    let mut gzip = false;
+    for value in request.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let refused = parts.any(|param| {
+                param
+                    .trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            match name.as_str() {
+                "br" => brotli = !refused,
+                "gzip" => gzip = !refused,
+                _ => {}
+            }
+        }
+    }
+    if brotli {
+        Encoding::Brotli
+    } else if gzip {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn negotiates_brotli_then_gzip_then_identity() {
+        assert_eq!(
+            preferred_encoding(&accepting("gzip, deflate, br, zstd")),
+            Encoding::Brotli
+        );
+        assert_eq!(preferred_encoding(&accepting("gzip")), Encoding::Gzip);
+        assert_eq!(
+            preferred_encoding(&accepting("br;q=0, gzip;q=0.5")),
+            Encoding::Gzip
+        );
+        assert_eq!(
+            preferred_encoding(&accepting("identity")),
+            Encoding::Identity
+        );
+        assert_eq!(preferred_encoding(&HeaderMap::new()), Encoding::Identity);
+    }
+
+    #[test]
+    fn serves_compressed_files_with_cache_headers_and_etags() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pkg")).unwrap();
+        let js = "export function hydrate() {}\n".repeat(200);
+        std::fs::write(dir.path().join("pkg/app.js"), &js).unwrap();
+        let options = LeptosOptions::builder()
+            .output_name("app")
+            .site_root(dir.path().to_string_lossy().to_string())
+            .build();
+        let assets = Assets::load(&options).unwrap();
+
+        let response = assets
+            .respond("pkg/app.js", &accepting("gzip, br"))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers();
+        assert_eq!(headers[header::CONTENT_ENCODING], "br");
+        assert_eq!(headers[header::VARY], "accept-encoding");
+        assert_eq!(
+            headers[header::CACHE_CONTROL],
+            REVALIDATE,
+            "not a hashed name"
+        );
+        let length: usize = headers[header::CONTENT_LENGTH]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(length < js.len() / 10, "compressed: {length}");
+        let etag = headers[header::ETAG].clone();
+
+        let mut again = accepting("br");
+        again.insert(header::IF_NONE_MATCH, etag);
+        let cached = assets.respond("pkg/app.js", &again).unwrap();
+        assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+
+        let plain = assets.respond("pkg/app.js", &HeaderMap::new()).unwrap();
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(
+            plain.headers()[header::CONTENT_LENGTH],
+            js.len().to_string()
+        );
+        assert!(
+            assets
+                .respond("pkg/missing.js", &HeaderMap::new())
+                .is_none()
+        );
+    }
+}
