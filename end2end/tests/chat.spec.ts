@@ -79,7 +79,14 @@ test("two users in separate browsers chat both ways without reloading", async ({
 });
 
 test("messages posted by another client arrive by polling, in order", async ({ page, request }) => {
+  await postMessage(request, "api client", unique("already there"));
+  const firstSync = page.waitForRequest(isSync);
   await openChat(page);
+  // The page arrived with the newest messages; its first poll asks only for newer ones.
+  const rendered = await log(page)
+    .locator("li")
+    .evaluateAll((items) => Math.max(...items.map((li) => Number(li.getAttribute("data-id")))));
+  expect((await firstSync).postDataJSON().data.last_message).toBe(rendered);
   const tag = unique("polled");
   for (let n = 1; n <= 5; n++) {
     await postMessage(request, "api client", `${tag} #${n}`);
