@@ -1,9 +1,9 @@
 //! The browser's side effects behind one small API: requests to `/ajax` (gloo-net), timers
 //! (gloo-timers), page visibility, localStorage and local time.
 //!
-//! Each function has one signature and two bodies: the real one in the browser build, and an
-//! inert one for server rendering, where components are built but never polled, so they can
-//! call these without a `cfg` of their own.
+//! Each function has one signature and two bodies: the real one in the browser builds
+//! (`hydrate` and `csr`), and an inert one for server rendering, where components are built
+//! but never polled, so they can call these without a `cfg` of their own.
 
 use crate::protocol::{ClientEnvelope, ServerEnvelope};
 
@@ -12,7 +12,7 @@ use crate::protocol::{ClientEnvelope, ServerEnvelope};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoReply(pub String);
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 mod imp {
     use super::*;
     use gloo_timers::callback::{Interval, Timeout};
@@ -86,7 +86,7 @@ mod imp {
     }
 }
 
-#[cfg(not(feature = "hydrate"))]
+#[cfg(not(feature = "browser"))]
 mod imp {
     use super::*;
 

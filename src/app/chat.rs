@@ -161,6 +161,10 @@ pub fn Chat(page: PageState) -> impl IntoView {
             }
         });
         let online = window_event_listener(leptos::ev::online, move |_| poller.sync_now());
+        // A page that arrived without history (the client-only build) loads it at once.
+        if poller.last_id() == 0 {
+            poller.sync_now();
+        }
         // Nothing of the poller may outlive the component: stop the interval, the pending
         // retry and the listeners when it unmounts.
         let ticker = send_wrapper::SendWrapper::new(ticker);

@@ -209,8 +209,11 @@ fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
 
 fn brotli(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut packed = Vec::new();
+    // The best quality costs about a second per MB: fine for a release bundle, too slow for a
+    // debug one, which gets a quicker setting.
+    let quality = if bytes.len() <= 2 << 20 { 11 } else { 5 };
     let params = brotli::enc::BrotliEncoderParams {
-        quality: 11,
+        quality,
         lgwin: 22,
         ..Default::default()
     };

@@ -203,7 +203,11 @@ pub async fn start(
         .then_some("Cargo.toml");
     let leptos_options = get_configuration(cargo_toml)?.leptos_options;
     let addr = config.addr.unwrap_or(leptos_options.site_addr);
-    let assets = {
+    // Under `cargo leptos watch` files are served from disk (see `app`): compressing them here
+    // would only delay every restart.
+    let assets = if std::env::var_os("LEPTOS_WATCH").is_some() {
+        Assets::default()
+    } else {
         let options = leptos_options.clone();
         tokio::task::spawn_blocking(move || Assets::load(&options)).await??
     };
