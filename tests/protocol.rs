@@ -577,3 +577,26 @@ async fn the_page_is_rendered_with_the_newest_messages_as_text() {
     assert!(!html.contains("<script>alert"), "no markup from a message");
     assert!(!html.contains("<i>eve"), "no markup from a sender");
 }
+
+#[tokio::test]
+async fn an_up_to_date_sync_is_answered_without_touching_storage() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    assert_ok(&send(&router, "ann", "newest").await);
+    let newest = sync(&router, 0).await[0]["id"].as_u64().unwrap();
+    // With storage closed, any query would fail with 503: only the in-memory newest id can
+    // answer these.
+    fx.store.close().await;
+    assert!(sync(&router, newest).await.is_empty());
+    assert!(sync(&router, newest + 10).await.is_empty());
+    let behind = post(
+        &router,
+        &json!({"type": "sync", "data": {"last_message": 0}}),
+    )
+    .await;
+    assert_refused(
+        &behind,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a sync that needs the database",
+    );
+}
