@@ -16,6 +16,7 @@ struct Reply {
     status: StatusCode,
     content_type: String,
     allow: Option<String>,
+    nosniff: Option<String>,
     body: Value,
 }
 
@@ -38,6 +39,7 @@ async fn call(router: &Router, method: Method, content_type: Option<&str>, body:
     };
     let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
     let allow = header_text(header::ALLOW);
+    let nosniff = header_text(header::X_CONTENT_TYPE_OPTIONS);
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|err| {
         panic!(
@@ -49,6 +51,7 @@ async fn call(router: &Router, method: Method, content_type: Option<&str>, body:
         status,
         content_type,
         allow,
+        nosniff,
         body,
     }
 }
@@ -94,6 +97,7 @@ fn assert_ok(reply: &Reply) {
 }
 
 fn assert_refused(reply: &Reply, status: StatusCode, what: &str) {
+    assert_eq!(reply.nosniff.as_deref(), Some("nosniff"), "{what}");
     assert_eq!(reply.status, status, "{what}: {:?}", reply.body);
     assert!(
         reply.content_type.starts_with("application/json"),
@@ -558,6 +562,15 @@ async fn the_page_is_rendered_with_the_newest_messages_as_text() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    let csp = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let html = String::from_utf8(bytes.to_vec()).unwrap();
 
@@ -575,6 +588,16 @@ async fn the_page_is_rendered_with_the_newest_messages_as_text() {
     );
     assert!(html.contains("&lt;i&gt;eve&lt;/i&gt;"), "sender escaped");
     assert!(!html.contains("<script>alert"), "no markup from a message");
+    // Every script the page runs carries the nonce that its policy allows, and only that one.
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce in the policy");
+    let scripts = html.matches("<script").count();
+    let with_nonce = html.matches(&format!("nonce=\"{nonce}\"")).count();
+    let data_only = html.matches(r#"<script type="application/json""#).count();
+    assert_eq!(scripts, with_nonce + data_only, "{html}");
     assert!(!html.contains("<i>eve"), "no markup from a sender");
 }
 

@@ -19,6 +19,14 @@ test("two users in separate browsers chat both ways without reloading", async ({
   const bob = await bobContext.newPage();
   const annNavigations = countNavigations(ann);
   const bobNavigations = countNavigations(bob);
+  // Nothing the page needs may be blocked by its Content-Security-Policy, nor throw.
+  const problems: string[] = [];
+  for (const page of [ann, bob]) {
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (/content security policy/i.test(message.text())) problems.push(message.text());
+    });
+  }
   await openChat(ann);
   await openChat(bob);
   // A value on the window survives only if the page is never reloaded.
@@ -55,6 +63,7 @@ test("two users in separate browsers chat both ways without reloading", async ({
   await expect(log(bob).locator("li.mine", { hasText: answer })).toHaveCount(1);
   await expect(log(ann).locator("li", { hasText: hello }).locator("time")).toHaveText(/^\d\d:\d\d$/);
 
+  expect(problems).toEqual([]);
   expect(annNavigations.value).toBe(1);
   expect(bobNavigations.value).toBe(1);
   expect(await ann.evaluate(() => (window as any).__sameDocument)).toBe(true);

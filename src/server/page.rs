@@ -4,7 +4,9 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use leptos::prelude::provide_context;
+use leptos::nonce::use_nonce;
+use leptos::prelude::{provide_context, use_context};
+use leptos_axum::ResponseOptions;
 
 use super::AppState;
 use crate::app::{PAGE_HISTORY, PageState, StylesheetHref, shell};
@@ -31,6 +33,12 @@ pub async fn page(State(state): State<AppState>, request: Request) -> Response {
         move || {
             provide_context(page.clone());
             provide_context(stylesheet.clone());
+            // leptos_axum has put a fresh nonce on every script it renders; allow those only.
+            if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
+                && let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce.to_string()))
+            {
+                response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+            }
         },
         move || shell(options.clone()),
     );
@@ -48,4 +56,20 @@ pub async fn not_found() -> Response {
         Html("<!DOCTYPE html><title>Not found</title><p>Not found. <a href=\"/\">Back to the chat</a></p>"),
     )
         .into_response()
+}
+
+/// The page's Content-Security-Policy: scripts only from this origin or carrying the page's
+/// nonce (plus compiling the WASM), no plugins, no framing, requests only to this origin.
+/// Under `cargo leptos watch` the live-reload websocket needs `ws:` too.
+fn page_policy(nonce: &str) -> String {
+    let reload = if std::env::var_os("LEPTOS_WATCH").is_some() {
+        " ws:"
+    } else {
+        ""
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
