@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ajax_chat::server::{AppState, run};
+use ajax_chat::server::{AppState, ListenOptions, run_with};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -28,12 +28,17 @@ struct Server {
 
 impl Server {
     async fn start(db: &Path) -> Self {
+        Self::start_with(db, ListenOptions::default(), Duration::from_secs(10)).await
+    }
+
+    async fn start_with(db: &Path, options: ListenOptions, body_timeout: Duration) -> Self {
         let store = common::open_store(db).await;
-        let state = AppState::new(store, common::leptos_options());
+        let mut state = AppState::new(store, common::leptos_options());
+        state.body_timeout = body_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(listener, state, async {
+        let task = tokio::spawn(run_with(listener, state, options, async {
             let _ = stopped.await;
         }));
         Self {
@@ -249,5 +254,85 @@ async fn graceful_shutdown_answers_what_it_accepted_and_stores_exactly_that() {
         "some posts were answered before the stop"
     );
     assert_eq!(stored, acknowledged);
+    server.stop().await;
+}
+
+/// Reads until the server closes the connection (or `limit` passes); returns what it sent.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, stream.read_to_end(&mut received)).await;
+    match read {
+        Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
+        Err(_) => None, // still open
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_clients_are_cut_off_and_cannot_exhaust_the_server() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let options = ListenOptions {
+        max_connections: 4,
+        header_timeout: Duration::from_millis(600),
+        ..ListenOptions::default()
+    };
+    let server =
+        Server::start_with(&common::db_path(&dir), options, Duration::from_millis(600)).await;
+    let addr = server.addr;
+
+    // Four connections take every slot: two say nothing, two send half a header line.
+    let mut hogs = Vec::new();
+    for n in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        if n % 2 == 1 {
+            stream
+                .write_all(b"POST /ajax HTTP/1.1\r\nHo")
+                .await
+                .unwrap();
+        }
+        hogs.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fifth is closed at once, without an answer.
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let answer = read_until_closed(&mut extra, Duration::from_millis(400)).await;
+    assert_eq!(
+        answer.as_deref(),
+        Some(""),
+        "over the limit: closed unanswered"
+    );
+
+    // The header deadline closes every hog.
+    for hog in &mut hogs {
+        let closed = read_until_closed(hog, Duration::from_secs(3)).await;
+        assert!(
+            closed.is_some(),
+            "a connection without headers was left open"
+        );
+    }
+
+    // Slots are free again: a normal client is served.
+    let client = client();
+    send(&client, addr, "ann", "after the hogs").await;
+
+    // A body that stops half way is answered 408 with a status envelope, and nothing stored.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /ajax HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":",
+    )
+    .await
+    .unwrap();
+    let reply = read_until_closed(&mut slow, Duration::from_secs(3))
+        .await
+        .expect("the server answers and closes");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains(r#""status":1"#), "{reply}");
+    assert_eq!(sync(&client, addr, 0).await.len(), 1);
     server.stop().await;
 }

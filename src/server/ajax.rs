@@ -14,21 +14,29 @@ use crate::protocol::{ClientEnvelope, Limits, ServerEnvelope, Status, SyncReques
 /// content type or an oversized body is answered with a status envelope.
 pub struct Envelope(pub ClientEnvelope);
 
+/// How long a client has to send the whole body once its headers are in.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 impl<S> FromRequest<S> for Envelope
 where
     Limits: FromRef<S>,
+    BodyTimeout: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AjaxError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let limits = Limits::from_ref(state);
+        let BodyTimeout(body_timeout) = BodyTimeout::from_ref(state);
         if !is_json(req.headers()) {
             return Err(AjaxError::UnsupportedMediaType);
         }
         // The size limit is the `DefaultBodyLimit` layer that `app()` puts on this route.
-        let body = Bytes::from_request(req, state)
+        // A client that sends its body a byte at a time, or never, is cut off.
+        let body = tokio::time::timeout(body_timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| AjaxError::BodyTimeout)?
             .map_err(|rejection: BytesRejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AjaxError::TooLarge(limits.max_body_bytes)

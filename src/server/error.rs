@@ -16,6 +16,8 @@ pub enum AjaxError {
     Invalid(#[from] Invalid),
     #[error("could not read the request body")]
     BodyUnreadable,
+    #[error("request body not received in time")]
+    BodyTimeout,
     #[error("method not allowed: /ajax accepts POST only")]
     MethodNotAllowed,
     #[error("request body too large: at most {0} bytes allowed")]
@@ -32,6 +34,7 @@ impl AjaxError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             AjaxError::Invalid(_) | AjaxError::BodyUnreadable => StatusCode::BAD_REQUEST,
+            AjaxError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

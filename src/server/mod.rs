@@ -7,6 +7,7 @@
 pub mod ajax;
 pub mod assets;
 pub mod error;
+pub mod listen;
 mod page;
 pub mod store;
 
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::ChatConfig;
 use crate::protocol::{Limits, ServerEnvelope, Status};
 use assets::Assets;
+pub use listen::ListenOptions;
 use store::Store;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -65,6 +67,13 @@ pub struct Config {
     /// Largest request body, in bytes
     #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Open connections at most; more are closed on accept
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = ListenOptions::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and then its body
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
 }
 
 impl Config {
@@ -87,6 +96,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The site's static files, compressed in memory; empty in tests that need none.
     pub assets: Arc<Assets>,
+    /// How long a client has to send a request body.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
@@ -98,6 +109,7 @@ impl AppState {
             poll_interval: Duration::from_secs(1),
             leptos_options,
             assets: Arc::new(Assets::default()),
+            body_timeout: Duration::from_secs(10),
         }
     }
 
@@ -113,6 +125,12 @@ impl AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for ajax::BodyTimeout {
+    fn from_ref(state: &AppState) -> Self {
+        ajax::BodyTimeout(state.body_timeout)
     }
 }
 
@@ -203,10 +221,18 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(listener, state, ListenOptions::default(), shutdown).await
+}
+
+/// [`run`] with explicit connection limits and timeouts.
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: ListenOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let store = Arc::clone(&state.store);
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = listen::serve(listener, app(state), options, shutdown).await;
     store.close().await;
     tracing::info!("storage closed");
     served
@@ -239,10 +265,16 @@ pub async fn start(
         poll_interval: Duration::from_millis(config.poll_interval_ms),
         leptos_options,
         assets: Arc::new(assets),
+        body_timeout: Duration::from_secs(config.request_timeout_secs),
+    };
+    let options = ListenOptions {
+        max_connections: config.max_connections,
+        header_timeout: Duration::from_secs(config.request_timeout_secs),
+        ..ListenOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
-    run(listener, state, shutdown).await?;
+    run_with(listener, state, options, shutdown).await?;
     Ok(())
 }
 
