@@ -71,6 +71,11 @@ where
 pub struct PostMessage {
     pub sender: String,
     pub message: String,
+    /// Optional idempotency key, 8 to 64 characters, made afresh by the client for each
+    /// message and reused when it retries that message: a repeat is answered like the first
+    /// time and stores nothing new. An extension of the seed's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// The `data` of a client's `sync` envelope.
@@ -159,7 +164,11 @@ impl TryFrom<u8> for Outcome {
 pub struct ValidMessage {
     pub sender: String,
     pub message: String,
+    pub nonce: Option<String>,
 }
+
+/// Shortest and longest idempotency key, in characters.
+pub const NONCE_CHARS: std::ops::RangeInclusive<usize> = 8..=64;
 
 /// Why a client's input was refused; the text is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,9 +216,20 @@ impl PostMessage {
         if self.message.contains('\0') {
             return Err(Invalid("data.message: must not contain NUL".into()));
         }
+        if let Some(nonce) = &self.nonce {
+            let nonce_chars = nonce.chars().count();
+            if !NONCE_CHARS.contains(&nonce_chars) || nonce.contains('\0') {
+                return Err(Invalid(format!(
+                    "data.nonce: {nonce_chars} characters, {} to {} allowed",
+                    NONCE_CHARS.start(),
+                    NONCE_CHARS.end()
+                )));
+            }
+        }
         Ok(ValidMessage {
             sender: sender.to_owned(),
             message: self.message.clone(),
+            nonce: self.nonce.clone(),
         })
     }
 }
@@ -288,6 +308,7 @@ mod tests {
         let post = |sender: &str, message: &str| PostMessage {
             sender: sender.into(),
             message: message.into(),
+            nonce: None,
         };
         let ok = post("  \u{2003}ann\n", " hi ").validate(&limits).unwrap();
         assert_eq!(ok.sender, "ann");
@@ -299,5 +320,13 @@ mod tests {
         assert!(post(" \t", "x").validate(&limits).is_err());
         assert!(post("a", "\u{3000}\n").validate(&limits).is_err());
         assert!(post("a", "x\0y").validate(&limits).is_err());
+        let with_nonce = |nonce: &str| PostMessage {
+            nonce: Some(nonce.into()),
+            ..post("a", "b")
+        };
+        assert!(with_nonce("1234567").validate(&limits).is_err());
+        assert!(with_nonce("12345678").validate(&limits).is_ok());
+        assert!(with_nonce(&"😀".repeat(64)).validate(&limits).is_ok());
+        assert!(with_nonce(&"n".repeat(65)).validate(&limits).is_err());
     }
 }

@@ -623,3 +623,50 @@ async fn an_up_to_date_sync_is_answered_without_touching_storage() {
         "a sync that needs the database",
     );
 }
+
+#[tokio::test]
+async fn a_repeated_nonce_gets_the_same_reply_and_stores_nothing_new() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    let with_nonce = |message: &str, nonce: &str| json!({"type": "message", "data": {"sender": "ann", "message": message, "nonce": nonce}});
+    let first = post(&router, &with_nonce("only once", "retry-key-0001")).await;
+    assert_ok(&first);
+    // A client that lost the reply sends again, once and then many times at once.
+    let again = post(&router, &with_nonce("only once", "retry-key-0001")).await;
+    assert_ok(&again);
+    assert_eq!(again.body, first.body, "the same status-0 reply");
+    let repeats: Vec<_> = (0..20)
+        .map(|_| {
+            let router = router.clone();
+            let body = with_nonce("only once", "retry-key-0001");
+            tokio::spawn(async move { post(&router, &body).await })
+        })
+        .collect();
+    for repeat in repeats {
+        assert_eq!(repeat.await.unwrap().body, first.body);
+    }
+    assert_eq!(sync(&router, 0).await.len(), 1, "stored once");
+
+    // Another key, or none, is another message.
+    assert_ok(&post(&router, &with_nonce("only once", "retry-key-0002")).await);
+    assert_ok(&send(&router, "ann", "only once").await);
+    assert_ok(&send(&router, "ann", "only once").await);
+    assert_eq!(sync(&router, 0).await.len(), 4);
+
+    // Keys of the wrong length or type are refused.
+    for nonce in [
+        json!("short"),
+        json!("n".repeat(65)),
+        json!(12345678),
+        json!(""),
+    ] {
+        let body =
+            json!({"type": "message", "data": {"sender": "a", "message": "b", "nonce": nonce}});
+        assert_refused(
+            &post(&router, &body).await,
+            StatusCode::BAD_REQUEST,
+            "bad nonce",
+        );
+    }
+    assert_eq!(sync(&router, 0).await.len(), 4);
+}

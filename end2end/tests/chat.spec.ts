@@ -257,3 +257,32 @@ test("on a phone, new messages do not yank a reader who scrolled up", async ({
   await postMessage(request, "api client", `${tag} followed`);
   await expect(list.getByText(`${tag} followed`)).toBeInViewport();
 });
+
+test("a send whose reply was lost is retried without a duplicate", async ({ page }) => {
+  await openChat(page);
+  await nameField(page).fill("Retry Rae");
+  const text = unique("sent twice, stored once");
+  const nonces: string[] = [];
+  await page.route("**/ajax", async (route) => {
+    const body = route.request().postDataJSON();
+    if (body?.type !== "message") return route.continue();
+    nonces.push(body.data.nonce);
+    if (nonces.length > 1) return route.continue();
+    await route.fetch(); // the server stores the message…
+    await route.abort(); // …but its reply never reaches the page
+  });
+  await say(page, text);
+  await expect(alert(page)).toContainText("Could not reach the server");
+  await expect(messageField(page)).toHaveValue(text);
+
+  await sendButton(page).click();
+  await expect(messageField(page)).toHaveValue("");
+  await expect(alert(page)).toHaveText("");
+  await expect(log(page).getByText(text, { exact: true })).toHaveCount(1);
+  await page.waitForTimeout(2500); // a few more polls: still only one
+  await expect(log(page).getByText(text, { exact: true })).toHaveCount(1);
+  expect(nonces).toHaveLength(2);
+  expect(nonces[0]).toMatch(/^[0-9a-f]{32}$/);
+  expect(nonces[1]).toBe(nonces[0]);
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+});

@@ -52,6 +52,12 @@ mod imp {
         leptos::prelude::document().hidden()
     }
 
+    /// A fresh idempotency key: 128 random bits from the browser, as 32 hex digits.
+    pub fn new_nonce() -> String {
+        let half = || (js_sys::Math::random() * 18_446_744_073_709_551_616.0) as u64;
+        format!("{:016x}{:016x}", half(), half())
+    }
+
     fn local_storage() -> Option<web_sys::Storage> {
         leptos::prelude::window().local_storage().ok().flatten()
     }
@@ -106,6 +112,14 @@ mod imp {
 
     pub fn page_hidden() -> bool {
         false
+    }
+
+    /// Never called outside the browser (nothing is sent from the server's render).
+    pub fn new_nonce() -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos());
+        format!("{nanos:032x}")
     }
 
     pub fn load(_key: &str) -> Option<String> {

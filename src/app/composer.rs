@@ -30,13 +30,18 @@ pub fn Composer(
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
+    // The text being sent and its idempotency key: a retry of the same text reuses the key, so
+    // a message whose reply was lost is not stored twice.
+    let attempt = StoredValue::new(None::<(String, String)>);
+
     let send = move || {
         if sending.get_untracked() {
             return;
         }
-        let post = PostMessage {
+        let mut post = PostMessage {
             sender: name.get_untracked(),
             message: draft.get_untracked(),
+            nonce: None,
         };
         if post.sender.trim().is_empty() {
             error.set(Some("Enter your name before sending.".into()));
@@ -49,6 +54,14 @@ pub fn Composer(
             error.set(Some(invalid.to_string()));
             return;
         }
+        let nonce = attempt
+            .with_value(|attempt| match attempt {
+                Some((text, nonce)) if *text == post.message => Some(nonce.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(browser::new_nonce);
+        attempt.set_value(Some((post.message.clone(), nonce.clone())));
+        post.nonce = Some(nonce);
         sending.set(true);
         spawn_local(async move {
             let reply = browser::post(&ClientEnvelope::Message(post.clone())).await;
@@ -58,6 +71,7 @@ pub fn Composer(
             match reply {
                 Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
                     error.set(None);
+                    attempt.set_value(None);
                     // Keep whatever was typed while the message was on its way.
                     if draft.get_untracked() == post.message {
                         draft.set(String::new());

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{Store, StoreError};
@@ -30,12 +30,17 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The schema, one entry per version; `PRAGMA user_version` records how many are applied.
 /// `AUTOINCREMENT` keeps ids from being reused even after the newest row is deleted.
-const MIGRATIONS: &[&str] = &["CREATE TABLE messages (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE messages (
         id      INTEGER PRIMARY KEY AUTOINCREMENT,
         sender  TEXT    NOT NULL,
         message TEXT    NOT NULL,
         sent_at INTEGER NOT NULL -- microseconds since the Unix epoch, UTC
-    );"];
+    );",
+    // The client's idempotency key: a retried post finds its first copy instead of adding one.
+    "ALTER TABLE messages ADD COLUMN nonce TEXT;
+     CREATE UNIQUE INDEX messages_by_nonce ON messages (nonce) WHERE nonce IS NOT NULL;",
+];
 
 struct Job {
     message: ValidMessage,
@@ -292,8 +297,9 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, newest: &Atom
         }
         match commit(&mut conn, &batch) {
             Ok(stored) => {
-                if let Some(last) = stored.last() {
-                    newest.fetch_max(last.id, Ordering::AcqRel);
+                // Repeats of earlier posts carry older ids: take the largest.
+                if let Some(id) = stored.iter().map(|message| message.id).max() {
+                    newest.fetch_max(id, Ordering::AcqRel);
                 }
                 for (job, message) in batch.drain(..).zip(stored) {
                     let _ = job.reply.send(Ok(message));
@@ -324,11 +330,26 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<ChatMess
     let mut stored = Vec::with_capacity(batch.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (sender, message, sent_at) VALUES (?1, ?2, ?3) RETURNING id",
+            "INSERT INTO messages (sender, message, sent_at, nonce) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id",
         )?;
+        let mut earlier = tx
+            .prepare_cached("SELECT id, sender, message, sent_at FROM messages WHERE nonce = ?1")?;
         for job in batch {
+            // A repeat (also one earlier in this same batch) gets its first copy back.
+            if let Some(nonce) = &job.message.nonce
+                && let Some(first) = earlier.query_row([nonce], row_to_message).optional()?
+            {
+                stored.push(first);
+                continue;
+            }
             let id: i64 = insert.query_row(
-                params![job.message.sender, job.message.message, sent_at],
+                params![
+                    job.message.sender,
+                    job.message.message,
+                    sent_at,
+                    job.message.nonce
+                ],
                 |row| row.get(0),
             )?;
             stored.push(ChatMessage {
