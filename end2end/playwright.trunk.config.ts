@@ -28,6 +28,8 @@ export default defineConfig({
         LEPTOS_SITE_ADDR: "127.0.0.1:3000",
         DATABASE_URL: `sqlite://${path.join(process.env.CHAT_E2E_TRUNK_DIR, "trunk.db")}`,
         RUST_LOG: "warn",
+        CHAT_MESSAGE_RATE: "1000",
+        CHAT_MESSAGE_BURST: "1000",
       },
     },
     {

@@ -25,6 +25,8 @@ fn start(db: &Path) -> (Child, SocketAddr) {
         // No site files: this test needs no page, and compressing them costs seconds in debug.
         .env("LEPTOS_SITE_ROOT", db.with_file_name("site"))
         .env("RUST_LOG", "info")
+        // Eight writers flat out from one address: no rate limit in this test.
+        .env("CHAT_MESSAGE_RATE", "0")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

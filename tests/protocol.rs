@@ -670,3 +670,87 @@ async fn a_repeated_nonce_gets_the_same_reply_and_stores_nothing_new() {
     }
     assert_eq!(sync(&router, 0).await.len(), 4);
 }
+
+#[tokio::test]
+async fn clients_over_their_rate_get_429_with_retry_after_and_nothing_stored() {
+    use ajax_chat::server::limit::{ClientAddr, Limiter, Rate};
+    use std::sync::Arc;
+
+    let mut fx = Fixture::new().await;
+    fx.state.message_limit = Arc::new(Limiter::new(Some(Rate {
+        per_second: 0.5,
+        burst: 3.0,
+    })));
+    fx.state.sync_limit = Arc::new(Limiter::new(Some(Rate {
+        per_second: 0.5,
+        burst: 5.0,
+    })));
+    let router = fx.router();
+    // What the accept loop does for every request: tag it with the client's address.
+    let from = |client: &str, body: Value| {
+        let mut request = Request::post("/ajax")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                retry_after,
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let message =
+        |text: &str| json!({"type": "message", "data": {"sender": "flood", "message": text}});
+
+    for n in 0..3 {
+        let (status, _, _) = from("192.0.2.7", message(&format!("burst {n}"))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, retry_after, body) = from("192.0.2.7", message("one too many")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let seconds: u64 = retry_after
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&seconds), "{seconds}");
+    assert_eq!(body["type"], "status");
+    assert_eq!(body["data"]["status"], 1);
+    assert!(
+        body["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many requests")
+    );
+
+    // Another client is not affected, and syncs have their own, looser budget.
+    let (status, _, _) = from("192.0.2.8", message("someone else")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = from(
+        "192.0.2.7",
+        json!({"type": "sync", "data": {"last_message": 0}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let texts: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["burst 0", "burst 1", "burst 2", "someone else"],
+        "the refused one was not stored"
+    );
+}

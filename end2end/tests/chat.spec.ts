@@ -286,3 +286,23 @@ test("a send whose reply was lost is retried without a duplicate", async ({ page
   expect(nonces[1]).toBe(nonces[0]);
   await page.unrouteAll({ behavior: "ignoreErrors" });
 });
+
+test("a send over the rate limit shows the refusal and keeps the text", async ({ page }) => {
+  const server = new Server(3212, undefined, { CHAT_MESSAGE_RATE: "0.2", CHAT_MESSAGE_BURST: "1" });
+  await server.start();
+  try {
+    await openChat(page, server.url);
+    await nameField(page).fill("Speedy");
+    const first = unique("first");
+    await say(page, first);
+    await expect(messageField(page)).toHaveValue("");
+    const second = unique("too soon");
+    await say(page, second);
+    await expect(alert(page)).toContainText("too many requests");
+    await expect(messageField(page)).toHaveValue(second);
+    await expect(log(page).getByText(first)).toBeVisible();
+    await expect(log(page).getByText(second)).toHaveCount(0);
+  } finally {
+    await server.stop();
+  }
+});

@@ -54,7 +54,11 @@ export class Server {
   private child?: ChildProcess;
   readonly dir: string;
 
-  constructor(readonly port: number, dir?: string) {
+  constructor(
+    readonly port: number,
+    dir?: string,
+    readonly env: Record<string, string> = {},
+  ) {
     this.dir = dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ajax-chat-e2e-own-"));
   }
 
@@ -71,6 +75,7 @@ export class Server {
         LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite://${path.join(this.dir, "chat.db")}`,
         RUST_LOG: "warn",
+        ...this.env,
       },
       stdio: ["ignore", "ignore", "inherit"],
     });

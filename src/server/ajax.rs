@@ -1,6 +1,6 @@
 //! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, Request, State};
@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 
 use super::AppState;
 use super::error::AjaxError;
+use super::limit::ClientAddr;
 use crate::protocol::{ClientEnvelope, Limits, ServerEnvelope, Status, SyncRequest, decode_client};
 
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
@@ -66,8 +67,18 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 pub async fn ajax(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     Envelope(envelope): Envelope,
 ) -> Result<Json<ServerEnvelope>, AjaxError> {
+    // Requests that came through the accept loop carry their client's address; those built
+    // in-process (tests) do not, and are not limited.
+    if let Some(Extension(ClientAddr(client))) = client {
+        let limiter = match envelope {
+            ClientEnvelope::Message(_) => &state.message_limit,
+            ClientEnvelope::Sync(_) => &state.sync_limit,
+        };
+        limiter.check(client).map_err(AjaxError::RateLimited)?;
+    }
     match envelope {
         ClientEnvelope::Message(post) => {
             let valid = post.validate(&state.limits)?;

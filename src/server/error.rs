@@ -24,6 +24,8 @@ pub enum AjaxError {
     TooLarge(usize),
     #[error("unsupported content type: send Content-Type: application/json")]
     UnsupportedMediaType,
+    #[error("too many requests: try again in {} s", retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
     #[error("storage is unavailable, please try again later")]
     Storage(#[from] StoreError),
     #[error("internal server error")]
@@ -38,6 +40,7 @@ impl AjaxError {
             AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AjaxError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AjaxError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             AjaxError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,11 +57,25 @@ impl IntoResponse for AjaxError {
         let status = self.status_code();
         let envelope = ServerEnvelope::Status(Status::failed(self.to_string()));
         let mut response = (status, Json(envelope)).into_response();
-        if let AjaxError::MethodNotAllowed = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        match self {
+            AjaxError::MethodNotAllowed => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            AjaxError::RateLimited(wait) => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(wait)),
+                );
+            }
+            _ => {}
         }
         response
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up, at least 1.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

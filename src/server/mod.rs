@@ -7,6 +7,7 @@
 pub mod ajax;
 pub mod assets;
 pub mod error;
+pub mod limit;
 pub mod listen;
 mod page;
 pub mod store;
@@ -32,6 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::ChatConfig;
 use crate::protocol::{Limits, ServerEnvelope, Status};
 use assets::Assets;
+use limit::{Limiter, Rate};
 pub use listen::ListenOptions;
 use store::Store;
 
@@ -70,6 +72,18 @@ pub struct Config {
     /// Open connections at most; more are closed on accept
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = ListenOptions::default().max_connections)]
     pub max_connections: usize,
+    /// Messages per second one client address may post, sustained (0: no limit)
+    #[arg(long, env = "CHAT_MESSAGE_RATE", default_value_t = 5.0)]
+    pub message_rate: f64,
+    /// Messages one client address may post in a burst
+    #[arg(long, env = "CHAT_MESSAGE_BURST", default_value_t = 20.0)]
+    pub message_burst: f64,
+    /// Syncs per second one client address may send, sustained (0: no limit)
+    #[arg(long, env = "CHAT_SYNC_RATE", default_value_t = 50.0)]
+    pub sync_rate: f64,
+    /// Syncs one client address may send in a burst
+    #[arg(long, env = "CHAT_SYNC_BURST", default_value_t = 100.0)]
+    pub sync_burst: f64,
     /// Seconds a client has to send a request's headers, and then its body
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -98,6 +112,9 @@ pub struct AppState {
     pub assets: Arc<Assets>,
     /// How long a client has to send a request body.
     pub body_timeout: Duration,
+    /// Per-client limits of `message` and `sync` requests.
+    pub message_limit: Arc<Limiter>,
+    pub sync_limit: Arc<Limiter>,
 }
 
 impl AppState {
@@ -110,6 +127,8 @@ impl AppState {
             leptos_options,
             assets: Arc::new(Assets::default()),
             body_timeout: Duration::from_secs(10),
+            message_limit: Arc::new(Limiter::new(None)),
+            sync_limit: Arc::new(Limiter::new(None)),
         }
     }
 
@@ -266,6 +285,11 @@ pub async fn start(
         leptos_options,
         assets: Arc::new(assets),
         body_timeout: Duration::from_secs(config.request_timeout_secs),
+        message_limit: Arc::new(Limiter::new(rate(
+            config.message_rate,
+            config.message_burst,
+        ))),
+        sync_limit: Arc::new(Limiter::new(rate(config.sync_rate, config.sync_burst))),
     };
     let options = ListenOptions {
         max_connections: config.max_connections,
@@ -276,6 +300,14 @@ pub async fn start(
     tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
     run_with(listener, state, options, shutdown).await?;
     Ok(())
+}
+
+/// A configured rate; zero or less turns the limit off.
+fn rate(per_second: f64, burst: f64) -> Option<Rate> {
+    (per_second > 0.0).then_some(Rate {
+        per_second,
+        burst: burst.max(1.0),
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
