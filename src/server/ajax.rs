@@ -1,10 +1,10 @@
 //! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
 
-use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 
 use super::AppState;
 use super::error::AjaxError;
