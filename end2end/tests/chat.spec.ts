@@ -1,7 +1,13 @@
 // The chat page in a real Chromium against a real server: polling, rendering text as text,
 // surviving reloads, refusals, one sync at a time, back-off, visibility and scrolling. The
 // two-user scenario is in core.spec.ts, which also runs against the client-only build.
-import { expect, test, type Request } from "@playwright/test";
+import {
+  expect,
+  test,
+  type APIRequestContext,
+  type Page,
+  type Request,
+} from "@playwright/test";
 import {
   Server,
   alert,
@@ -306,3 +312,61 @@ test("a send over the rate limit shows the refusal and keeps the text", async ({
     await server.stop();
   }
 });
+
+test("a full reply of 1000 messages is followed at once by another sync", async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(120_000);
+  // Ticks 5 s apart, so a follow-up that waited for the next tick could not pass for "at once".
+  const server = new Server(3213, undefined, {
+    CHAT_POLL_INTERVAL_MS: "5000",
+    CHAT_MESSAGE_RATE: "0",
+  });
+  await server.start();
+  try {
+    await pageThroughAFullReply(page, request, server.url);
+  } finally {
+    await server.stop();
+  }
+});
+
+async function pageThroughAFullReply(page: Page, request: APIRequestContext, url: string) {
+  await openChat(page, url);
+  // Hidden, the page does not poll while 1200 messages arrive; shown again, it syncs at once
+  // and must page through them: 1000, then straight away the rest.
+  const setHidden = (hidden: boolean) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+    }, hidden);
+  await setHidden(true);
+  await page.waitForTimeout(1500);
+  const tag = unique("bulk");
+  for (let start = 0; start < 1200; start += 100) {
+    await Promise.all(
+      Array.from({ length: 100 }, (_, n) =>
+        postMessage(request, "bulk", `${tag} ${start + n}`, url),
+      ),
+    );
+  }
+  const replies: { at: number; count: number }[] = [];
+  const requests: number[] = [];
+  page.on("request", (req) => {
+    if (isSync(req)) requests.push(Date.now());
+  });
+  page.on("response", async (response) => {
+    if (!isSync(response.request())) return;
+    const at = Date.now();
+    const body = await response.json();
+    replies.push({ at, count: body.data.length });
+  });
+  await setHidden(false);
+  await expect(log(page).locator("li", { hasText: tag })).toHaveCount(1200, { timeout: 20_000 });
+  const full = replies.find((reply) => reply.count === 1000);
+  expect(full, JSON.stringify(replies)).toBeDefined();
+  const next = requests.find((at) => at >= full!.at);
+  expect(next).toBeDefined();
+  // Not the next tick: right after the full reply.
+  expect(next! - full!.at).toBeLessThan(400);
+}
