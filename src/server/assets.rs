@@ -32,7 +32,8 @@ struct Asset {
 #[derive(Default)]
 pub struct Assets {
     files: HashMap<String, Asset>,
-    stylesheet: String,
+    /// The stylesheet's hashed name, when cargo-leptos hashed it.
+    stylesheet: Option<String>,
 }
 
 /// The hashes cargo-leptos wrote next to the server binary (`hash.txt`: `js: <hash>` lines).
@@ -87,24 +88,19 @@ impl Assets {
                 files.insert(url_path, asset);
             }
         }
-        let stylesheet = match hashes.get("css") {
-            Some(hash) => format!(
+        let stylesheet = hashes.get("css").map(|hash| {
+            format!(
                 "/{}/{}.{hash}.css",
                 options.site_pkg_dir, options.output_name
-            ),
-            None => format!("/{}/{}.css", options.site_pkg_dir, options.output_name),
-        };
+            )
+        });
         tracing::info!(files = files.len(), "static assets loaded and compressed");
         Ok(Self { files, stylesheet })
     }
 
-    /// Where the page links its stylesheet.
-    pub fn stylesheet_href(&self) -> &str {
-        if self.stylesheet.is_empty() {
-            "/pkg/ajax-chat.css"
-        } else {
-            &self.stylesheet
-        }
+    /// Where the page links its stylesheet, if its name carries a hash.
+    pub fn stylesheet_href(&self) -> Option<&str> {
+        self.stylesheet.as_deref()
     }
 
     /// The response for `path` (without the leading `/`), or `None` if there is no such file.

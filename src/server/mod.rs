@@ -27,7 +27,6 @@ use axum::{Json, response::Response};
 use leptos::prelude::*;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::ChatConfig;
@@ -107,7 +106,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub poll_interval: Duration,
-    pub leptos_options: LeptosOptions,
+    /// Behind an `Arc`: handlers clone the state on every request, the idle sync included.
+    pub leptos_options: Arc<LeptosOptions>,
     /// The site's static files, compressed in memory; empty in tests that need none.
     pub assets: Arc<Assets>,
     /// How long a client has to send a request body.
@@ -124,7 +124,7 @@ impl AppState {
             store,
             limits: Limits::default(),
             poll_interval: Duration::from_secs(1),
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
             assets: Arc::new(Assets::default()),
             body_timeout: Duration::from_secs(10),
             message_limit: Arc::new(Limiter::new(None)),
@@ -138,12 +138,6 @@ impl AppState {
             poll_interval_ms: self.poll_interval.as_millis() as u64,
             limits: self.limits,
         }
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
     }
 }
 
@@ -173,34 +167,44 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(page::page))
         .route("/ajax", ajax_route)
         .route("/healthz", get(healthz));
-    // Under `cargo leptos watch` the files change while the server runs: read them from disk.
-    let router = if std::env::var_os("LEPTOS_WATCH").is_some() {
+    let router = if watching() {
         let site_root = state.leptos_options.site_root.to_string();
         router.fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
     } else {
         router.fallback(static_file)
     };
-    // Headers on every response. The page sets its own CSP (scripts need its nonce); all
-    // else (JSON, files) gets one that lets nothing run in it or frame it.
     router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(axum::middleware::map_response(security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Headers on every response. The page sets its own CSP (its scripts need its nonce); every
+/// other response (JSON, files) gets one that lets nothing run in it or frame it.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Whether `cargo leptos watch` runs this server: files then change under it, so they are
+/// read from disk rather than loaded and compressed once.
+pub(crate) fn watching() -> bool {
+    std::env::var_os("LEPTOS_WATCH").is_some()
 }
 
 /// Any other GET: a static file from memory, or 404.
@@ -269,9 +273,7 @@ pub async fn start(
         .then_some("Cargo.toml");
     let leptos_options = get_configuration(cargo_toml)?.leptos_options;
     let addr = config.addr.unwrap_or(leptos_options.site_addr);
-    // Under `cargo leptos watch` files are served from disk (see `app`): compressing them here
-    // would only delay every restart.
-    let assets = if std::env::var_os("LEPTOS_WATCH").is_some() {
+    let assets = if watching() {
         Assets::default()
     } else {
         let options = leptos_options.clone();
@@ -282,7 +284,7 @@ pub async fn start(
         store,
         limits: config.limits(),
         poll_interval: Duration::from_millis(config.poll_interval_ms),
-        leptos_options,
+        leptos_options: Arc::new(leptos_options),
         assets: Arc::new(assets),
         body_timeout: Duration::from_secs(config.request_timeout_secs),
         message_limit: Arc::new(Limiter::new(rate(

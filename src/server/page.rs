@@ -4,6 +4,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
+use leptos::config::LeptosOptions;
 use leptos::nonce::use_nonce;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::ResponseOptions;
@@ -27,12 +28,18 @@ pub async fn page(State(state): State<AppState>, request: Request) -> Response {
         config: state.chat_config(),
         messages,
     };
-    let stylesheet = StylesheetHref(state.assets.stylesheet_href().to_owned());
-    let options = state.leptos_options.clone();
+    // Without a hashed name the shell links the plain one.
+    let stylesheet = state
+        .assets
+        .stylesheet_href()
+        .map(|href| StylesheetHref(href.to_owned()));
+    let options = LeptosOptions::clone(&state.leptos_options);
     let render = leptos_axum::render_app_to_stream_with_context(
         move || {
             provide_context(page.clone());
-            provide_context(stylesheet.clone());
+            if let Some(stylesheet) = stylesheet.clone() {
+                provide_context(stylesheet);
+            }
             // leptos_axum has put a fresh nonce on every script it renders; allow those only.
             if let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>())
                 && let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce.to_string()))
@@ -62,11 +69,7 @@ pub async fn not_found() -> Response {
 /// nonce (plus compiling the WASM), no plugins, no framing, requests only to this origin.
 /// Under `cargo leptos watch` the live-reload websocket needs `ws:` too.
 fn page_policy(nonce: &str) -> String {
-    let reload = if std::env::var_os("LEPTOS_WATCH").is_some() {
-        " ws:"
-    } else {
-        ""
-    };
+    let reload = if super::watching() { " ws:" } else { "" };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
