@@ -8,14 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+mod common;
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+use common::{HttpClient, http_client};
+use serde_json::{Value, json};
 
 /// Starts the real binary on a free port over `db`; returns it and the address it listens on.
 fn start(db: &Path) -> (Child, SocketAddr) {
@@ -53,13 +49,9 @@ fn start(db: &Path) -> (Child, SocketAddr) {
 }
 
 async fn post(client: &HttpClient, addr: SocketAddr, body: Value) -> Option<Value> {
-    let request = hyper::Request::post(format!("http://{addr}/ajax"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let response = client.request(request).await.ok()?;
-    let bytes = response.into_body().collect().await.ok()?.to_bytes();
-    serde_json::from_slice(&bytes).ok()
+    common::post_ajax(client, addr, &body)
+        .await
+        .map(|(_, reply)| reply)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +59,7 @@ async fn every_acknowledged_message_survives_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
     let (mut server, addr) = start(&db);
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
 
     // Writers send until their requests start failing because the server is gone.
     let writers: Vec<_> = (0..8)
@@ -101,7 +93,7 @@ async fn every_acknowledged_message_survives_a_kill_9() {
     );
 
     let (mut server, addr) = start(&db);
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let mut stored: HashMap<String, usize> = HashMap::new();
     let mut last = 0;
     loop {

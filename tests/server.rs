@@ -9,16 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use ajax_chat::server::{AppState, ListenOptions, run_with};
-use axum::body::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use common::HttpClient;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Server {
     addr: SocketAddr,
@@ -56,18 +50,13 @@ impl Server {
 }
 
 fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    common::http_client()
 }
 
 async fn post(client: &HttpClient, addr: SocketAddr, body: Value) -> (u16, Value) {
-    let request = hyper::Request::post(format!("http://{addr}/ajax"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
-        .unwrap();
-    let response = client.request(request).await.expect("request");
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).expect("JSON reply"))
+    common::post_ajax(client, addr, &body)
+        .await
+        .expect("a reply")
 }
 
 async fn send(client: &HttpClient, addr: SocketAddr, sender: &str, message: &str) {
@@ -218,17 +207,8 @@ async fn graceful_shutdown_answers_what_it_accepted_and_stores_exactly_that() {
     let posts: Vec<_> = (0..200)
         .map(|n| {
             tokio::spawn(async move {
-                let request = hyper::Request::post(format!("http://{addr}/ajax"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(
-                        json!({"type": "message", "data": {"sender": "late", "message": n.to_string()}})
-                            .to_string(),
-                    )))
-                    .unwrap();
-                let response = client().request(request).await.ok()?;
-                let status = response.status().as_u16();
-                let bytes = response.into_body().collect().await.ok()?.to_bytes();
-                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                let body = json!({"type": "message", "data": {"sender": "late", "message": n.to_string()}});
+                let (status, body) = common::post_ajax(&client(), addr, &body).await?;
                 assert_eq!((status, &body["data"]["status"]), (200, &json!(0)), "{body}");
                 Some(n.to_string())
             })

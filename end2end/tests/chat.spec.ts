@@ -18,6 +18,7 @@ import {
   postMessage,
   say,
   sendButton,
+  setHidden,
   texts,
   unique,
 } from "./helpers";
@@ -203,18 +204,7 @@ test("polling pauses while the tab is hidden and syncs at once when it is shown"
   page.on("request", (req) => {
     if (isSync(req)) syncs.push(Date.now());
   });
-  const setHidden = (hidden: boolean) =>
-    page.evaluate((hidden) => {
-      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-      Object.defineProperty(document, "visibilityState", {
-        configurable: true,
-        get: () => (hidden ? "hidden" : "visible"),
-      });
-      // As browsers fire it: at the document, bubbling up to the window.
-      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
-    }, hidden);
-
-  await setHidden(true);
+  await setHidden(page, true);
   await page.waitForTimeout(1500); // a tick already under way may finish
   const before = syncs.length;
   const text = unique("sent while hidden");
@@ -224,7 +214,7 @@ test("polling pauses while the tab is hidden and syncs at once when it is shown"
   await expect(log(page).getByText(text)).toHaveCount(0);
 
   const shown = Date.now();
-  await setHidden(false);
+  await setHidden(page, false);
   await expect(log(page).getByText(text)).toBeVisible();
   expect(syncs.length).toBeGreaterThan(before);
   // Synced on the event itself, not on the next 1 s tick.
@@ -335,12 +325,7 @@ async function pageThroughAFullReply(page: Page, request: APIRequestContext, url
   await openChat(page, url);
   // Hidden, the page does not poll while 1200 messages arrive; shown again, it syncs at once
   // and must page through them: 1000, then straight away the rest.
-  const setHidden = (hidden: boolean) =>
-    page.evaluate((hidden) => {
-      Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
-      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
-    }, hidden);
-  await setHidden(true);
+  await setHidden(page, true);
   await page.waitForTimeout(1500);
   const tag = unique("bulk");
   for (let start = 0; start < 1200; start += 100) {
@@ -361,7 +346,7 @@ async function pageThroughAFullReply(page: Page, request: APIRequestContext, url
     const body = await response.json();
     replies.push({ at, count: body.data.length });
   });
-  await setHidden(false);
+  await setHidden(page, false);
   await expect(log(page).locator("li", { hasText: tag })).toHaveCount(1200, { timeout: 20_000 });
   const full = replies.find((reply) => reply.count === 1000);
   expect(full, JSON.stringify(replies)).toBeDefined();

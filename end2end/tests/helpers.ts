@@ -25,6 +25,19 @@ export async function say(page: Page, text: string) {
   await messageField(page).press("Enter");
 }
 
+/** Makes the page believe its tab is hidden (or shown again), as a browser would tell it. */
+export async function setHidden(page: Page, hidden: boolean) {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => (hidden ? "hidden" : "visible"),
+    });
+    // As browsers fire it: at the document, bubbling up to the window.
+    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+  }, hidden);
+}
+
 /** Posts a message through the JSON API, as another client would. */
 export async function postMessage(
   request: APIRequestContext,
