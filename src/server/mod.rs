@@ -262,10 +262,23 @@ pub async fn run_with(
 }
 
 /// Reads the Leptos options, opens storage, binds, and runs until `shutdown`.
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ, whose default action
+/// kills the process. Ignored, the write fails with `EFBIG` instead, like a full disk: SQLite
+/// reports an I/O error, that batch of posts is refused with 503, and the server keeps
+/// answering syncs until storage can be written again.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: installs the predefined SIG_IGN disposition; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
+    ignore_file_size_signal();
     // From the project root, Cargo.toml's [package.metadata.leptos] gives the site layout;
     // elsewhere the LEPTOS_* environment variables must.
     let cargo_toml = std::path::Path::new("Cargo.toml")
