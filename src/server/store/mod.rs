@@ -4,6 +4,7 @@
 //! A backend chosen by URL: `sqlite://path/to/file.db` (the default, embedded).
 
 mod sqlite;
+mod tail;
 
 use std::sync::Arc;
 

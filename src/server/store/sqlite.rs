@@ -5,10 +5,11 @@
 //! writing connection and commits whatever posts are waiting in one transaction (group commit:
 //! one fsync for many messages), replying to each only after the commit. Reads run on
 //! `spawn_blocking` over a small pool of read-only connections, which WAL lets proceed while
-//! the writer commits.
+//! the writer commits. The newest messages are also kept in memory ([`Tail`]), so syncs of
+//! clients that are up to date or a few messages behind, and the page, read no SQLite at all.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::tail::{TAIL_CAPACITY, Tail};
 use super::{Store, StoreError};
 use crate::protocol::{ChatMessage, ValidMessage};
 
@@ -52,7 +54,9 @@ pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
+    tail: Arc<Tail>,
     newest: Arc<AtomicU64>,
+    closed: AtomicBool,
 }
 
 struct Readers {
@@ -71,19 +75,24 @@ impl SqliteStore {
                     row.get(0)
                 })
                 .map_err(|err| unavailable("read newest id", &path, err))?;
-            Ok((conn, path, newest as u64))
+            let recent = latest(&conn, TAIL_CAPACITY)
+                .map_err(|err| unavailable("read newest messages", &path, err))?;
+            Ok((conn, path, newest as u64, recent))
         })
         .await
         .map_err(|err| StoreError::Unavailable(format!("opening task failed: {err}")))??;
-        let (conn, path, newest) = opened;
+        let (conn, path, newest, recent) = opened;
 
+        let all = recent.len() < TAIL_CAPACITY;
+        let tail = Arc::new(Tail::new(TAIL_CAPACITY, recent, all));
         let newest = Arc::new(AtomicU64::new(newest));
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer = {
             let newest = Arc::clone(&newest);
+            let tail = Arc::clone(&tail);
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || write_loop(conn, rx, &newest))
+                .spawn(move || write_loop(conn, rx, &tail, &newest))
                 .map_err(|err| StoreError::Unavailable(format!("spawn writer: {err}")))?
         };
         Ok(Self {
@@ -94,7 +103,9 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(READERS),
             }),
+            tail,
             newest,
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -153,6 +164,12 @@ impl Store for SqliteStore {
     }
 
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if let Some(messages) = self.tail.since(after, limit) {
+            return Ok(messages);
+        }
         // Ids live in SQLite's i64; anything past its range has nothing newer.
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.read("read messages", move |conn| {
@@ -167,16 +184,14 @@ impl Store for SqliteStore {
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.read("read latest messages", move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, sender, message, sent_at FROM
-                   (SELECT * FROM messages ORDER BY id DESC LIMIT ?1)
-                 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![limit as i64], row_to_message)?;
-            rows.collect()
-        })
-        .await
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if let Some(messages) = self.tail.latest(limit) {
+            return Ok(messages);
+        }
+        self.read("read latest messages", move |conn| latest(conn, limit))
+            .await
     }
 
     fn newest_id(&self) -> u64 {
@@ -194,6 +209,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         drop(self.jobs.lock().expect("job queue poisoned").take());
         let writer = self.writer.lock().expect("writer handle poisoned").take();
         if let Some(writer) = writer {
@@ -250,6 +266,17 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// The `limit` newest messages, ascending.
+fn latest(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<ChatMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, sender, message, sent_at FROM
+           (SELECT * FROM messages ORDER BY id DESC LIMIT ?1)
+         ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![limit as i64], row_to_message)?;
+    rows.collect()
+}
+
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -285,7 +312,12 @@ fn now_micros() -> i64 {
 }
 
 /// The writer thread: commits waiting posts in batches until the queue is closed and drained.
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, newest: &AtomicU64) {
+fn write_loop(
+    mut conn: Connection,
+    mut jobs: mpsc::Receiver<Job>,
+    tail: &Tail,
+    newest: &AtomicU64,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -297,6 +329,9 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<Job>, newest: &Atom
         }
         match commit(&mut conn, &batch) {
             Ok(stored) => {
+                // Into the tail before the new newest id is published: a sync that sees the
+                // id must find the message.
+                tail.extend(&stored);
                 // Repeats of earlier posts carry older ids: take the largest.
                 if let Some(id) = stored.iter().map(|message| message.id).max() {
                     newest.fetch_max(id, Ordering::AcqRel);
