@@ -1,0 +1,857 @@
+//! The load benchmark: the chat server against a bare axum handler (the ceiling), in one run.
+//!
+//! ```text
+//! cargo leptos build --release
+//! cargo run --release --features ssr --example loadgen -- --markdown BENCHMARKS-run.md
+//! ```
+//!
+//! It starts, each as its own process on 127.0.0.1, the release chat server on a fresh SQLite
+//! database (rate limits off) and a bare axum handler answering `{"type":"sync","data":[]}` (this
+//! same binary run with `--ceiling-server`), then:
+//! 1. saturates each over `--connections` keep-alive connections: the ceiling, idle syncs
+//!    (`last_message` = newest), syncs returning the newest 20, and message posts; req/s and
+//!    p50/p99/p99.9 latency, with the ratio to the ceiling;
+//! 2. on a fresh server, simulates `--pollers` clients each polling every `--poll-interval-ms`
+//!    on its own connection (jittered start) while `--writers` post: delivery latency (a post's
+//!    status-0 reply until every poller has it), sync latency, server CPU and peak RSS;
+//! 3. measures the page's first-visit download (WASM + JS + CSS, gzip) as served.
+//!
+//! Every reply is checked (status, shape, order, nothing missed); `--smoke` runs it all for a
+//! few seconds and fails on any protocol error. Numbers from a debug build mean nothing, so
+//! only `--smoke` runs without `--release`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{ACCEPT_ENCODING, CONTENT_TYPE, HOST};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load benchmark of the chat server against a bare axum handler")]
+struct Args {
+    /// The release chat server (built by `cargo leptos build --release`).
+    #[arg(long, default_value = "target/release/ajax-chat")]
+    server_bin: PathBuf,
+    /// Load a chat server that is already running here instead of starting one (its rate
+    /// limits must be off; CPU and memory are then not reported).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Seconds of each saturation phase (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Keep-alive connections of the saturation phases.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Keep-alive connections posting messages (more concurrent posts, larger group commits).
+    #[arg(long, default_value_t = 256)]
+    post_connections: usize,
+    /// Simulated clients, each polling on its own connection.
+    #[arg(long, default_value_t = 10_000)]
+    pollers: usize,
+    #[arg(long, default_value_t = 1000)]
+    poll_interval_ms: u64,
+    /// Seconds the writers post while the clients poll.
+    #[arg(long, default_value_t = 20)]
+    poll_secs: u64,
+    #[arg(long, default_value_t = 2)]
+    writers: usize,
+    /// Pause between one writer's posts.
+    #[arg(long, default_value_t = 200)]
+    write_interval_ms: u64,
+    /// A few seconds of everything at small scale; fails on any protocol error.
+    #[arg(long)]
+    smoke: bool,
+    /// Also write the results as Markdown to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Internal: run the bare axum ceiling server instead.
+    #[arg(long, hide = true)]
+    ceiling_server: bool,
+}
+
+fn main() -> Result<(), Error> {
+    let mut args = Args::parse();
+    if args.ceiling_server {
+        return ceiling_server();
+    }
+    if args.smoke {
+        args.duration = 2;
+        args.pollers = args.pollers.min(200);
+        args.poll_secs = 3;
+    } else if cfg!(debug_assertions) {
+        return Err("a benchmark needs --release (or use --smoke)".into());
+    }
+    raise_fd_limit();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(run(&args))?;
+    let markdown = report.markdown(&args);
+    println!("{markdown}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown)?;
+    }
+    if report.errors() > 0 {
+        return Err(format!("{} protocol errors", report.errors()).into());
+    }
+    Ok(())
+}
+
+/// The ceiling: the least an axum server can do for a sync, in a process of its own like the
+/// chat server, on tokio's default multi-threaded runtime.
+#[tokio::main]
+async fn ceiling_server() -> Result<(), Error> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/ajax",
+        post(|_body: Bytes| async {
+            (
+                [(CONTENT_TYPE, "application/json")],
+                r#"{"type":"sync","data":[]}"#,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    eprintln!("listening addr={}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// 10,000 pollers need 10,000 sockets here and in the server (which inherits the limit).
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with valid pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A server process started by the benchmark (killed when dropped), or one given by address.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn chat(args: &Args) -> Result<Self, Error> {
+        if let Some(addr) = args.addr {
+            return Ok(Self {
+                child: None,
+                addr,
+                _dir: None,
+            });
+        }
+        let dir = tempfile::tempdir()?;
+        let mut command = Command::new(&args.server_bin);
+        command
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("chat.db").display()),
+            )
+            .env("CHAT_POLL_INTERVAL_MS", args.poll_interval_ms.to_string())
+            // One address sends everything: no per-client limits in a load test.
+            .env("CHAT_MESSAGE_RATE", "0")
+            .env("CHAT_SYNC_RATE", "0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        Self::spawn(command, Some(dir))
+    }
+
+    fn ceiling() -> Result<Self, Error> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("--ceiling-server");
+        Self::spawn(command, None)
+    }
+
+    fn spawn(mut command: Command, dir: Option<tempfile::TempDir>) -> Result<Self, Error> {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("start {command:?}: {err}"))?;
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().ok_or("the server exited before listening")??;
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                break addr
+                    .trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse()?;
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Self {
+            child: Some(child),
+            addr,
+            _dir: dir,
+        })
+    }
+
+    /// CPU time used so far (user + system), from /proc.
+    fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+        // utime and stime are fields 14 and 15 of the line; the name is field 2, so they are
+        // 11 and 12 counting from 0 after it.
+        let total = ticks(11)? + ticks(12)?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(Duration::from_millis(total * 1000 / per_second))
+    }
+
+    /// Peak resident memory of the process so far, in bytes.
+    fn peak_rss(&self) -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.as_ref()?.id()))
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> Result<Self, Error> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| format!("handshake: {err}"))?;
+        tokio::spawn(connection);
+        Ok(Self {
+            sender,
+            host: addr.to_string(),
+        })
+    }
+
+    async fn post(&mut self, body: Bytes) -> Result<(u16, Bytes), Error> {
+        let request = hyper::Request::post("/ajax")
+            .header(HOST, &self.host)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
+    }
+
+    async fn get_gzip(&mut self, path: &str) -> Result<Bytes, Error> {
+        let request = hyper::Request::get(path)
+            .header(HOST, &self.host)
+            .header(ACCEPT_ENCODING, "gzip")
+            .body(Full::new(Bytes::new()))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        if !response.status().is_success() {
+            return Err(format!("GET {path}: {}", response.status()).into());
+        }
+        Ok(response.into_body().collect().await?.to_bytes())
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds, up to a minute, three significant digits.
+    Histogram::new_with_max(60_000_000, 3).expect("valid histogram bounds")
+}
+
+fn sync_body(last_message: u64) -> Bytes {
+    json!({"type": "sync", "data": {"last_message": last_message}})
+        .to_string()
+        .into()
+}
+
+fn message_body(text: &str) -> Bytes {
+    json!({"type": "message", "data": {"sender": "bench", "message": text}})
+        .to_string()
+        .into()
+}
+
+/// Whether a reply is what the protocol promises for this kind of request. Cheap checks, so
+/// that the load generator spends its CPU on load, not on parsing.
+#[derive(Clone, Copy)]
+enum Expect {
+    EmptySync,
+    Sync(usize),
+    Stored,
+}
+
+impl Expect {
+    fn holds(self, status: u16, body: &[u8]) -> bool {
+        let text = std::str::from_utf8(body).unwrap_or_default();
+        status == 200
+            && match self {
+                Expect::EmptySync => text == r#"{"type":"sync","data":[]}"#,
+                Expect::Sync(count) => {
+                    text.starts_with(r#"{"type":"sync","data":["#)
+                        && text.matches(r#"{"id":"#).count() == count
+                }
+                Expect::Stored => text.starts_with(r#"{"type":"status","data":{"status":0"#),
+            }
+    }
+}
+
+/// The outcome of one saturation phase.
+struct Saturation {
+    name: &'static str,
+    requests: u64,
+    elapsed: Duration,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+impl Saturation {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `connections` clients send requests back to back for `duration` (after a warm-up whose
+/// results are dropped); `body(connection, n)` makes each request.
+async fn saturate(
+    name: &'static str,
+    addr: SocketAddr,
+    connections: usize,
+    warm_up: Duration,
+    duration: Duration,
+    expect: Expect,
+    body: impl Fn(usize, u64) -> Bytes + Send + Sync + 'static,
+) -> Result<Saturation, Error> {
+    let body = Arc::new(body);
+    let begin = Instant::now() + warm_up;
+    let end = begin + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for index in 0..connections {
+        let mut connection = Connection::open(addr).await?;
+        let body = Arc::clone(&body);
+        tasks.push(tokio::spawn(async move {
+            let mut latency = histogram();
+            let (mut requests, mut errors) = (0u64, 0u64);
+            for n in 0.. {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let reply = connection.post(body(index, n)).await;
+                let ok = matches!(&reply, Ok((status, bytes)) if expect.holds(*status, bytes));
+                if started >= begin || !ok {
+                    requests += 1;
+                    errors += u64::from(!ok);
+                    latency.saturating_record(started.elapsed().as_micros() as u64);
+                }
+                if reply.is_err() {
+                    // The connection is gone (counted above): this client stops.
+                    break;
+                }
+            }
+            (requests, errors, latency)
+        }));
+    }
+    let mut result = Saturation {
+        name,
+        requests: 0,
+        elapsed: duration,
+        errors: 0,
+        latency: histogram(),
+    };
+    for task in tasks {
+        let (requests, errors, latency) = task.await?;
+        result.requests += requests;
+        result.errors += errors;
+        result.latency.add(latency)?;
+    }
+    Ok(result)
+}
+
+/// The newest id, found by paging through syncs from the start.
+async fn newest_id(addr: SocketAddr) -> Result<u64, Error> {
+    let mut connection = Connection::open(addr).await?;
+    let mut newest = 0;
+    loop {
+        let (_, body) = connection.post(sync_body(newest)).await?;
+        let reply: Value = serde_json::from_slice(&body)?;
+        let page = reply["data"].as_array().ok_or("a sync reply")?;
+        match page.last() {
+            Some(last) => newest = last["id"].as_u64().ok_or("an id")?,
+            None => return Ok(newest),
+        }
+    }
+}
+
+/// What the polling simulation saw.
+struct Polling {
+    pollers: usize,
+    messages: usize,
+    undelivered: usize,
+    errors: u64,
+    delivery: Histogram<u64>,
+    sync_latency: Histogram<u64>,
+    syncs: u64,
+    elapsed: Duration,
+    cpu: Option<f64>,
+    peak_rss: Option<u64>,
+}
+
+#[derive(Default)]
+struct Delivery {
+    acknowledged: Option<Instant>,
+    received: usize,
+    last_received: Option<Instant>,
+}
+
+async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
+    let server = Server::chat(args)?;
+    let addr = server.addr;
+    let interval = Duration::from_millis(args.poll_interval_ms);
+    let deliveries: Arc<Mutex<HashMap<String, Delivery>>> = Arc::default();
+    let sync_latency = Arc::new(Mutex::new(histogram()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let syncs = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+
+    // Every poller connects and starts at a random point of its first interval.
+    let mut pollers = Vec::with_capacity(args.pollers);
+    for index in 0..args.pollers {
+        let jitter = interval.mul_f64(fraction(index as u64));
+        let (deliveries, sync_latency) = (Arc::clone(&deliveries), Arc::clone(&sync_latency));
+        let (errors, syncs, stop) = (Arc::clone(&errors), Arc::clone(&syncs), Arc::clone(&stop));
+        pollers.push(tokio::spawn(async move {
+            tokio::time::sleep(jitter).await;
+            let mut connection = match Connection::open(addr).await {
+                Ok(connection) => connection,
+                Err(_) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                ticks.tick().await;
+                // Like the page: a full reply is followed at once by another sync.
+                loop {
+                    let started = Instant::now();
+                    let Ok((200, body)) = connection.post(sync_body(last)).await else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    let received = Instant::now();
+                    syncs.fetch_add(1, Ordering::Relaxed);
+                    sync_latency
+                        .lock()
+                        .unwrap()
+                        .saturating_record((received - started).as_micros() as u64);
+                    let Ok(reply) = serde_json::from_slice::<Value>(&body) else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    let page = reply["data"].as_array().cloned().unwrap_or_default();
+                    if page.is_empty() {
+                        break;
+                    }
+                    let mut deliveries = deliveries.lock().unwrap();
+                    for message in &page {
+                        let id = message["id"].as_u64().unwrap_or(0);
+                        if id <= last {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        last = id;
+                        let text = message["message"].as_str().unwrap_or_default();
+                        let delivery = deliveries.entry(text.to_owned()).or_default();
+                        delivery.received += 1;
+                        delivery.last_received = Some(received);
+                    }
+                    if page.len() < 1000 {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    // Let every poller get going before the writers and the CPU clock start.
+    tokio::time::sleep(interval + Duration::from_millis(500)).await;
+    let cpu_before = (server.cpu_time(), Instant::now());
+
+    let writing_until = Instant::now() + Duration::from_secs(args.poll_secs);
+    let mut writers = Vec::new();
+    for writer in 0..args.writers {
+        let deliveries = Arc::clone(&deliveries);
+        let errors = Arc::clone(&errors);
+        let pause = Duration::from_millis(args.write_interval_ms);
+        let mut connection = Connection::open(addr).await?;
+        writers.push(tokio::spawn(async move {
+            let mut sent = 0usize;
+            while Instant::now() < writing_until {
+                let text = format!("writer {writer} message {sent}");
+                match connection.post(message_body(&text)).await {
+                    Ok((status, body)) if Expect::Stored.holds(status, &body) => {
+                        let now = Instant::now();
+                        deliveries
+                            .lock()
+                            .unwrap()
+                            .entry(text)
+                            .or_default()
+                            .acknowledged = Some(now);
+                        sent += 1;
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await?;
+    }
+    let cpu_after = (server.cpu_time(), Instant::now());
+    // Two more intervals for the last messages to reach every poller.
+    tokio::time::sleep(interval * 2 + Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let peak_rss = server.peak_rss();
+    for poller in pollers {
+        poller.abort();
+    }
+
+    let deliveries = deliveries.lock().unwrap();
+    let mut delivery = histogram();
+    let mut undelivered = 0;
+    let mut messages = 0;
+    for entry in deliveries.values() {
+        let Some(acknowledged) = entry.acknowledged else {
+            // Received but never acknowledged: a post the server stored but whose reply failed.
+            continue;
+        };
+        messages += 1;
+        match entry.last_received {
+            Some(last) if entry.received == args.pollers => delivery
+                .saturating_record(last.saturating_duration_since(acknowledged).as_micros() as u64),
+            _ => undelivered += 1,
+        }
+    }
+    let cpu = cpu_after.0.zip(cpu_before.0).map(|(after, before)| {
+        (after - before).as_secs_f64() / (cpu_after.1 - cpu_before.1).as_secs_f64()
+    });
+    let sync_latency = sync_latency.lock().unwrap().clone();
+    Ok(Polling {
+        pollers: args.pollers,
+        messages,
+        undelivered,
+        errors: errors.load(Ordering::Relaxed),
+        delivery,
+        sync_latency,
+        syncs: syncs.load(Ordering::Relaxed),
+        elapsed,
+        cpu,
+        peak_rss,
+    })
+}
+
+/// A well-spread number in [0, 1) for each index (golden-ratio sequence), for start jitter.
+fn fraction(index: u64) -> f64 {
+    (index as f64 * 0.618_033_988_749_895).fract()
+}
+
+/// The page's first-visit download as served: the WASM, JS and CSS it links, gzip-encoded.
+async fn first_visit_bytes(addr: SocketAddr) -> Result<(u64, Vec<(String, u64)>), Error> {
+    let mut connection = Connection::open(addr).await?;
+    let page = connection.get_gzip("/").await?;
+    let html = String::from_utf8_lossy(&page).into_owned();
+    // The page is small and sent uncompressed; its assets are named under /pkg/.
+    let mut files: Vec<String> = html
+        .match_indices("/pkg/")
+        .filter_map(|(at, _)| {
+            let rest = &html[at..];
+            let end = rest.find(['"', '\'', ' ', ')'])?;
+            Some(rest[..end].to_owned())
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    if !files.iter().any(|file| file.ends_with(".wasm")) {
+        return Err("the page links no .wasm (is the release site built?)".into());
+    }
+    let mut sizes = Vec::new();
+    for file in files {
+        let bytes = connection.get_gzip(&file).await?.len() as u64;
+        sizes.push((file, bytes));
+    }
+    Ok((sizes.iter().map(|(_, bytes)| bytes).sum(), sizes))
+}
+
+impl Polling {
+    fn markdown(&self, args: &Args) -> String {
+        let delivery_p99 = self.delivery.value_at_quantile(0.99) as f64 / 1000.0;
+        let delivery_target = args.poll_interval_ms as f64 + 100.0;
+        let rss_mb = self.peak_rss.map(|bytes| bytes as f64 / 1_048_576.0);
+        format!(
+            "\nPolling: {} clients each on its own connection, one sync every {} ms (jittered \
+             start), {} writers posting every {} ms for {} s.\n\n\
+             | measure | value | target | met |\n|---|---:|---|---|\n\
+             | messages posted and acknowledged | {} | | |\n\
+             | delivered to every client: p50 / p99 ms | {} / {:.0} | p99 <= {:.0} | {} |\n\
+             | missing at some client | {} | 0 | {} |\n\
+             | syncs answered (per s) | {} ({:.0}) | | |\n\
+             | sync latency p50 / p99 / max ms | {} / {} / {} | | |\n\
+             | protocol errors | {} | 0 | {} |\n\
+             | server CPU (of one core) | {} | | |\n\
+             | server peak RSS | {} | <= 100 MB | {} |\n",
+            self.pollers,
+            args.poll_interval_ms,
+            args.writers,
+            args.write_interval_ms,
+            args.poll_secs,
+            self.messages,
+            ms(&self.delivery, 0.5),
+            delivery_p99,
+            delivery_target,
+            yes(delivery_p99 <= delivery_target),
+            self.undelivered,
+            yes(self.undelivered == 0),
+            self.syncs,
+            self.syncs as f64 / self.elapsed.as_secs_f64(),
+            ms(&self.sync_latency, 0.5),
+            ms(&self.sync_latency, 0.99),
+            ms(&self.sync_latency, 1.0),
+            self.errors,
+            yes(self.errors == 0),
+            self.cpu
+                .map_or("n/a".into(), |cpu| format!("{:.0} %", cpu * 100.0)),
+            rss_mb.map_or("n/a".into(), |mb| format!("{mb:.1} MB")),
+            rss_mb.map_or("n/a", |mb| yes(mb <= 100.0)),
+        )
+    }
+}
+
+struct Report {
+    ceiling: Saturation,
+    chat: Vec<(Saturation, f64)>,
+    /// `None` with `--pollers 0`.
+    polling: Option<Polling>,
+    first_visit: (u64, Vec<(String, u64)>),
+}
+
+impl Report {
+    fn errors(&self) -> u64 {
+        self.ceiling.errors
+            + self.chat.iter().map(|(run, _)| run.errors).sum::<u64>()
+            + self
+                .polling
+                .as_ref()
+                .map_or(0, |polling| polling.errors + polling.undelivered as u64)
+    }
+
+    fn markdown(&self, args: &Args) -> String {
+        let ceiling_rate = self.ceiling.rate();
+        let ceiling_p99 = self.ceiling.latency.value_at_quantile(0.99).max(1) as f64;
+        let mut out = format!(
+            "Saturation: {} keep-alive connections ({} for posts), {} s per phase after 1 s of \
+             warm-up{}.\n\n\
+             | scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | vs ceiling | target | met |\n\
+             |---|---:|---:|---:|---:|---:|---:|---|---|\n",
+            args.connections,
+            args.post_connections,
+            args.duration,
+            if args.smoke { " (smoke run)" } else { "" }
+        );
+        let mut row = |run: &Saturation, ratio: String, target: &str, met: &str| {
+            out += &format!(
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |\n",
+                run.name,
+                run.rate(),
+                ms(&run.latency, 0.5),
+                ms(&run.latency, 0.99),
+                ms(&run.latency, 0.999),
+                run.errors,
+                ratio,
+                target,
+                met
+            );
+        };
+        row(&self.ceiling, "1.00".into(), "", "");
+        for (run, target) in &self.chat {
+            let ratio = run.rate() / ceiling_rate;
+            let p99_ratio = run.latency.value_at_quantile(0.99) as f64 / ceiling_p99;
+            let (text, met) = if *target >= 0.7 {
+                (
+                    format!(">= {target:.2}x, p99 <= 2x (is {p99_ratio:.2}x)"),
+                    ratio >= *target && p99_ratio <= 2.0,
+                )
+            } else {
+                (format!(">= {target:.2}x"), ratio >= *target)
+            };
+            row(
+                run,
+                format!("{ratio:.2}x"),
+                &text,
+                if met { "yes" } else { "no" },
+            );
+        }
+        if let Some(polling) = &self.polling {
+            out += &polling.markdown(args);
+        }
+        let (total, files) = &self.first_visit;
+        out += &format!(
+            "\nFirst visit (gzip, as served): {total} B ({}) | target <= 140,000 B | met: {}\n",
+            files
+                .iter()
+                .map(|(file, bytes)| format!("{} {bytes}", file.rsplit('.').next().unwrap_or(file)))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            yes(*total <= 140_000)
+        );
+        out
+    }
+}
+
+/// A latency quantile in milliseconds, from a histogram of microseconds.
+fn ms(histogram: &Histogram<u64>, quantile: f64) -> String {
+    format!(
+        "{:.2}",
+        histogram.value_at_quantile(quantile) as f64 / 1000.0
+    )
+}
+
+fn yes(met: bool) -> &'static str {
+    if met { "yes" } else { "no" }
+}
+
+async fn run(args: &Args) -> Result<Report, Error> {
+    let warm_up = if args.smoke {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(1)
+    };
+    let duration = Duration::from_secs(args.duration);
+    let ceiling = {
+        let server = Server::ceiling()?;
+        eprintln!("ceiling: bare axum handler");
+        let newest = 0;
+        saturate(
+            "ceiling: bare axum handler",
+            server.addr,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::EmptySync,
+            move |_, _| sync_body(newest),
+        )
+        .await?
+    };
+
+    let server = Server::chat(args)?;
+    let addr = server.addr;
+    let first_visit = first_visit_bytes(addr).await?;
+    // Something to sync: 100 messages, so the newest 20 exist.
+    let mut connection = Connection::open(addr).await?;
+    for n in 0..100 {
+        let (status, body) = connection.post(message_body(&format!("seed {n}"))).await?;
+        if !Expect::Stored.holds(status, &body) {
+            return Err(format!("seeding: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+    }
+    let newest = newest_id(addr).await?;
+    let mut chat = Vec::new();
+    eprintln!("chat: idle sync");
+    let idle = sync_body(newest);
+    chat.push((
+        saturate(
+            "chat: idle sync",
+            addr,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::EmptySync,
+            move |_, _| idle.clone(),
+        )
+        .await?,
+        0.70,
+    ));
+    eprintln!("chat: sync returning the newest 20");
+    let behind = sync_body(newest - 20);
+    chat.push((
+        saturate(
+            "chat: sync, newest 20",
+            addr,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::Sync(20),
+            move |_, _| behind.clone(),
+        )
+        .await?,
+        0.50,
+    ));
+    eprintln!("chat: message posts");
+    chat.push((
+        saturate(
+            "chat: message post (durable)",
+            addr,
+            args.post_connections,
+            warm_up,
+            duration,
+            Expect::Stored,
+            |connection, n| message_body(&format!("load {connection}:{n}")),
+        )
+        .await?,
+        0.15,
+    ));
+    drop(server);
+
+    let polling = if args.pollers > 0 {
+        eprintln!("polling: {} clients", args.pollers);
+        Some(simulate_polling(args).await?)
+    } else {
+        None
+    };
+    Ok(Report {
+        ceiling,
+        chat,
+        polling,
+        first_visit,
+    })
+}
