@@ -430,6 +430,8 @@ struct Polling {
     elapsed: Duration,
     cpu: Option<f64>,
     peak_rss: Option<u64>,
+    /// Peak RSS of the bare axum server holding as many connections (one sync each).
+    ceiling_rss: Option<u64>,
 }
 
 #[derive(Default)]
@@ -588,7 +590,21 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
         elapsed,
         cpu,
         peak_rss,
+        ceiling_rss: None,
     })
+}
+
+/// Peak RSS of a fresh bare axum server once `count` clients have each made one sync and keep
+/// their connections open: what the HTTP stack alone costs per connection.
+async fn hold_connections(count: usize) -> Result<Option<u64>, Error> {
+    let server = Server::ceiling()?;
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut connection = Connection::open(server.addr).await?;
+        connection.post(sync_body(0)).await?;
+        held.push(connection);
+    }
+    Ok(server.peak_rss())
 }
 
 /// A well-spread number in [0, 1) for each index (golden-ratio sequence), for start jitter.
@@ -639,7 +655,8 @@ impl Polling {
              | sync latency p50 / p99 / max ms | {} / {} / {} | | |\n\
              | protocol errors | {} | 0 | {} |\n\
              | server CPU (of one core) | {} | | |\n\
-             | server peak RSS | {} | <= 100 MB | {} |\n",
+             | server peak RSS | {} | <= 100 MB | {} |\n\
+             | bare axum holding as many connections, peak RSS | {} | | |\n",
             self.pollers,
             args.poll_interval_ms,
             args.writers,
@@ -663,6 +680,10 @@ impl Polling {
                 .map_or("n/a".into(), |cpu| format!("{:.0} %", cpu * 100.0)),
             rss_mb.map_or("n/a".into(), |mb| format!("{mb:.1} MB")),
             rss_mb.map_or("n/a", |mb| yes(mb <= 100.0)),
+            self.ceiling_rss.map_or("n/a".into(), |bytes| format!(
+                "{:.1} MB",
+                bytes as f64 / 1_048_576.0
+            )),
         )
     }
 }
@@ -844,7 +865,10 @@ async fn run(args: &Args) -> Result<Report, Error> {
 
     let polling = if args.pollers > 0 {
         eprintln!("polling: {} clients", args.pollers);
-        Some(simulate_polling(args).await?)
+        let mut polling = simulate_polling(args).await?;
+        eprintln!("ceiling: holding {} connections", args.pollers);
+        polling.ceiling_rss = hold_connections(args.pollers).await?;
+        Some(polling)
     } else {
         None
     };

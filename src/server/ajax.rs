@@ -1,5 +1,7 @@
 //! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, Request, State};
@@ -66,7 +68,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 pub async fn ajax(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
     Envelope(envelope): Envelope,
 ) -> Result<Json<ServerEnvelope>, AjaxError> {

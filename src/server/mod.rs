@@ -106,7 +106,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub poll_interval: Duration,
-    /// Behind an `Arc`: handlers clone the state on every request, the idle sync included.
     pub leptos_options: Arc<LeptosOptions>,
     /// The site's static files, compressed in memory; empty in tests that need none.
     pub assets: Arc<Assets>,
@@ -141,14 +140,14 @@ impl AppState {
     }
 }
 
-impl FromRef<AppState> for ajax::BodyTimeout {
-    fn from_ref(state: &AppState) -> Self {
+impl FromRef<Arc<AppState>> for ajax::BodyTimeout {
+    fn from_ref(state: &Arc<AppState>) -> Self {
         ajax::BodyTimeout(state.body_timeout)
     }
 }
 
-impl FromRef<AppState> for Limits {
-    fn from_ref(state: &AppState) -> Self {
+impl FromRef<Arc<AppState>> for Limits {
+    fn from_ref(state: &Arc<AppState>) -> Self {
         state.limits
     }
 }
@@ -157,7 +156,9 @@ impl FromRef<AppState> for Limits {
 pub fn app(state: AppState) -> Router {
     // Server rendering spawns tasks through Leptos's executor: point it at tokio (once).
     let _ = any_spawner::Executor::init_tokio();
-    let ajax_route: MethodRouter<AppState> = post(ajax::ajax)
+    // Shared, so that the per-request clone axum makes for each handler is one counter bump.
+    let state = Arc::new(state);
+    let ajax_route: MethodRouter<Arc<AppState>> = post(ajax::ajax)
         .fallback(ajax::method_not_allowed)
         .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
@@ -209,7 +210,7 @@ pub(crate) fn watching() -> bool {
 
 /// Any other GET: a static file from memory, or 404.
 async fn static_file(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Response {
@@ -221,7 +222,7 @@ async fn static_file(
 }
 
 /// `GET /healthz`: 200 with status 0 when storage answers, 503 with status 1 when not.
-async fn healthz(State(state): State<AppState>) -> Response {
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.check().await {
         Ok(()) => Json(ServerEnvelope::Status(Status::ok("storage ok"))).into_response(),
         Err(err) => {

@@ -1,5 +1,7 @@
 //! `GET /`: the chat page, rendered on the server with the newest messages already in it.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
@@ -12,7 +14,7 @@ use leptos_axum::ResponseOptions;
 use super::AppState;
 use crate::app::{PAGE_HISTORY, PageState, StylesheetHref, shell};
 
-pub async fn page(State(state): State<AppState>, request: Request) -> Response {
+pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let messages = match state.store.latest(PAGE_HISTORY).await {
         Ok(messages) => messages,
         Err(err) => {
