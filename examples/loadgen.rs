@@ -46,10 +46,11 @@ struct Args {
     /// The release chat server (built by `cargo leptos build --release`).
     #[arg(long, default_value = "target/release/ajax-chat")]
     server_bin: PathBuf,
-    /// Load a chat server that is already running here instead of starting one (its rate
-    /// limits must be off; CPU and memory are then not reported).
-    #[arg(long)]
-    addr: Option<SocketAddr>,
+    /// Load chat servers that are already running instead of starting one: comma-separated,
+    /// connections spread over them (e.g. two instances over one PostgreSQL). Their rate limits
+    /// must be off; CPU and memory are then not reported.
+    #[arg(long, value_delimiter = ',')]
+    addr: Vec<SocketAddr>,
     /// Seconds of each saturation phase (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -148,15 +149,18 @@ fn raise_fd_limit() {
 struct Server {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Every address to load: `addr` alone, unless several were given.
+    addrs: Vec<SocketAddr>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     fn chat(args: &Args) -> Result<Self, Error> {
-        if let Some(addr) = args.addr {
+        if let Some(&addr) = args.addr.first() {
             return Ok(Self {
                 child: None,
                 addr,
+                addrs: args.addr.clone(),
                 _dir: None,
             });
         }
@@ -203,6 +207,7 @@ impl Server {
         Ok(Self {
             child: Some(child),
             addr,
+            addrs: vec![addr],
             _dir: dir,
         })
     }
@@ -350,7 +355,7 @@ impl Saturation {
 /// results are dropped); `body(connection, n)` makes each request.
 async fn saturate(
     name: &'static str,
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     connections: usize,
     warm_up: Duration,
     duration: Duration,
@@ -362,7 +367,7 @@ async fn saturate(
     let end = begin + duration;
     let mut tasks = Vec::with_capacity(connections);
     for index in 0..connections {
-        let mut connection = Connection::open(addr).await?;
+        let mut connection = Connection::open(addrs[index % addrs.len()]).await?;
         let body = Arc::clone(&body);
         tasks.push(tokio::spawn(async move {
             let mut latency = histogram();
@@ -443,7 +448,7 @@ struct Delivery {
 
 async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     let server = Server::chat(args)?;
-    let addr = server.addr;
+    let addrs = server.addrs.clone();
     let interval = Duration::from_millis(args.poll_interval_ms);
     let deliveries: Arc<Mutex<HashMap<String, Delivery>>> = Arc::default();
     let sync_latency = Arc::new(Mutex::new(histogram()));
@@ -456,6 +461,7 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     let mut pollers = Vec::with_capacity(args.pollers);
     for index in 0..args.pollers {
         let jitter = interval.mul_f64(fraction(index as u64));
+        let addr = addrs[index % addrs.len()];
         let (deliveries, sync_latency) = (Arc::clone(&deliveries), Arc::clone(&sync_latency));
         let (errors, syncs, stop) = (Arc::clone(&errors), Arc::clone(&syncs), Arc::clone(&stop));
         pollers.push(tokio::spawn(async move {
@@ -522,7 +528,7 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
         let deliveries = Arc::clone(&deliveries);
         let errors = Arc::clone(&errors);
         let pause = Duration::from_millis(args.write_interval_ms);
-        let mut connection = Connection::open(addr).await?;
+        let mut connection = Connection::open(addrs[writer % addrs.len()]).await?;
         writers.push(tokio::spawn(async move {
             let mut sent = 0usize;
             while Instant::now() < writing_until {
@@ -794,7 +800,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
         let newest = 0;
         saturate(
             "ceiling: bare axum handler",
-            server.addr,
+            &[server.addr],
             args.connections,
             warm_up,
             duration,
@@ -822,7 +828,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
     chat.push((
         saturate(
             "chat: idle sync",
-            addr,
+            &server.addrs,
             args.connections,
             warm_up,
             duration,
@@ -837,7 +843,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
     chat.push((
         saturate(
             "chat: sync, newest 20",
-            addr,
+            &server.addrs,
             args.connections,
             warm_up,
             duration,
@@ -851,7 +857,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
     chat.push((
         saturate(
             "chat: message post (durable)",
-            addr,
+            &server.addrs,
             args.post_connections,
             warm_up,
             duration,

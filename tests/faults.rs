@@ -7,83 +7,28 @@
 //!   and nothing refused is stored.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 mod common;
 
-use common::{HttpClient, http_client};
+use common::{HttpClient, http_client, message, read_all};
 use serde_json::{Value, json};
 
-/// Starts the real binary on a free port over `db`; returns it and the address it listens on.
+/// Starts the real binary on a free port over the SQLite database `db`.
 fn start(db: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ajax-chat"))
-        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        // No site files: this test needs no page, and compressing them costs seconds in debug.
-        .env("LEPTOS_SITE_ROOT", db.with_file_name("site"))
-        .env("RUST_LOG", "info")
-        // Eight writers flat out from one address: no rate limit in this test.
-        .env("CHAT_MESSAGE_RATE", "0")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server binary");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap();
-            break addr
-                .trim_end_matches(|c: char| !c.is_ascii_digit())
-                .parse()
-                .unwrap();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    common::spawn_server(
+        &format!("sqlite://{}", db.display()),
+        &db.with_file_name("site"),
+    )
 }
 
 async fn post(client: &HttpClient, addr: SocketAddr, body: Value) -> Option<Value> {
     common::post_ajax(client, addr, &body)
         .await
         .map(|(_, reply)| reply)
-}
-
-/// Every stored message, paging through `sync` from the start.
-async fn read_all(client: &HttpClient, addr: SocketAddr) -> Vec<Value> {
-    let mut all = Vec::new();
-    loop {
-        let last = all
-            .last()
-            .map_or(0, |message: &Value| message["id"].as_u64().unwrap());
-        let reply = post(
-            client,
-            addr,
-            json!({"type": "sync", "data": {"last_message": last}}),
-        )
-        .await
-        .expect("a sync reply");
-        let page = reply["data"].as_array().expect("a sync reply").clone();
-        let full = page.len() == 1000;
-        all.extend(page);
-        if !full {
-            return all;
-        }
-    }
-}
-
-fn message(text: &str) -> Value {
-    json!({"type": "message", "data": {"sender": "w", "message": text}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

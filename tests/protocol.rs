@@ -1,6 +1,7 @@
 //! Protocol tests: `POST /ajax` driven through the real router in-process, over a real SQLite
-//! database in a temporary folder. Every error class is checked for its HTTP status, its
-//! status-1 envelope, and that nothing was stored.
+//! database in a temporary folder, or, with `CHAT_TEST_POSTGRES_URL` set (scripts/test runs the
+//! suite both ways), over a fresh PostgreSQL database. Every error class is checked for its HTTP
+//! status, its status-1 envelope, and that nothing was stored.
 
 mod common;
 
@@ -501,7 +502,8 @@ async fn storage_faults_are_503_without_internal_details() {
         .unwrap()
         .to_lowercase();
     let path = fx.db_path().display().to_string().to_lowercase();
-    for secret in ["sqlite", "sql", "select", path.as_str()] {
+    let url = fx.url.to_lowercase();
+    for secret in ["sqlite", "postgres", "sql", "select", &path, &url] {
         assert!(!text.contains(secret), "{text:?} leaks {secret:?}");
     }
 

@@ -1,5 +1,5 @@
-//! Tests on a real server bound to `127.0.0.1:0`: concurrent writers and pollers, and
-//! restarts over the same database file.
+//! Tests on a real server bound to `127.0.0.1:0`: concurrent writers and pollers, restarts over
+//! the same database file, slow clients, and rate limits behind a trusted proxy.
 
 mod common;
 
@@ -29,6 +29,10 @@ impl Server {
         let store = common::open_store(db).await;
         let mut state = AppState::new(store, common::leptos_options());
         state.body_timeout = body_timeout;
+        Self::start_state(state, options).await
+    }
+
+    async fn start_state(state: AppState, options: ListenOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -315,4 +319,58 @@ async fn silent_and_slow_clients_are_cut_off_and_cannot_exhaust_the_server() {
     assert!(reply.contains(r#""status":1"#), "{reply}");
     assert_eq!(sync(&client, addr, 0).await.len(), 1);
     server.stop().await;
+}
+
+/// Posts one message as if through a proxy that saw the client at `forwarded`.
+async fn post_forwarded(client: &HttpClient, addr: SocketAddr, forwarded: &str) -> u16 {
+    let body = json!({"type": "message", "data": {"sender": "ann", "message": "hi"}});
+    let request = hyper::Request::post(format!("http://{addr}/ajax"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", forwarded)
+        .body(http_body_util::Full::new(axum::body::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    client.request(request).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_rate_limits_key_on_the_forwarded_address() {
+    use ajax_chat::server::limit::{Limiter, Rate};
+    use std::sync::Arc;
+
+    for trust in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = AppState::new(
+            common::open_store(&common::db_path(&dir)).await,
+            common::leptos_options(),
+        );
+        // Two posts per client, then (practically) none.
+        state.message_limit = Arc::new(Limiter::new(Some(Rate {
+            per_second: 0.001,
+            burst: 2.0,
+        })));
+        let options = ListenOptions {
+            trust_forwarded_for: trust,
+            ..ListenOptions::default()
+        };
+        let server = Server::start_state(state, options).await;
+        let client = client();
+        // A client cannot escape its budget by naming another address before the proxy's entry.
+        let ann = ["203.0.113.5", "198.51.100.1, 203.0.113.5", "203.0.113.5"];
+        let mut statuses = Vec::new();
+        for forwarded in ann {
+            statuses.push(post_forwarded(&client, server.addr, forwarded).await);
+        }
+        let bob = post_forwarded(&client, server.addr, "203.0.113.9").await;
+        if trust {
+            assert_eq!(statuses, [200, 200, 429], "one budget for 203.0.113.5");
+            assert_eq!(bob, 200, "another client has its own budget");
+        } else {
+            // Untrusted, the header is ignored: everything comes from 127.0.0.1.
+            assert_eq!(statuses, [200, 200, 429]);
+            assert_eq!(bob, 429, "the header does not buy a fresh budget");
+        }
+        server.stop().await;
+    }
 }

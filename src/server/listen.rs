@@ -7,6 +7,7 @@
 //! connections beyond `max_connections` are closed as soon as they are accepted.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub struct ListenOptions {
     pub header_timeout: Duration,
     /// Longest wait for in-flight requests once shutdown starts.
     pub drain_timeout: Duration,
+    /// Take the client's address from the last `X-Forwarded-For` entry, as added by the proxy in
+    /// front; only behind one, since clients can send the header themselves.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ListenOptions {
@@ -37,8 +41,16 @@ impl Default for ListenOptions {
             max_connections: 20_000,
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            trust_forwarded_for: false,
         }
     }
+}
+
+/// The address the nearest proxy saw: the last entry of the last `X-Forwarded-For` header
+/// (entries before it were sent by the client or earlier proxies and prove nothing).
+fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits (up to the drain
@@ -75,9 +87,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let trust_forwarded_for = options.trust_forwarded_for;
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ClientAddr(peer.ip()));
+                let forwarded = trust_forwarded_for
+                    .then(|| forwarded_for(request.headers()))
+                    .flatten();
+                let client = forwarded.unwrap_or(peer.ip());
+                request.extensions_mut().insert(ClientAddr(client));
                 request
             },
         ));
@@ -97,4 +114,28 @@ pub async fn serve(
         tracing::warn!("requests still in flight after the drain timeout; closing anyway");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_proxy_added_entry_is_the_last_one() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(forwarded_for(&headers), None);
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 10.0.0.7"),
+        );
+        assert_eq!(forwarded_for(&headers), "10.0.0.7".parse().ok());
+        headers.append("x-forwarded-for", HeaderValue::from_static(" 2001:db8::1 "));
+        assert_eq!(forwarded_for(&headers), "2001:db8::1".parse().ok());
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("not an address"),
+        );
+        assert_eq!(forwarded_for(&headers), None);
+    }
 }

@@ -87,6 +87,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
+    /// Behind a proxy: rate-limit by the last X-Forwarded-For entry, not the proxy's address
+    #[arg(long, env = "CHAT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 impl Config {
@@ -310,6 +313,7 @@ pub async fn start(
     let options = ListenOptions {
         max_connections: config.max_connections,
         header_timeout: Duration::from_secs(config.request_timeout_secs),
+        trust_forwarded_for: config.trust_forwarded_for,
         ..ListenOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;

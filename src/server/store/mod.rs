@@ -1,13 +1,16 @@
 //! Storage of chat messages behind one small trait, so that the HTTP layer never sees SQL and
 //! another backend (PostgreSQL) slots in without touching it.
 //!
-//! A backend chosen by URL: `sqlite://path/to/file.db` (the default, embedded).
+//! A backend chosen by URL: `sqlite://path/to/file.db` (the default, embedded) or
+//! `postgres://user@host/db` (several server instances over one database).
 
+mod postgres;
 mod sqlite;
 mod tail;
 
 use std::sync::Arc;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::protocol::{ChatMessage, ValidMessage};
@@ -53,7 +56,28 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     {
         return Ok(Arc::new(SqliteStore::open(path.into()).await?));
     }
-    Err(StoreError::Unavailable(format!(
-        "unsupported DATABASE_URL {url:?}: expected sqlite://<path>"
-    )))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
+    }
+    Err(StoreError::Unavailable(
+        "unsupported DATABASE_URL: expected sqlite://<path> or postgres://<user>@<host>/<database>"
+            .into(),
+    ))
+}
+
+/// RFC 3339 in UTC, e.g. `2026-11-27T01:36:03.123456Z`.
+pub(crate) fn format_micros(micros: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Now, in microseconds since the Unix epoch: how `sent_at` is stored.
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_micros() as i64)
+        .unwrap_or(0)
 }

@@ -12,13 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::tail::{TAIL_CAPACITY, Tail};
-use super::{Store, StoreError};
+use super::{Store, StoreError, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Posts waiting for the writer beyond this make senders wait: back-pressure, not memory growth.
@@ -293,22 +292,6 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         message: row.get(2)?,
         sent_at: format_micros(row.get(3)?),
     })
-}
-
-/// RFC 3339 in UTC, e.g. `2026-11-27T01:36:03.123456Z`.
-pub(crate) fn format_micros(micros: i64) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The writer thread: commits waiting posts in batches until the queue is closed and drained.

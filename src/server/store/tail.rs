@@ -66,6 +66,12 @@ impl Tail {
         }
     }
 
+    /// The newest id held: everything up to it that was committed is here.
+    pub fn newest(&self) -> u64 {
+        let inner = self.inner.read().expect("tail poisoned");
+        inner.messages.back().map_or(inner.floor, |last| last.id)
+    }
+
     /// Up to `limit` messages with an id above `after`, or `None` if some of them may be older
     /// than the tail.
     pub fn since(&self, after: u64, limit: usize) -> Option<Vec<ChatMessage>> {

@@ -1,0 +1,380 @@
+//! Scale-out over PostgreSQL, on the throwaway cluster that `scripts/test` creates with
+//! `scripts/pg-cluster` and names in `CHAT_TEST_POSTGRES_URL` (and `CHAT_TEST_PG_DIR`, for the
+//! outage test). A plain `cargo test` skips these (`#[ignore]`); `scripts/test` runs them with
+//! `--include-ignored --test-threads=1`, since one of them stops the whole cluster.
+//!
+//! - commit order is id order across instances, so a reader trusting "id > last" skips nothing;
+//! - a lost notification delays news from another instance, never hides it;
+//! - two server processes over one database: every poller on either gets every message once,
+//!   in order;
+//! - PostgreSQL stopped and started under load: no acknowledged message lost, the service
+//!   refuses with 503 meanwhile and recovers by itself.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ajax_chat::protocol::{Limits, PostMessage};
+use ajax_chat::server::store::{self, Store};
+use common::{HttpClient, http_client, message, post_ajax, read_all};
+use serde_json::json;
+
+fn cluster_url() -> String {
+    std::env::var("CHAT_TEST_POSTGRES_URL")
+        .expect("CHAT_TEST_POSTGRES_URL names the test cluster (scripts/test sets it)")
+}
+
+fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
+    PostMessage {
+        sender: "w".into(),
+        message: text,
+        nonce: None,
+    }
+    .validate(&Limits::default())
+    .expect("a valid message")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn commit_order_is_id_order_across_instances() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    // Two instances' stores over one database, as two servers would have.
+    let instances = [
+        store::open(&url).await.unwrap(),
+        store::open(&url).await.unwrap(),
+    ];
+
+    // A reader that trusts "id > last", on its own connection, asking as fast as it can.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let writing = Arc::new(AtomicBool::new(true));
+    let reader = {
+        let writing = Arc::clone(&writing);
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut last = 0i64;
+            loop {
+                let finished = !writing.load(Ordering::Acquire);
+                let rows = client
+                    .query(
+                        "SELECT id FROM chat_messages WHERE id > $1 ORDER BY id",
+                        &[&last],
+                    )
+                    .await
+                    .unwrap();
+                for row in rows {
+                    last = row.get(0);
+                    seen.push(last);
+                }
+                if finished {
+                    return seen;
+                }
+            }
+        })
+    };
+
+    // Writers on both instances, so their group commits race each other.
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let store: Arc<dyn Store> = Arc::clone(&instances[writer % 2]);
+            tokio::spawn(async move {
+                for n in 0..150 {
+                    store
+                        .append(valid(format!("{writer}:{n}")))
+                        .await
+                        .expect("stored");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    writing.store(false, Ordering::Release);
+    let seen = reader.await.unwrap();
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let all: Vec<i64> = client
+        .query("SELECT id FROM chat_messages ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(all.len(), 8 * 150);
+    assert_eq!(
+        seen, all,
+        "the reader saw every id, in order, none skipped by a later commit of a lower id"
+    );
+
+    // And each instance learns of the other's messages: both serve all of them, in order.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for store in &instances {
+        while store.newest_id() < *all.last().unwrap() as u64 {
+            assert!(Instant::now() < deadline, "an instance never heard of news");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut served = Vec::new();
+        loop {
+            let after = served.last().map_or(0, |&id: &i64| id as u64);
+            let page = store.since(after, 1000).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            served.extend(page.iter().map(|message| message.id as i64));
+        }
+        assert_eq!(served, all);
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn a_lost_notification_delays_news_but_never_hides_it() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let store = store::open(&url).await.unwrap();
+    let first = store.append(valid("first".into())).await.unwrap();
+
+    // Another writer commits without notifying, as if the notification were lost.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO chat_messages (sender, message, sent_at) VALUES ('x', 'unannounced', 0)
+             RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    // The periodic read of the newest id finds it, within about a second.
+    let started = Instant::now();
+    while store.newest_id() < id as u64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never learned of the unannounced message"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let page = store.since(first.id, 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].message, "unannounced");
+    store.close().await;
+}
+
+/// Syncs every `every` until it holds `expected` messages (or a deadline passes); returns the ids
+/// in the order they arrived.
+async fn poll_until(
+    client: HttpClient,
+    addr: SocketAddr,
+    every: Duration,
+    expected: usize,
+) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ids: Vec<u64> = Vec::new();
+    while ids.len() < expected && Instant::now() < deadline {
+        let last = ids.last().copied().unwrap_or(0);
+        if let Some((200, reply)) = post_ajax(
+            &client,
+            addr,
+            &json!({"type": "sync", "data": {"last_message": last}}),
+        )
+        .await
+        {
+            ids.extend(
+                reply["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|message| message["id"].as_u64().unwrap()),
+            );
+        }
+        tokio::time::sleep(every).await;
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn two_instances_every_poller_gets_every_message_once_in_order() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let (mut first, first_addr) = common::spawn_server(&url, &site);
+    let (mut second, second_addr) = common::spawn_server(&url, &site);
+    let instances = [first_addr, second_addr];
+    let client = http_client();
+    const WRITERS_PER_INSTANCE: usize = 3;
+    const MESSAGES_PER_WRITER: usize = 100;
+    let expected = 2 * WRITERS_PER_INSTANCE * MESSAGES_PER_WRITER;
+
+    let pollers: Vec<_> = (0..4)
+        .map(|poller| {
+            tokio::spawn(poll_until(
+                client.clone(),
+                instances[poller % 2],
+                Duration::from_millis(25),
+                expected,
+            ))
+        })
+        .collect();
+    let writers: Vec<_> = (0..2 * WRITERS_PER_INSTANCE)
+        .map(|writer| {
+            let client = client.clone();
+            let addr = instances[writer % 2];
+            tokio::spawn(async move {
+                for n in 0..MESSAGES_PER_WRITER {
+                    let (status, reply) =
+                        post_ajax(&client, addr, &message(&format!("{writer}:{n}")))
+                            .await
+                            .expect("a reply");
+                    assert_eq!(status, 200, "{reply}");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let stored: Vec<u64> = read_all(&client, first_addr)
+        .await
+        .iter()
+        .map(|message| message["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(stored.len(), expected);
+    for (poller, handle) in pollers.into_iter().enumerate() {
+        let ids = handle.await.unwrap();
+        assert_eq!(
+            ids,
+            stored,
+            "poller {poller} (instance {}) got every message once, in order",
+            poller % 2
+        );
+    }
+    for server in [&mut first, &mut second] {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+}
+
+fn pg_cluster(action: &str) {
+    let dir = std::env::var("CHAT_TEST_PG_DIR").expect("CHAT_TEST_PG_DIR (scripts/test sets it)");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster");
+    let status = std::process::Command::new(script)
+        .args([action, &dir])
+        .status()
+        .expect("run scripts/pg-cluster");
+    assert!(status.success(), "pg-cluster {action}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn postgres_restart_under_load_loses_nothing_and_recovers() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, addr) = common::spawn_server(&url, &dir.path().join("site"));
+    let client = http_client();
+
+    let running = Arc::new(AtomicBool::new(true));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (client, running, refused) =
+                (client.clone(), Arc::clone(&running), Arc::clone(&refused));
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut n = 0;
+                while running.load(Ordering::Acquire) {
+                    let text = format!("{writer}:{n}");
+                    n += 1;
+                    match post_ajax(&client, addr, &message(&text)).await {
+                        Some((200, reply)) if reply["data"]["status"] == 0 => {
+                            acknowledged.push(text)
+                        }
+                        Some((503, reply)) => {
+                            assert_eq!(reply["data"]["status"], 1);
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        other => panic!("unexpected reply while PostgreSQL restarts: {other:?}"),
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    pg_cluster("stop");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        refused.load(Ordering::Relaxed) > 0,
+        "posts are refused while the database is down"
+    );
+    assert!(server.try_wait().unwrap().is_none(), "the server stays up");
+    assert_eq!(
+        health(&client, addr).await,
+        Some(503),
+        "healthz reports the outage"
+    );
+    pg_cluster("start");
+
+    // The instance recovers by itself: posts and the health check succeed again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if health(&client, addr).await == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the instance did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused_before = refused.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    running.store(false, Ordering::Release);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        refused_before,
+        "no refusals once recovered"
+    );
+
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for message in read_all(&client, addr).await {
+        *stored
+            .entry(message["message"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for text in &acknowledged {
+        assert_eq!(
+            stored.get(text),
+            Some(&1),
+            "{text} acknowledged, stored once"
+        );
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+async fn health(client: &HttpClient, addr: SocketAddr) -> Option<u16> {
+    let request = hyper::Request::get(format!("http://{addr}/healthz"))
+        .body(http_body_util::Full::new(axum::body::Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.ok()?;
+    Some(response.status().as_u16())
+}
