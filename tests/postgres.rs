@@ -4,6 +4,7 @@
 //! `--include-ignored --test-threads=1`, since one of them stops the whole cluster.
 //!
 //! - commit order is id order across instances, so a reader trusting "id > last" skips nothing;
+//! - instances starting at once over an empty database create the schema once;
 //! - a lost notification delays news from another instance, never hides it;
 //! - two server processes over one database: every poller on either gets every message once,
 //!   in order;
@@ -134,6 +135,47 @@ async fn commit_order_is_id_order_across_instances() {
             served.extend(page.iter().map(|message| message.id as i64));
         }
         assert_eq!(served, all);
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn instances_starting_at_once_create_the_schema_once() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let opening: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { store::open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opening {
+        stores.push(open.await.unwrap().expect("every instance starts"));
+    }
+    let stored = stores[0].append(valid("after".into())).await.unwrap();
+    let started = Instant::now();
+    while stores[5].newest_id() < stored.id {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "news reached every instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stores[5].since(0, 10).await.unwrap()[0].id, stored.id);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM chat_schema", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1], "one schema, migrated once");
+    for store in stores {
         store.close().await;
     }
 }

@@ -5,6 +5,7 @@
 //! `postgres://user@host/db` (several server instances over one database).
 
 mod postgres;
+mod queue;
 mod sqlite;
 mod tail;
 

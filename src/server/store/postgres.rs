@@ -22,19 +22,16 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use futures_util::future::try_join_all;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::queue::{self, Job, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{TAIL_CAPACITY, Tail};
 use super::{Store, StoreError, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
-/// Posts waiting for the writer beyond this make senders wait.
-const WRITE_QUEUE: usize = 4096;
-/// Most messages committed in one transaction.
-const MAX_BATCH: usize = 512;
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
 const POOL_SIZE: usize = 8;
 /// How long a request waits for a connection, a connection for the server, a query for its
@@ -76,11 +73,6 @@ const LATEST: &str = "SELECT id, sender, message, sent_at FROM
       (SELECT * FROM chat_messages ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 
-struct Job {
-    message: ValidMessage,
-    reply: oneshot::Sender<Result<ChatMessage, StoreError>>,
-}
-
 /// What the writer, the listener and the request handlers share.
 struct Shared {
     pool: Pool,
@@ -94,7 +86,7 @@ struct Shared {
 
 pub struct PostgresStore {
     shared: Arc<Shared>,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: WriteQueue,
     writer: Mutex<Option<JoinHandle<()>>>,
     background: Vec<JoinHandle<()>>,
     closed: AtomicBool,
@@ -145,19 +137,37 @@ impl PostgresStore {
             news: Notify::new(),
         });
 
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::spawn(write_loop(Arc::clone(&shared), rx));
+        let (queue, jobs) = WriteQueue::new();
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), jobs));
         let background = vec![
             tokio::spawn(listen_loop(config, Arc::clone(&shared))),
             tokio::spawn(refresh_loop(Arc::clone(&shared))),
         ];
         Ok(Self {
             shared,
-            jobs: Mutex::new(Some(tx)),
+            queue,
             writer: Mutex::new(Some(writer)),
             background,
             closed: AtomicBool::new(false),
         })
+    }
+
+    async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.shared.pool.get().await.map_err(unavailable("connect"))
+    }
+
+    /// Messages from the database, for reads the tail cannot answer.
+    async fn read(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let client = self.connection().await?;
+        let rows = timed(client.query(sql, params))
+            .await
+            .map_err(unavailable(what))?;
+        Ok(rows.iter().map(row_to_message).collect())
     }
 
     fn ensure_open(&self) -> Result<(), StoreError> {
@@ -172,17 +182,7 @@ impl PostgresStore {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
-        let jobs = self
-            .jobs
-            .lock()
-            .expect("job queue poisoned")
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job { message, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.queue.submit(message).await
     }
 
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
@@ -191,16 +191,8 @@ impl Store for PostgresStore {
             return Ok(messages);
         }
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let client = self
-            .shared
-            .pool
-            .get()
+        self.read("read messages", SINCE, &[&after, &(limit as i64)])
             .await
-            .map_err(unavailable("connect"))?;
-        let rows = timed(client.query(SINCE, &[&after, &(limit as i64)]))
-            .await
-            .map_err(unavailable("read messages"))?;
-        Ok(rows.iter().map(row_to_message).collect())
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
@@ -208,16 +200,8 @@ impl Store for PostgresStore {
         if let Some(messages) = self.shared.tail.latest(limit) {
             return Ok(messages);
         }
-        let client = self
-            .shared
-            .pool
-            .get()
+        self.read("read latest messages", LATEST, &[&(limit as i64)])
             .await
-            .map_err(unavailable("connect"))?;
-        let rows = timed(client.query(LATEST, &[&(limit as i64)]))
-            .await
-            .map_err(unavailable("read latest messages"))?;
-        Ok(rows.iter().map(row_to_message).collect())
     }
 
     fn newest_id(&self) -> u64 {
@@ -226,12 +210,7 @@ impl Store for PostgresStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         self.ensure_open()?;
-        let client = self
-            .shared
-            .pool
-            .get()
-            .await
-            .map_err(unavailable("connect"))?;
+        let client = self.connection().await?;
         timed(client.query_one("SELECT 1", &[]))
             .await
             .map_err(unavailable("health check"))?;
@@ -240,7 +219,7 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        drop(self.jobs.lock().expect("job queue poisoned").take());
+        self.queue.close();
         let writer = self.writer.lock().expect("writer handle poisoned").take();
         if let Some(writer) = writer {
             // The writer commits what is queued, then ends.
@@ -271,8 +250,19 @@ async fn timed<T>(
     query: impl Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(TIMEOUT, query).await {
-        Ok(result) => result.map_err(|err| err.to_string()),
+        Ok(result) => result.map_err(|err| describe(&err)),
         Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
+    }
+}
+
+/// A database error with its cause: tokio-postgres alone says only "db error".
+fn describe(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
     }
 }
 
@@ -287,67 +277,47 @@ fn row_to_message(row: &Row) -> ChatMessage {
 
 async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     let mut client = pool.get().await.map_err(unavailable("connect"))?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(unavailable("begin migration"))?;
-    // Instances starting at once migrate one after the other; the later ones find it done.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
-        .await
-        .map_err(unavailable("lock for migration"))?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version INTEGER NOT NULL)")
-        .await
-        .map_err(unavailable("create chat_schema"))?;
-    let version: i32 = tx
-        .query_opt("SELECT version FROM chat_schema", &[])
-        .await
-        .map_err(unavailable("read schema version"))?
-        .map_or(0, |row| row.get(0));
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.batch_execute(sql)
-            .await
-            .map_err(unavailable("migrate"))?;
-        let applied = index as i32 + 1;
-        tx.execute("DELETE FROM chat_schema", &[])
-            .await
-            .map_err(unavailable("record schema version"))?;
-        tx.execute("INSERT INTO chat_schema (version) VALUES ($1)", &[&applied])
-            .await
-            .map_err(unavailable("record schema version"))?;
+    let work = async {
+        let tx = client.transaction().await?;
+        // Instances starting at once migrate one after the other; the later ones find it done.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+            .await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version INTEGER NOT NULL)")
+            .await?;
+        let version: i32 = tx
+            .query_opt("SELECT version FROM chat_schema", &[])
+            .await?
+            .map_or(0, |row| row.get(0));
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute("DELETE FROM chat_schema", &[]).await?;
+            tx.execute(
+                "INSERT INTO chat_schema (version) VALUES ($1)",
+                &[&(index as i32 + 1)],
+            )
+            .await?;
+        }
+        tx.commit().await
+    };
+    // Longer than a query: another instance may hold the lock while it migrates.
+    match tokio::time::timeout(TIMEOUT * 6, work).await {
+        Ok(result) => result.map_err(|err| unavailable("migrate")(describe(&err))),
+        Err(_) => Err(unavailable("migrate")("no answer within 30 s")),
     }
-    tx.commit().await.map_err(unavailable("commit migration"))
 }
 
 /// The writer: commits waiting posts in batches until the queue is closed and drained.
-async fn write_loop(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>) {
+async fn write_loop(shared: Arc<Shared>, mut jobs: Jobs) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = jobs.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    while jobs.next(&mut batch).await {
+        // On failure the transaction rolled back (or never began): none of the batch is stored.
+        let committed = commit(&shared.pool, &batch).await;
+        if let Ok(stored) = &committed {
+            // Into memory before replying: a client that got its status 0 and syncs on this
+            // instance finds its message.
+            publish(&shared, stored).await;
         }
-        match commit(&shared.pool, &batch).await {
-            Ok(stored) => {
-                // Into memory before replying: a client that got its status 0 and syncs on
-                // this instance finds its message.
-                publish(&shared, &stored).await;
-                for (job, message) in batch.drain(..).zip(stored) {
-                    let _ = job.reply.send(Ok(message));
-                }
-            }
-            Err(err) => {
-                // Rolled back (or never begun): none of the batch is stored, all are refused.
-                tracing::error!(error = %err, messages = batch.len(), "commit failed");
-                for job in batch.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Unavailable(format!("commit: {err}"))));
-                }
-            }
-        }
+        queue::answer(&mut batch, committed);
     }
 }
 

@@ -14,16 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::Semaphore;
 
+use super::queue::{self, Job, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{TAIL_CAPACITY, Tail};
 use super::{Store, StoreError, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
-/// Posts waiting for the writer beyond this make senders wait: back-pressure, not memory growth.
-const WRITE_QUEUE: usize = 4096;
-/// Most messages committed in one transaction.
-const MAX_BATCH: usize = 512;
 /// Read-only connections open at once; more readers wait for one.
 const READERS: usize = 4;
 /// How long a connection waits on a lock held by another process before giving up.
@@ -43,14 +40,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX messages_by_nonce ON messages (nonce) WHERE nonce IS NOT NULL;",
 ];
 
-struct Job {
-    message: ValidMessage,
-    reply: oneshot::Sender<Result<ChatMessage, StoreError>>,
-}
-
 pub struct SqliteStore {
-    /// `None` once closed: dropping the sender is what stops the writer thread.
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    queue: WriteQueue,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
     tail: Arc<Tail>,
@@ -85,17 +76,17 @@ impl SqliteStore {
         let all = recent.len() < TAIL_CAPACITY;
         let tail = Arc::new(Tail::new(TAIL_CAPACITY, recent, all));
         let newest = Arc::new(AtomicU64::new(newest));
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let (queue, jobs) = WriteQueue::new();
         let writer = {
             let newest = Arc::clone(&newest);
             let tail = Arc::clone(&tail);
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || write_loop(conn, rx, &tail, &newest))
+                .spawn(move || write_loop(conn, jobs, &tail, &newest))
                 .map_err(|err| StoreError::Unavailable(format!("spawn writer: {err}")))?
         };
         Ok(Self {
-            jobs: Mutex::new(Some(tx)),
+            queue,
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Readers {
                 path,
@@ -147,19 +138,7 @@ impl SqliteStore {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
-        let jobs = self
-            .jobs
-            .lock()
-            .expect("job queue poisoned")
-            .clone()
-            .ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job { message, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        // The writer drops the reply only if it died mid-batch: the message may or may not be
-        // stored, and the client is told it failed, so it will retry.
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.queue.submit(message).await
     }
 
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
@@ -198,7 +177,7 @@ impl Store for SqliteStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        if self.jobs.lock().expect("job queue poisoned").is_none() {
+        if self.queue.is_closed() {
             return Err(StoreError::Closed);
         }
         self.read("health check", |conn| {
@@ -209,7 +188,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        drop(self.jobs.lock().expect("job queue poisoned").take());
+        self.queue.close();
         let writer = self.writer.lock().expect("writer handle poisoned").take();
         if let Some(writer) = writer {
             // The writer drains the queue, commits, checkpoints and closes its connection.
@@ -295,44 +274,21 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
 }
 
 /// The writer thread: commits waiting posts in batches until the queue is closed and drained.
-fn write_loop(
-    mut conn: Connection,
-    mut jobs: mpsc::Receiver<Job>,
-    tail: &Tail,
-    newest: &AtomicU64,
-) {
+fn write_loop(mut conn: Connection, mut jobs: Jobs, tail: &Tail, newest: &AtomicU64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    while jobs.blocking_next(&mut batch) {
+        // On failure the transaction rolled back: none of the batch is stored.
+        let committed = commit(&mut conn, &batch).map_err(|err| err.to_string());
+        if let Ok(stored) = &committed {
+            // Into the tail before the new newest id is published: a sync that sees the id
+            // must find the message.
+            tail.extend(stored);
+            // Repeats of earlier posts carry older ids: take the largest.
+            if let Some(id) = stored.iter().map(|message| message.id).max() {
+                newest.fetch_max(id, Ordering::AcqRel);
             }
         }
-        match commit(&mut conn, &batch) {
-            Ok(stored) => {
-                // Into the tail before the new newest id is published: a sync that sees the
-                // id must find the message.
-                tail.extend(&stored);
-                // Repeats of earlier posts carry older ids: take the largest.
-                if let Some(id) = stored.iter().map(|message| message.id).max() {
-                    newest.fetch_max(id, Ordering::AcqRel);
-                }
-                for (job, message) in batch.drain(..).zip(stored) {
-                    let _ = job.reply.send(Ok(message));
-                }
-            }
-            Err(err) => {
-                // The transaction rolled back: none of the batch is stored, all are refused.
-                tracing::error!(error = %err, messages = batch.len(), "commit failed");
-                for job in batch.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Unavailable(format!("commit: {err}"))));
-                }
-            }
-        }
+        queue::answer(&mut batch, committed);
     }
     if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(error = %err, "checkpoint at shutdown failed");

@@ -1,0 +1,114 @@
+//! The queue between request handlers and a backend's one writer, which commits whatever posts
+//! are waiting in one transaction (group commit) and answers each only after the commit.
+
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use crate::protocol::{ChatMessage, ValidMessage};
+
+/// Posts waiting for the writer beyond this make senders wait: back-pressure, not memory growth.
+const WRITE_QUEUE: usize = 4096;
+/// Most messages committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// One post waiting for the writer.
+pub struct Job {
+    pub message: ValidMessage,
+    reply: oneshot::Sender<Result<ChatMessage, StoreError>>,
+}
+
+/// The handlers' side.
+pub struct WriteQueue {
+    /// `None` once closed: dropping the sender is what lets the writer finish.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+/// The writer's side.
+pub struct Jobs(mpsc::Receiver<Job>);
+
+impl WriteQueue {
+    pub fn new() -> (Self, Jobs) {
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let queue = Self {
+            jobs: Mutex::new(Some(tx)),
+        };
+        (queue, Jobs(rx))
+    }
+
+    /// Queues `message` and waits for the writer's answer.
+    pub async fn submit(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
+        let jobs = self
+            .jobs
+            .lock()
+            .expect("job queue poisoned")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job { message, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // The writer drops the reply only if it died mid-batch: the message may or may not be
+        // stored, and the client is told it failed, so it will retry.
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Takes no more posts; the writer commits those already queued, then ends.
+    pub fn close(&self) {
+        drop(self.jobs.lock().expect("job queue poisoned").take());
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.jobs.lock().expect("job queue poisoned").is_none()
+    }
+}
+
+impl Jobs {
+    /// The next batch: waits (async) for a first post, then takes what else is waiting.
+    pub async fn next(&mut self, batch: &mut Vec<Job>) -> bool {
+        match self.0.recv().await {
+            Some(first) => self.fill(first, batch),
+            None => false,
+        }
+    }
+
+    /// The same, blocking, for a writer on a thread of its own.
+    pub fn blocking_next(&mut self, batch: &mut Vec<Job>) -> bool {
+        match self.0.blocking_recv() {
+            Some(first) => self.fill(first, batch),
+            None => false,
+        }
+    }
+
+    fn fill(&mut self, first: Job, batch: &mut Vec<Job>) -> bool {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match self.0.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        true
+    }
+}
+
+/// Answers every post of `batch` (and empties it): each with its stored message, or all with
+/// the error when the transaction failed and none of them is stored.
+pub fn answer(batch: &mut Vec<Job>, committed: Result<Vec<ChatMessage>, String>) {
+    match committed {
+        Ok(stored) => {
+            for (job, message) in batch.drain(..).zip(stored) {
+                let _ = job.reply.send(Ok(message));
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, messages = batch.len(), "commit failed");
+            for job in batch.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::Unavailable(format!("commit: {err}"))));
+            }
+        }
+    }
+}
