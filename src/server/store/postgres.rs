@@ -16,7 +16,7 @@
 //! message, since the memory is only ever extended with everything up to an id.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,7 +89,6 @@ pub struct PostgresStore {
     queue: WriteQueue,
     writer: Mutex<Option<JoinHandle<()>>>,
     background: Vec<JoinHandle<()>>,
-    closed: AtomicBool,
 }
 
 impl PostgresStore {
@@ -148,7 +147,6 @@ impl PostgresStore {
             queue,
             writer: Mutex::new(Some(writer)),
             background,
-            closed: AtomicBool::new(false),
         })
     }
 
@@ -169,14 +167,6 @@ impl PostgresStore {
             .map_err(unavailable(what))?;
         Ok(rows.iter().map(row_to_message).collect())
     }
-
-    fn ensure_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(StoreError::Closed)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -186,7 +176,7 @@ impl Store for PostgresStore {
     }
 
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.ensure_open()?;
+        self.queue.ensure_open()?;
         if let Some(messages) = self.shared.tail.since(after, limit) {
             return Ok(messages);
         }
@@ -196,7 +186,7 @@ impl Store for PostgresStore {
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.ensure_open()?;
+        self.queue.ensure_open()?;
         if let Some(messages) = self.shared.tail.latest(limit) {
             return Ok(messages);
         }
@@ -209,7 +199,7 @@ impl Store for PostgresStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.ensure_open()?;
+        self.queue.ensure_open()?;
         let client = self.connection().await?;
         timed(client.query_one("SELECT 1", &[]))
             .await
@@ -218,7 +208,6 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         self.queue.close();
         let writer = self.writer.lock().expect("writer handle poisoned").take();
         if let Some(writer) = writer {

@@ -2,6 +2,7 @@
 //! are waiting in one transaction (group commit) and answers each only after the commit.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,6 +24,9 @@ pub struct Job {
 pub struct WriteQueue {
     /// `None` once closed: dropping the sender is what lets the writer finish.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Whether `close` was called: the store's one "closed" state, read by every query, so an
+    /// atomic rather than the mutex.
+    closed: AtomicBool,
 }
 
 /// The writer's side.
@@ -33,6 +37,7 @@ impl WriteQueue {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let queue = Self {
             jobs: Mutex::new(Some(tx)),
+            closed: AtomicBool::new(false),
         };
         (queue, Jobs(rx))
     }
@@ -56,11 +61,17 @@ impl WriteQueue {
 
     /// Takes no more posts; the writer commits those already queued, then ends.
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         drop(self.jobs.lock().expect("job queue poisoned").take());
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.jobs.lock().expect("job queue poisoned").is_none()
+    /// Whether the store was closed: then every call fails with `Closed`.
+    pub fn ensure_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 

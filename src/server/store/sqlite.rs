@@ -9,7 +9,7 @@
 //! clients that are up to date or a few messages behind, and the page, read no SQLite at all.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -46,7 +46,6 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     tail: Arc<Tail>,
     newest: Arc<AtomicU64>,
-    closed: AtomicBool,
 }
 
 struct Readers {
@@ -95,7 +94,6 @@ impl SqliteStore {
             }),
             tail,
             newest,
-            closed: AtomicBool::new(false),
         })
     }
 
@@ -142,9 +140,7 @@ impl Store for SqliteStore {
     }
 
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
+        self.queue.ensure_open()?;
         if let Some(messages) = self.tail.since(after, limit) {
             return Ok(messages);
         }
@@ -162,9 +158,7 @@ impl Store for SqliteStore {
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
+        self.queue.ensure_open()?;
         if let Some(messages) = self.tail.latest(limit) {
             return Ok(messages);
         }
@@ -177,9 +171,7 @@ impl Store for SqliteStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        if self.queue.is_closed() {
-            return Err(StoreError::Closed);
-        }
+        self.queue.ensure_open()?;
         self.read("health check", |conn| {
             conn.query_row("SELECT COUNT(*) FROM messages WHERE id < 0", [], |_| Ok(()))
         })
@@ -187,7 +179,6 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         self.queue.close();
         let writer = self.writer.lock().expect("writer handle poisoned").take();
         if let Some(writer) = writer {
