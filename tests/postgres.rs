@@ -30,6 +30,26 @@ fn cluster_url() -> String {
         .expect("CHAT_TEST_POSTGRES_URL names the test cluster (scripts/test sets it)")
 }
 
+/// A plain connection to the database, bypassing the store: what the tests check against.
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    client
+}
+
+/// Every id in the table, ascending.
+async fn all_ids(client: &tokio_postgres::Client) -> Vec<i64> {
+    client
+        .query("SELECT id FROM chat_messages ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
     PostMessage {
         sender: "w".into(),
@@ -51,10 +71,7 @@ async fn commit_order_is_id_order_across_instances() {
     ];
 
     // A reader that trusts "id > last", on its own connection, asking as fast as it can.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     let writing = Arc::new(AtomicBool::new(true));
     let reader = {
         let writing = Arc::clone(&writing);
@@ -101,17 +118,8 @@ async fn commit_order_is_id_order_across_instances() {
     writing.store(false, Ordering::Release);
     let seen = reader.await.unwrap();
 
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let all: Vec<i64> = client
-        .query("SELECT id FROM chat_messages ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let client = raw_client(&url).await;
+    let all = all_ids(&client).await;
     assert_eq!(all.len(), 8 * 150);
     assert_eq!(
         seen, all,
@@ -163,10 +171,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stores[5].since(0, 10).await.unwrap()[0].id, stored.id);
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     let versions: Vec<i32> = client
         .query("SELECT version FROM chat_schema", &[])
         .await
@@ -188,10 +193,7 @@ async fn a_lost_notification_delays_news_but_never_hides_it() {
     let first = store.append(valid("first".into())).await.unwrap();
 
     // Another writer commits without notifying, as if the notification were lost.
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = raw_client(&url).await;
     let id: i64 = client
         .query_one(
             "INSERT INTO chat_messages (sender, message, sent_at) VALUES ('x', 'unannounced', 0)
