@@ -6,6 +6,7 @@
 
 pub mod ajax;
 pub mod assets;
+mod connection;
 pub mod error;
 pub mod limit;
 pub mod listen;

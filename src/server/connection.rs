@@ -1,0 +1,364 @@
+//! One client connection: served by hyper while it has work, held as a bare socket while idle.
+//!
+//! hyper 1.x gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer and
+//! keeps both for the connection's life (neither can be made smaller). A chat page polls once a
+//! second and waits in between, so with 10,000 pages open nearly all of those buffers sat idle,
+//! and the first page of each (touched by every request) made up most of the server's ~140 MB.
+//! Like nginx, which frees a keep-alive connection's buffers while it waits, a connection here is
+//! *parked* once it has answered everything it was asked and flushed every reply: hyper is let go
+//! of it (`graceful_shutdown` on an idle connection, `into_parts` to keep the socket), and only the
+//! socket is held until the client sends again; then a fresh hyper connection picks it up.
+//!
+//! A connection is only parked when hyper is certainly idle with nothing to lose:
+//! - at least one request was answered on this hyper connection, no request or response body is
+//!   still alive, and the last write was not left waiting on a full socket;
+//! - never when a request body was dropped unread (hyper must drain it or close).
+//!
+//! Connections that end after a reply (`Connection: close`, HTTP/1.0, errors) are closed by
+//! hyper itself in the poll that sends it, before the driver looks. Bytes hyper had read ahead (a pipelined request) are handed to the next hyper connection.
+//!
+//! Deadlines are kept as before: a client must send each request's headers within
+//! `header_timeout` of connecting or of its previous reply, parked or not.
+
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use super::limit::ClientAddr;
+
+/// Connections the listener has open, and how many of them hyper is serving (the rest are parked).
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub open: AtomicUsize,
+    pub serving: AtomicUsize,
+}
+
+/// What the requests and bodies of one connection tell its driver.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests whose headers hyper has read, ever, on this connection.
+    started: AtomicUsize,
+    /// Request and response bodies still alive (a reply not yet fully handed to hyper counts).
+    busy: AtomicUsize,
+    /// Leave this connection to hyper to its end (see the module notes).
+    keep_with_hyper: AtomicBool,
+    /// The last write found the socket full: hyper still holds bytes to send. (hyper can call
+    /// itself idle before its buffer is flushed, when a request body ends after the reply.)
+    write_blocked: AtomicBool,
+}
+
+impl Activity {
+    /// Whether hyper can be let go: it answered a request since `started_before` and is idle.
+    fn can_park(&self, started_before: usize) -> bool {
+        self.started.load(Relaxed) != started_before
+            && self.busy.load(Relaxed) == 0
+            && !self.keep_with_hyper.load(Relaxed)
+            && !self.write_blocked.load(Relaxed)
+    }
+}
+
+/// One count in [`Activity::busy`], given back when dropped.
+struct Busy(Arc<Activity>);
+
+impl Busy {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.busy.fetch_add(1, Relaxed);
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A body that keeps its connection busy while alive. A request body dropped before its end
+/// leaves unread bytes on the connection, so that connection stays with hyper, which drains or
+/// closes it: those bytes must never be read as a request. (hyper 1.12 settles that in the same
+/// poll that sends the reply, so this guard holds only if that changes; it costs nothing.)
+struct Watched<B> {
+    inner: B,
+    busy: Option<Busy>,
+    is_request: bool,
+}
+
+impl<B> Watched<B> {
+    fn finish(&mut self) {
+        self.busy = None;
+    }
+}
+
+impl<B> Drop for Watched<B> {
+    fn drop(&mut self) {
+        if self.is_request
+            && let Some(Busy(activity)) = &self.busy
+        {
+            activity.keep_with_hyper.store(true, Relaxed);
+        }
+    }
+}
+
+impl<B> hyper::body::Body for Watched<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || this.inner.is_end_stream() {
+            this.finish();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The hyper service of one connection: the router, with the client's address on each request.
+#[derive(Clone)]
+struct ConnectionService {
+    router: Router,
+    peer: IpAddr,
+    trust_forwarded_for: bool,
+    activity: Arc<Activity>,
+}
+
+type Reply = Response<Watched<Body>>;
+
+impl hyper::service::Service<Request<Incoming>> for ConnectionService {
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        let activity = &self.activity;
+        activity.started.fetch_add(1, Relaxed);
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| super::listen::forwarded_for(request.headers()))
+            .flatten();
+        let client = forwarded.unwrap_or(self.peer);
+        request.extensions_mut().insert(ClientAddr(client));
+        let request = request.map(|body| {
+            if hyper::body::Body::is_end_stream(&body) {
+                Body::new(body)
+            } else {
+                Body::new(Watched {
+                    inner: body,
+                    busy: Some(Busy::new(activity)),
+                    is_request: true,
+                })
+            }
+        });
+        let reply_busy = Busy::new(activity);
+        let router = self.router.clone();
+        Box::pin(async move {
+            let Ok(response) = router.oneshot(request).await;
+            Ok(response.map(|body| Watched {
+                inner: body,
+                busy: Some(reply_busy),
+                is_request: false,
+            }))
+        })
+    }
+}
+
+/// The socket, with the bytes hyper read ahead before it was let go, and a note of writes that
+/// found the socket full.
+struct Socket {
+    stream: TcpStream,
+    read_ahead: Bytes,
+    activity: Arc<Activity>,
+}
+
+impl Socket {
+    fn note_write<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        self.activity
+            .write_blocked
+            .store(result.is_pending(), Relaxed);
+        result
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read_ahead.is_empty() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let n = this.read_ahead.len().min(buf.remaining());
+        buf.put_slice(&this.read_ahead.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.note_write(result)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.note_write(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// What a connection needs from its listener.
+pub struct Setup {
+    pub http: http1::Builder,
+    pub router: Router,
+    pub header_timeout: Duration,
+    pub trust_forwarded_for: bool,
+    pub counts: Arc<Counts>,
+}
+
+/// Serves one accepted connection until the client leaves, a deadline passes, or `stop` turns
+/// true (then the request in flight, if any, is answered first).
+pub async fn drive(
+    stream: TcpStream,
+    peer: SocketAddr,
+    setup: Arc<Setup>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::default());
+    let service = ConnectionService {
+        router: setup.router.clone(),
+        peer: peer.ip(),
+        trust_forwarded_for: setup.trust_forwarded_for,
+        activity: Arc::clone(&activity),
+    };
+    let mut socket = Socket {
+        stream,
+        read_ahead: Bytes::new(),
+        activity: Arc::clone(&activity),
+    };
+    // The time by which the next request's headers must have arrived.
+    let mut head_deadline = pin!(tokio::time::sleep(setup.header_timeout));
+    loop {
+        if socket.read_ahead.is_empty() {
+            // Parked: nothing but the socket until the client sends again.
+            tokio::select! {
+                ready = socket.stream.readable() => if ready.is_err() { return },
+                () = head_deadline.as_mut() => return,
+                _ = stop.wait_for(|stopping| *stopping) => return,
+            }
+        }
+
+        setup.counts.serving.fetch_add(1, Relaxed);
+        let started_before = activity.started.load(Relaxed);
+        let mut connection = setup
+            .http
+            .serve_connection(TokioIo::new(socket), service.clone());
+        let mut stopping = pin!(stop.wait_for(|stopping| *stopping));
+        let (mut letting_go, mut stopped) = (false, false);
+        let ended = poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(ended) = connection.poll_without_shutdown(cx) {
+                    return Poll::Ready(Some(ended));
+                }
+                if activity.started.load(Relaxed) == started_before
+                    && head_deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
+                }
+                if letting_go {
+                    return Poll::Pending;
+                }
+                stopped = stopping.as_mut().poll(cx).is_ready();
+                if stopped || activity.can_park(started_before) {
+                    // Idle: hyper closes its side at once. Busy (only when stopping): it
+                    // answers the request in flight with `Connection: close`, then closes.
+                    Pin::new(&mut connection).graceful_shutdown();
+                    letting_go = true;
+                    continue;
+                }
+                return Poll::Pending;
+            }
+        })
+        .await;
+        setup.counts.serving.fetch_sub(1, Relaxed);
+
+        let Some(ended) = ended else {
+            return; // no request headers in time: close
+        };
+        let parts = connection.into_parts();
+        socket = parts.io.into_inner();
+        if let Err(err) = &ended {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
+        }
+        if ended.is_err() || !letting_go || stopped {
+            // hyper ended the connection itself (the client closed it, asked to, or erred), or
+            // the server is stopping: say so with a FIN, as hyper would have.
+            let _ = socket.stream.shutdown().await;
+            return;
+        }
+        if !parts.read_buf.is_empty() {
+            // A request sent ahead: copied out, so hyper's 8 KiB buffer can go.
+            let mut read_ahead = Vec::with_capacity(parts.read_buf.len() + socket.read_ahead.len());
+            read_ahead.extend_from_slice(&parts.read_buf);
+            read_ahead.extend_from_slice(&socket.read_ahead);
+            socket.read_ahead = read_ahead.into();
+        }
+        head_deadline
+            .as_mut()
+            .reset(Instant::now() + setup.header_timeout);
+    }
+}
