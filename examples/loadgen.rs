@@ -51,6 +51,10 @@ struct Args {
     /// must be off; CPU and memory are then not reported.
     #[arg(long, value_delimiter = ',')]
     addr: Vec<SocketAddr>,
+    /// Threads serving HTTP in both servers it starts; by default each its own: one per core
+    /// for the bare axum server (tokio's default), one per core but one for the chat.
+    #[arg(long)]
+    server_threads: Option<usize>,
     /// Seconds of each saturation phase (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -178,12 +182,18 @@ impl Server {
             .env("CHAT_SYNC_RATE", "0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1");
+        if let Some(threads) = args.server_threads {
+            command.env("CHAT_WORKER_THREADS", threads.to_string());
+        }
         Self::spawn(command, Some(dir))
     }
 
-    fn ceiling() -> Result<Self, Error> {
+    fn ceiling(args: &Args) -> Result<Self, Error> {
         let mut command = Command::new(std::env::current_exe()?);
         command.arg("--ceiling-server");
+        if let Some(threads) = args.server_threads {
+            command.env("TOKIO_WORKER_THREADS", threads.to_string());
+        }
         Self::spawn(command, None)
     }
 
@@ -602,8 +612,9 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
 
 /// Peak RSS of a fresh bare axum server once `count` clients have each made one sync and keep
 /// their connections open: what the HTTP stack alone costs per connection.
-async fn hold_connections(count: usize) -> Result<Option<u64>, Error> {
-    let server = Server::ceiling()?;
+async fn hold_connections(args: &Args) -> Result<Option<u64>, Error> {
+    let count = args.pollers;
+    let server = Server::ceiling(args)?;
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let mut connection = Connection::open(server.addr).await?;
@@ -795,7 +806,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
     };
     let duration = Duration::from_secs(args.duration);
     let ceiling = {
-        let server = Server::ceiling()?;
+        let server = Server::ceiling(args)?;
         eprintln!("ceiling: bare axum handler");
         let newest = 0;
         saturate(
@@ -873,7 +884,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
         eprintln!("polling: {} clients", args.pollers);
         let mut polling = simulate_polling(args).await?;
         eprintln!("ceiling: holding {} connections", args.pollers);
-        polling.ceiling_rss = hold_connections(args.pollers).await?;
+        polling.ceiling_rss = hold_connections(args).await?;
         Some(polling)
     } else {
         None

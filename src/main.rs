@@ -12,11 +12,14 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     server::init_tracing();
     let config = Config::parse();
-    match server::start(config, server::shutdown_signal()).await {
+    let served = match config.runtime() {
+        Ok(runtime) => runtime.block_on(server::start(config, server::shutdown_signal())),
+        Err(err) => Err(err.into()),
+    };
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");

@@ -5,9 +5,10 @@
 //! second and waits in between, so with 10,000 pages open nearly all of those buffers sat idle,
 //! and the first page of each (touched by every request) made up most of the server's ~140 MB.
 //! Like nginx, which frees a keep-alive connection's buffers while it waits, a connection here is
-//! *parked* once it has answered everything it was asked and flushed every reply: hyper is let go
-//! of it (`graceful_shutdown` on an idle connection, `into_parts` to keep the socket), and only the
-//! socket is held until the client sends again; then a fresh hyper connection picks it up.
+//! *parked* once it has answered everything it was asked, flushed every reply and then waited
+//! [`PARK_AFTER`] for more: hyper is let go of it (`graceful_shutdown` on an idle connection,
+//! `into_parts` to keep the socket), and only the socket is held until the client sends again;
+//! then a fresh hyper connection picks it up.
 //!
 //! A connection is only parked when hyper is certainly idle with nothing to lose:
 //! - at least one request was answered on this hyper connection, no request or response body is
@@ -43,6 +44,11 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::limit::ClientAddr;
+
+/// How long a connection waits idle before it is parked. A client that sends again sooner (a
+/// page fetching its files, a benchmark) keeps its hyper connection; one that polls every
+/// second spends 2 % of its time unparked.
+const PARK_AFTER: Duration = Duration::from_millis(20);
 
 /// Connections the listener has open, and how many of them hyper is serving (the rest are parked).
 #[derive(Debug, Default)]
@@ -292,6 +298,8 @@ pub async fn drive(
     };
     // The time by which the next request's headers must have arrived.
     let mut head_deadline = pin!(tokio::time::sleep(setup.header_timeout));
+    // When an idle connection is parked; reset as each request ends.
+    let mut park_at = pin!(tokio::time::sleep(Duration::ZERO));
     loop {
         if socket.read_ahead.is_empty() {
             // Parked: nothing but the socket until the client sends again.
@@ -309,21 +317,29 @@ pub async fn drive(
             .serve_connection(TokioIo::new(socket), service.clone());
         let mut stopping = pin!(stop.wait_for(|stopping| *stopping));
         let (mut letting_go, mut stopped) = (false, false);
+        // The request count when the current idle stretch began, and when that was.
+        let mut idle_since = (None, Instant::now());
         let ended = poll_fn(|cx| {
             loop {
                 if let Poll::Ready(ended) = connection.poll_without_shutdown(cx) {
                     return Poll::Ready(Some(ended));
                 }
-                if activity.started.load(Relaxed) == started_before
-                    && head_deadline.as_mut().poll(cx).is_ready()
-                {
+                let started = activity.started.load(Relaxed);
+                if started == started_before && head_deadline.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(None);
                 }
                 if letting_go {
                     return Poll::Pending;
                 }
                 stopped = stopping.as_mut().poll(cx).is_ready();
-                if stopped || activity.can_park(started_before) {
+                let park = activity.can_park(started_before) && {
+                    if idle_since.0 != Some(started) {
+                        idle_since = (Some(started), Instant::now());
+                        park_at.as_mut().reset(idle_since.1 + PARK_AFTER);
+                    }
+                    park_at.as_mut().poll(cx).is_ready()
+                };
+                if stopped || park {
                     // Idle: hyper closes its side at once. Busy (only when stopping): it
                     // answers the request in flight with `Connection: close`, then closes.
                     Pin::new(&mut connection).graceful_shutdown();
@@ -359,6 +375,6 @@ pub async fn drive(
         }
         head_deadline
             .as_mut()
-            .reset(Instant::now() + setup.header_timeout);
+            .reset(idle_since.1 + setup.header_timeout);
     }
 }

@@ -91,9 +91,32 @@ pub struct Config {
     /// Behind a proxy: rate-limit by the last X-Forwarded-For entry, not the proxy's address
     #[arg(long, env = "CHAT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Threads serving HTTP [default: one per core but one, at least one]
+    #[arg(long, env = "CHAT_WORKER_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
 }
 
 impl Config {
+    /// The runtime the server runs on, with [`Config::worker_threads`] threads serving HTTP.
+    ///
+    /// One core is left over by default because the storage runs on threads of its own (the
+    /// SQLite writer and readers; PostgreSQL, often on the same machine) and the kernel does
+    /// the network work: with as many HTTP threads as cores, those threads take turns with
+    /// them, and a request whose thread is switched out waits a whole scheduler tick (4 ms).
+    /// BENCHMARKS.md has the measurements; on a machine that does nothing else, one per core
+    /// can give more throughput for a worse tail.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = self
+            .worker_threads
+            .map_or(cores.saturating_sub(1).max(1), usize::from);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_sender_chars: self.max_sender_chars,
@@ -365,4 +388,23 @@ pub fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn workers(args: &[&str]) -> usize {
+        let config = Config::try_parse_from([&["ajax-chat"], args].concat()).unwrap();
+        config.runtime().unwrap().metrics().num_workers()
+    }
+
+    #[test]
+    fn http_threads_leave_a_core_by_default_and_can_be_set() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(workers(&[]), cores.saturating_sub(1).max(1));
+        assert_eq!(workers(&["--worker-threads", "3"]), 3);
+        assert!(Config::try_parse_from(["ajax-chat", "--worker-threads", "0"]).is_err());
+    }
 }
