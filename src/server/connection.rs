@@ -312,9 +312,12 @@ pub async fn drive(
 
         setup.counts.serving.fetch_add(1, Relaxed);
         let started_before = activity.started.load(Relaxed);
-        let mut connection = setup
-            .http
-            .serve_connection(TokioIo::new(socket), service.clone());
+        // Boxed, so that a parked connection's task does not keep room for one.
+        let mut connection = Box::new(
+            setup
+                .http
+                .serve_connection(TokioIo::new(socket), service.clone()),
+        );
         let mut stopping = pin!(stop.wait_for(|stopping| *stopping));
         let (mut letting_go, mut stopped) = (false, false);
         // The request count when the current idle stretch began, and when that was.
@@ -342,7 +345,7 @@ pub async fn drive(
                 if stopped || park {
                     // Idle: hyper closes its side at once. Busy (only when stopping): it
                     // answers the request in flight with `Connection: close`, then closes.
-                    Pin::new(&mut connection).graceful_shutdown();
+                    Pin::new(&mut *connection).graceful_shutdown();
                     letting_go = true;
                     continue;
                 }
@@ -355,7 +358,7 @@ pub async fn drive(
         let Some(ended) = ended else {
             return; // no request headers in time: close
         };
-        let parts = connection.into_parts();
+        let parts = (*connection).into_parts();
         socket = parts.io.into_inner();
         if let Err(err) = &ended {
             tracing::debug!(%peer, error = %err, "connection ended with an error");
