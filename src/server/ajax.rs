@@ -5,7 +5,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::AppState;
@@ -71,7 +72,7 @@ pub async fn ajax(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
     Envelope(envelope): Envelope,
-) -> Result<Json<ServerEnvelope>, AjaxError> {
+) -> Result<Response, AjaxError> {
     // Requests that came through the accept loop carry their client's address; those built
     // in-process (tests) do not, and are not limited.
     if let Some(Extension(ClientAddr(client))) = client {
@@ -89,20 +90,33 @@ pub async fn ajax(
             Ok(Json(ServerEnvelope::Status(Status::ok(format!(
                 "message {} stored",
                 stored.id
-            )))))
+            ))))
+            .into_response())
         }
         ClientEnvelope::Sync(SyncRequest { last_message }) => {
             // Most polls come from clients that are up to date: answer them from memory.
             if last_message >= state.store.newest_id() {
-                return Ok(Json(ServerEnvelope::Sync(Vec::new())));
+                return Ok(Json(ServerEnvelope::Sync(Vec::new())).into_response());
             }
-            let messages = state
+            let data = state
                 .store
-                .since(last_message, state.limits.max_sync_batch)
+                .since_json(last_message, state.limits.max_sync_batch)
                 .await?;
-            Ok(Json(ServerEnvelope::Sync(messages)))
+            Ok(sync_reply(&data))
         }
     }
+}
+
+/// A sync envelope around `data`, a JSON array of messages: the text
+/// `Json(ServerEnvelope::Sync(messages))` makes, from the store's encodings of the messages.
+fn sync_reply(data: &str) -> Response {
+    const HEAD: &str = r#"{"type":"sync","data":"#;
+    let mut body = String::with_capacity(HEAD.len() + data.len() + 1);
+    body.push_str(HEAD);
+    body.push_str(data);
+    body.push('}');
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 pub async fn method_not_allowed() -> AjaxError {
@@ -118,6 +132,26 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[tokio::test]
+    async fn a_sync_reply_is_the_envelope_serde_makes() {
+        let messages = vec![
+            crate::protocol::ChatMessage {
+                id: 3,
+                sender: "a\"b".into(),
+                message: "</script>\u{7}é".into(),
+                sent_at: "2026-01-01T00:00:00Z".into(),
+            };
+            2
+        ];
+        for messages in [vec![], messages] {
+            let reply = sync_reply(&crate::server::store::encode(&messages));
+            let expected = Json(ServerEnvelope::Sync(messages)).into_response();
+            assert_eq!(reply.headers(), expected.headers());
+            let body = |response: Response| axum::body::to_bytes(response.into_body(), usize::MAX);
+            assert_eq!(body(reply).await.unwrap(), body(expected).await.unwrap());
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` messages with an id greater than `after`, ascending.
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
 
+    /// [`Store::since`] as the JSON array a sync reply carries: the same text `serde_json` makes
+    /// of those messages, copied from the tail's encodings where it holds them.
+    async fn since_json(&self, after: u64, limit: usize) -> Result<String, StoreError>;
     /// The `limit` newest messages, ascending.
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
 
@@ -64,6 +67,11 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         "unsupported DATABASE_URL: expected sqlite://<path> or postgres://<user>@<host>/<database>"
             .into(),
     ))
+}
+
+/// Messages as a JSON array, for backends answering [`Store::since_json`] from storage.
+pub(crate) fn encode(messages: &[ChatMessage]) -> String {
+    serde_json::to_string(messages).expect("messages encode as JSON")
 }
 
 /// RFC 3339 in UTC, e.g. `2026-11-27T01:36:03.123456Z`.

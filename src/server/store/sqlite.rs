@@ -157,6 +157,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn since_json(&self, after: u64, limit: usize) -> Result<String, StoreError> {
+        self.queue.ensure_open()?;
+        if let Some(json) = self.tail.since_json(after, limit) {
+            return Ok(json);
+        }
+        Ok(super::encode(&self.since(after, limit).await?))
+    }
+
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         self.queue.ensure_open()?;
         if let Some(messages) = self.tail.latest(limit) {
