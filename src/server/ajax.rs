@@ -94,9 +94,9 @@ pub async fn ajax(
             .into_response())
         }
         ClientEnvelope::Sync(SyncRequest { last_message }) => {
-            // Most polls come from clients that are up to date: answer them from memory.
+            // Most polls come from clients that are up to date: a constant reply, no encoding.
             if last_message >= state.store.newest_id() {
-                return Ok(Json(ServerEnvelope::Sync(Vec::new())).into_response());
+                return Ok(json_reply(EMPTY_SYNC));
             }
             let data = state
                 .store
@@ -107,6 +107,9 @@ pub async fn ajax(
     }
 }
 
+/// The reply to a sync from a client that has every message: `ServerEnvelope::Sync(vec![])`.
+const EMPTY_SYNC: &str = r#"{"type":"sync","data":[]}"#;
+
 /// A sync envelope around `data`, a JSON array of messages: the text
 /// `Json(ServerEnvelope::Sync(messages))` makes, from the store's encodings of the messages.
 fn sync_reply(data: &str) -> Response {
@@ -115,8 +118,13 @@ fn sync_reply(data: &str) -> Response {
     body.push_str(HEAD);
     body.push_str(data);
     body.push('}');
+    json_reply(body)
+}
+
+/// `body`, already JSON, with the content type `Json` would give it.
+fn json_reply(body: impl Into<axum::body::Body>) -> Response {
     let json = HeaderValue::from_static("application/json");
-    ([(header::CONTENT_TYPE, json)], body).into_response()
+    ([(header::CONTENT_TYPE, json)], body.into()).into_response()
 }
 
 pub async fn method_not_allowed() -> AjaxError {
@@ -145,11 +153,13 @@ mod tests {
             };
             2
         ];
+        let empty = Json(ServerEnvelope::Sync(vec![])).into_response();
+        let body = |response: Response| axum::body::to_bytes(response.into_body(), usize::MAX);
+        assert_eq!(body(empty).await.unwrap(), EMPTY_SYNC.as_bytes());
         for messages in [vec![], messages] {
             let reply = sync_reply(&crate::server::store::encode(&messages));
             let expected = Json(ServerEnvelope::Sync(messages)).into_response();
             assert_eq!(reply.headers(), expected.headers());
-            let body = |response: Response| axum::body::to_bytes(response.into_body(), usize::MAX);
             assert_eq!(body(reply).await.unwrap(), body(expected).await.unwrap());
         }
     }
