@@ -19,10 +19,23 @@ pub fn hydrate() {
     use leptos::prelude::*;
     console_error_panic_hook::set_once();
     // The server wrote the state it rendered from into the page; start from exactly that.
-    let page: app::PageState = document()
+    let json = document()
         .get_element_by_id(app::STATE_ELEMENT_ID)
-        .and_then(|element| element.text_content())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
+        .and_then(|element| element.text_content());
+    let page: app::PageState = match json.as_deref().map(serde_json::from_str) {
+        Some(Ok(page)) => page,
+        // Hydrating an empty list against a full page would go wrong quietly: say why.
+        Some(Err(err)) => {
+            leptos::logging::error!(
+                "the page's state ({}) did not parse: {err}",
+                app::STATE_ELEMENT_ID
+            );
+            app::PageState::default()
+        }
+        None => {
+            leptos::logging::error!("the page has no state element #{}", app::STATE_ELEMENT_ID);
+            app::PageState::default()
+        }
+    };
     leptos::mount::hydrate_body(move || view! { <app::App page=page.clone()/> });
 }

@@ -134,9 +134,13 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
+    // Failures are saved beside this file (properties.proptest-regressions, in git) and
+    // replayed first on every run, so a case that once failed is tried for ever.
     #![proptest_config(ProptestConfig {
         cases: 200,
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 

@@ -679,14 +679,8 @@ async fn clients_over_their_rate_get_429_with_retry_after_and_nothing_stored() {
     use std::sync::Arc;
 
     let mut fx = Fixture::new().await;
-    fx.state.message_limit = Arc::new(Limiter::new(Some(Rate {
-        per_second: 0.5,
-        burst: 3.0,
-    })));
-    fx.state.sync_limit = Arc::new(Limiter::new(Some(Rate {
-        per_second: 0.5,
-        burst: 5.0,
-    })));
+    fx.state.message_limit = Arc::new(Limiter::new(Rate::new(0.5, 3).unwrap()));
+    fx.state.sync_limit = Arc::new(Limiter::new(Rate::new(0.5, 5).unwrap()));
     let router = fx.router();
     // What the accept loop does for every request: tag it with the client's address.
     let from = |client: &str, body: Value| {

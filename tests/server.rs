@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ajax_chat::server::{AppState, ListenOptions, run_with};
+use ajax_chat::server::{AppState, ListenOptions, run};
 use common::HttpClient;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -36,7 +36,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run_with(listener, state, options, async {
+        let task = tokio::spawn(run(listener, state, options, async {
             let _ = stopped.await;
         }));
         Self {
@@ -346,10 +346,7 @@ async fn behind_a_trusted_proxy_rate_limits_key_on_the_forwarded_address() {
             common::leptos_options(),
         );
         // Two posts per client, then (practically) none.
-        state.message_limit = Arc::new(Limiter::new(Some(Rate {
-            per_second: 0.001,
-            burst: 2.0,
-        })));
+        state.message_limit = Arc::new(Limiter::new(Rate::new(0.001, 2).unwrap()));
         let options = ListenOptions {
             trust_forwarded_for: trust,
             ..ListenOptions::default()

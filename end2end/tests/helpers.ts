@@ -19,6 +19,16 @@ export async function openChat(page: Page, url = "/") {
   await expect(sendButton(page)).toBeEnabled();
 }
 
+/**
+ * Puts the page on Playwright's clock, paused: its timers fire only when the test moves time
+ * on (`page.clock.runFor`). Call before the page loads.
+ */
+export async function pauseClock(page: Page) {
+  const start = new Date("2026-06-01T12:00:00Z");
+  await page.clock.install({ time: start });
+  await page.clock.pauseAt(new Date(start.getTime() + 1000));
+}
+
 /** Types a message and sends it with Enter. */
 export async function say(page: Page, text: string) {
   await messageField(page).fill(text);

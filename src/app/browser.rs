@@ -52,10 +52,21 @@ mod imp {
         leptos::prelude::document().hidden()
     }
 
-    /// A fresh idempotency key: 128 random bits from the browser, as 32 hex digits.
+    /// A fresh idempotency key: 128 random bits from the browser's cryptographic generator
+    /// (`crypto.getRandomValues`), as 32 hex digits.
     pub fn new_nonce() -> String {
-        let half = || (js_sys::Math::random() * 18_446_744_073_709_551_616.0) as u64;
-        format!("{:016x}{:016x}", half(), half())
+        let mut bits = [0u8; 16];
+        let filled = leptos::prelude::window()
+            .crypto()
+            .and_then(|crypto| crypto.get_random_values_with_u8_array(&mut bits));
+        if filled.is_err() {
+            // Every browser that runs WASM has it; should one not, a key of the time and
+            // `Math.random` still tells one message's retries from another's.
+            let now = js_sys::Date::now().to_bits().to_le_bytes();
+            let random = js_sys::Math::random().to_bits().to_le_bytes();
+            bits = [now, random].concat().try_into().unwrap_or(bits);
+        }
+        bits.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
     fn local_storage() -> Option<web_sys::Storage> {

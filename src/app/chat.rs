@@ -175,19 +175,24 @@ pub fn Chat(page: PageState) -> impl IntoView {
             online.remove();
         });
     });
-    let on_name = move |value: String| browser::save(NAME_KEY, value.trim());
+    // The one place the name is remembered: whenever it changes (also when loaded above).
+    Effect::watch(
+        move || name.get(),
+        |name, _, _| browser::save(NAME_KEY, name.trim()),
+        false,
+    );
+    // Rows compare against this, so a keystroke that leaves the trimmed name as it was
+    // touches none of them.
+    let me = Memo::new(move |_| name.with(|name| name.trim().to_owned()));
 
     view! {
-        <Show when=move || { failures.get() > 0 }>
-            <p class="reconnecting" role="status">"Reconnecting…"</p>
-        </Show>
-        <MessageList messages=messages.read_only() me=name.read_only()/>
-        <Composer
-            name
-            limits=config.limits
-            on_name=Callback::new(on_name)
-            on_sent=Callback::new(move |()| poller.sync_now())
-        />
+        // Always in the page, its text changing: a live region inserted together with its
+        // text is often not announced.
+        <p class="reconnecting" role="status">
+            {move || (failures.get() > 0).then_some("Reconnecting…")}
+        </p>
+        <MessageList messages=messages.read_only() me/>
+        <Composer name limits=config.limits on_sent=move |()| poller.sync_now()/>
     }
 }
 

@@ -2,39 +2,85 @@
 //!
 //! Enter sends and Shift+Enter starts a new line. A refused or failed send shows why in the
 //! element with role "alert" and keeps the typed text, so nothing the user wrote is lost.
+//! Sending is an [`Action`]: its pending state disables Send, its value is the last outcome.
 
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::browser;
 use crate::protocol::{ClientEnvelope, Limits, Outcome, PostMessage, ServerEnvelope};
 
 /// Shown when the request got no answer at all.
 const UNREACHABLE: &str = "Could not reach the server, so your message was not sent. Check your connection and try again.";
+/// The keyboard hint, read out with the message box.
+const HINT_ID: &str = "chat-message-hint";
+
+/// What became of one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    /// Stored; the text that was sent.
+    Stored(String),
+    /// Refused by the server, with its reason.
+    Refused(String),
+    /// No answer: the network failed, or something other than our server answered.
+    Unreachable,
+}
 
 #[component]
 pub fn Composer(
     name: RwSignal<String>,
     limits: Limits,
-    /// Called with the name as typed, to remember it.
-    on_name: Callback<String>,
     /// Called after the server stored a message.
+    #[prop(into)]
     on_sent: Callback<()>,
 ) -> impl IntoView {
     let draft = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let sending = RwSignal::new(false);
+    // A refusal found before sending (empty name, too long); the server's come from `send`.
+    let local_error = RwSignal::new(None::<String>);
     // Until the page is hydrated, a click on Send would submit the form the old way and
     // reload the page, losing the text: keep it disabled until then.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
+    let send = Action::new_local(|post: &PostMessage| {
+        let post = post.clone();
+        async move {
+            match browser::post(&ClientEnvelope::Message(post.clone())).await {
+                Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
+                    Sent::Stored(post.message)
+                }
+                Ok(ServerEnvelope::Status(status)) => Sent::Refused(status.message),
+                Ok(ServerEnvelope::Sync(_)) | Err(_) => Sent::Unreachable,
+            }
+        }
+    });
+    let sending = send.pending();
+
     // The text being sent and its idempotency key: a retry of the same text reuses the key, so
     // a message whose reply was lost is not stored twice.
     let attempt = StoredValue::new(None::<(String, String)>);
 
-    let send = move || {
+    Effect::new(move |_| {
+        if let Some(Sent::Stored(text)) = send.value().get() {
+            attempt.set_value(None);
+            // Keep whatever was typed while the message was on its way.
+            if draft.get_untracked() == text {
+                draft.set(String::new());
+            }
+            on_sent.run(());
+        }
+    });
+    let error = move || {
+        local_error.get().or_else(|| {
+            send.value().with(|sent| match sent {
+                Some(Sent::Refused(reason)) => Some(reason.clone()),
+                Some(Sent::Unreachable) => Some(UNREACHABLE.to_owned()),
+                Some(Sent::Stored(_)) | None => None,
+            })
+        })
+    };
+
+    let submit = move || {
         if sending.get_untracked() {
             return;
         }
@@ -44,16 +90,17 @@ pub fn Composer(
             nonce: None,
         };
         if post.sender.trim().is_empty() {
-            error.set(Some("Enter your name before sending.".into()));
+            local_error.set(Some("Enter your name before sending.".into()));
             return;
         }
         if post.message.trim().is_empty() {
             return;
         }
         if let Err(invalid) = post.validate(&limits) {
-            error.set(Some(invalid.to_string()));
+            local_error.set(Some(invalid.to_string()));
             return;
         }
+        local_error.set(None);
         let nonce = attempt
             .with_value(|attempt| match attempt {
                 Some((text, nonce)) if *text == post.message => Some(nonce.clone()),
@@ -62,42 +109,23 @@ pub fn Composer(
             .unwrap_or_else(browser::new_nonce);
         attempt.set_value(Some((post.message.clone(), nonce.clone())));
         post.nonce = Some(nonce);
-        sending.set(true);
-        spawn_local(async move {
-            let reply = browser::post(&ClientEnvelope::Message(post.clone())).await;
-            if sending.try_set(false).is_some() {
-                return; // the component is gone
-            }
-            match reply {
-                Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
-                    error.set(None);
-                    attempt.set_value(None);
-                    // Keep whatever was typed while the message was on its way.
-                    if draft.get_untracked() == post.message {
-                        draft.set(String::new());
-                    }
-                    on_sent.run(());
-                }
-                Ok(ServerEnvelope::Status(status)) => error.set(Some(status.message)),
-                Ok(ServerEnvelope::Sync(_)) | Err(_) => error.set(Some(UNREACHABLE.into())),
-            }
-        });
+        send.dispatch_local(post);
     };
 
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        send();
+        submit();
     };
     let on_keydown = move |ev: KeyboardEvent| {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
-            send();
+            submit();
         }
     };
 
     view! {
         <form class="composer" on:submit=on_submit>
-            <p class="error" role="alert">{move || error.get()}</p>
+            <p class="error" role="alert">{error}</p>
             <div class="name-row">
                 <label for="chat-name">"Name"</label>
                 <input
@@ -105,20 +133,18 @@ pub fn Composer(
                     type="text"
                     autocomplete="nickname"
                     prop:value=move || name.get()
-                    on:input=move |ev| {
-                        let value = event_target_value(&ev);
-                        on_name.run(value.clone());
-                        name.set(value);
-                    }
+                    on:input=move |ev| name.set(event_target_value(&ev))
                 />
             </div>
             <div class="message-row">
                 <label for="chat-message" class="visually-hidden">"Message"</label>
+                <p id=HINT_ID class="visually-hidden">"Enter sends, Shift+Enter starts a new line"</p>
                 <textarea
                     id="chat-message"
                     rows="2"
                     placeholder="Write a message…"
                     title="Enter sends, Shift+Enter starts a new line"
+                    aria-describedby=HINT_ID
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:keydown=on_keydown

@@ -1,9 +1,14 @@
-//! The conversation: list items inside an element with role "log", oldest at the top.
+//! The conversation: a list of messages, oldest at the top, inside the scrolling element with
+//! role "log" (on a wrapper, so the list keeps its list semantics; focusable, so a keyboard
+//! can scroll it).
 //!
 //! The list follows new messages while the reader is at the bottom; once they scroll up to
 //! read, new messages do not move them, and a "New messages" button appears instead.
+//!
+//! An update re-renders only what changed: the list is keyed by id and copies only ids, and a
+//! row reads the reader's name through a memo of its trimmed form.
 
-use leptos::html::Ol;
+use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::browser;
@@ -15,10 +20,10 @@ const BOTTOM_SLACK: i32 = 24;
 #[component]
 pub fn MessageList(
     messages: ReadSignal<Vec<ChatMessage>>,
-    /// The name of the person at this page: their messages look distinct.
-    me: ReadSignal<String>,
+    /// The name of the person at this page, trimmed: their messages look distinct.
+    me: Memo<String>,
 ) -> impl IntoView {
-    let list = NodeRef::<Ol>::new();
+    let list = NodeRef::<Div>::new();
     let at_bottom = RwSignal::new(true);
     let unseen = RwSignal::new(false);
     // False while rendering on the server and hydrating; then times switch to local time.
@@ -62,13 +67,27 @@ pub fn MessageList(
 
     view! {
         <div class="conversation">
-            <ol class="messages" role="log" aria-label="Messages" node_ref=list on:scroll=on_scroll>
-                <For
-                    each=move || messages.get()
-                    key=|message| message.id
-                    children=move |message| view! { <MessageItem message me in_browser/> }
-                />
-            </ol>
+            <div
+                class="messages"
+                role="log"
+                aria-label="Messages"
+                tabindex="0"
+                node_ref=list
+                on:scroll=on_scroll
+            >
+                <ol class="message-list">
+                    <For
+                        each=move || messages.with(|kept| kept.iter().map(|m| m.id).collect::<Vec<_>>())
+                        key=|id| *id
+                        children=move |id| {
+                            let message = messages.with_untracked(|kept| {
+                                kept.binary_search_by_key(&id, |m| m.id).ok().map(|at| kept[at].clone())
+                            });
+                            message.map(|message| view! { <MessageItem message me in_browser/> })
+                        }
+                    />
+                </ol>
+            </div>
             <Show when=move || unseen.get()>
                 <button type="button" class="new-messages" on:click=move |_| scroll_to_bottom()>
                     "New messages ↓"
@@ -81,11 +100,11 @@ pub fn MessageList(
 #[component]
 fn MessageItem(
     message: ChatMessage,
-    me: ReadSignal<String>,
+    me: Memo<String>,
     in_browser: RwSignal<bool>,
 ) -> impl IntoView {
     let sender = message.sender.clone();
-    let mine = move || me.with(|me| !me.trim().is_empty() && me.trim() == sender);
+    let mine = move || me.with(|me| !me.is_empty() && *me == sender);
     let sent_at = message.sent_at.clone();
     let time = {
         let sent_at = sent_at.clone();

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::AppState;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
+use super::store::Encoded;
 use crate::protocol::{ClientEnvelope, Limits, ServerEnvelope, Status, SyncRequest, decode_client};
 
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
@@ -94,37 +95,24 @@ pub async fn ajax(
             .into_response())
         }
         ClientEnvelope::Sync(SyncRequest { last_message }) => {
-            // Most polls come from clients that are up to date: a constant reply, no encoding.
-            if last_message >= state.store.newest_id() {
-                return Ok(json_reply(EMPTY_SYNC));
-            }
-            let data = state
-                .store
-                .since_json(last_message, state.limits.max_sync_batch)
-                .await?;
-            Ok(sync_reply(&data))
+            // Most polls come from clients that are up to date: answered from memory alone.
+            let messages = if last_message >= state.store.newest_id() {
+                Vec::new()
+            } else {
+                let limit = state.limits.max_sync_batch;
+                state.store.since_encoded(last_message, limit).await?
+            };
+            Ok(Json(EncodedSync::Sync(&messages)).into_response())
         }
     }
 }
 
-/// The reply to a sync from a client that has every message: `ServerEnvelope::Sync(vec![])`.
-const EMPTY_SYNC: &str = r#"{"type":"sync","data":[]}"#;
-
-/// A sync envelope around `data`, a JSON array of messages: the text
-/// `Json(ServerEnvelope::Sync(messages))` makes, from the store's encodings of the messages.
-fn sync_reply(data: &str) -> Response {
-    const HEAD: &str = r#"{"type":"sync","data":"#;
-    let mut body = String::with_capacity(HEAD.len() + data.len() + 1);
-    body.push_str(HEAD);
-    body.push_str(data);
-    body.push('}');
-    json_reply(body)
-}
-
-/// `body`, already JSON, with the content type `Json` would give it.
-fn json_reply(body: impl Into<axum::body::Body>) -> Response {
-    let json = HeaderValue::from_static("application/json");
-    ([(header::CONTENT_TYPE, json)], body.into()).into_response()
+/// `ServerEnvelope::Sync` over messages the store has already encoded: serde writes the
+/// envelope and copies each message's JSON into it as it is.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "lowercase")]
+enum EncodedSync<'a> {
+    Sync(&'a [Encoded]),
 }
 
 pub async fn method_not_allowed() -> AjaxError {
@@ -148,16 +136,18 @@ mod tests {
             crate::protocol::ChatMessage {
                 id: 3,
                 sender: "a\"b".into(),
-                message: "</script>\u{7}é".into(),
+                message: "</script>\u{7}é\u{2028}".into(),
                 sent_at: "2026-01-01T00:00:00Z".into(),
             };
             2
         ];
-        let empty = Json(ServerEnvelope::Sync(vec![])).into_response();
         let body = |response: Response| axum::body::to_bytes(response.into_body(), usize::MAX);
-        assert_eq!(body(empty).await.unwrap(), EMPTY_SYNC.as_bytes());
         for messages in [vec![], messages] {
-            let reply = sync_reply(&crate::server::store::encode(&messages));
+            let encoded: Vec<Encoded> = messages
+                .iter()
+                .map(|message| serde_json::value::to_raw_value(message).unwrap().into())
+                .collect();
+            let reply = Json(EncodedSync::Sync(&encoded)).into_response();
             let expected = Json(ServerEnvelope::Sync(messages)).into_response();
             assert_eq!(reply.headers(), expected.headers());
             assert_eq!(body(reply).await.unwrap(), body(expected).await.unwrap());

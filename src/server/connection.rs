@@ -20,6 +20,13 @@
 //!
 //! Deadlines are kept as before: a client must send each request's headers within
 //! `header_timeout` of connecting or of its previous reply, parked or not.
+//!
+//! This relies on how hyper 1.x's HTTP/1 server behaves, so Cargo.toml pins hyper's minor
+//! version. When upgrading it, re-check that: `graceful_shutdown` on an idle connection ends
+//! it without writing; `poll_without_shutdown` + `into_parts` hand back the socket and the
+//! unread bytes (`read_buf`); a `Connection: close` or HTTP/1.0 request is closed by hyper in
+//! the poll that sends its reply; and the tests below (pipelining, unread bodies, slow readers,
+//! deadlines across a park) still pass.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
@@ -43,7 +50,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::limit::ClientAddr;
+use super::limit::{ClientAddr, forwarded_for};
 
 /// How long a connection waits idle before it is parked. A client that sends again sooner (a
 /// page fetching its files, a benchmark) keeps its hyper connection; one that polls every
@@ -52,9 +59,9 @@ const PARK_AFTER: Duration = Duration::from_millis(20);
 
 /// Connections the listener has open, and how many of them hyper is serving (the rest are parked).
 #[derive(Debug, Default)]
-pub struct Counts {
-    pub open: AtomicUsize,
-    pub serving: AtomicUsize,
+struct Counts {
+    open: AtomicUsize,
+    serving: AtomicUsize,
 }
 
 /// What the requests and bodies of one connection tell its driver.
@@ -172,7 +179,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
         activity.started.fetch_add(1, Relaxed);
         let forwarded = self
             .trust_forwarded_for
-            .then(|| super::listen::forwarded_for(request.headers()))
+            .then(|| forwarded_for(request.headers()))
             .flatten();
         let client = forwarded.unwrap_or(self.peer);
         request.extensions_mut().insert(ClientAddr(client));
@@ -269,11 +276,45 @@ impl AsyncWrite for Socket {
 
 /// What a connection needs from its listener.
 pub struct Setup {
-    pub http: http1::Builder,
-    pub router: Router,
-    pub header_timeout: Duration,
-    pub trust_forwarded_for: bool,
-    pub counts: Arc<Counts>,
+    http: http1::Builder,
+    router: Router,
+    header_timeout: Duration,
+    trust_forwarded_for: bool,
+    counts: Arc<Counts>,
+}
+
+impl Setup {
+    /// Connections that serve `router`, give each request's headers `header_timeout`, and take
+    /// the client's address from `X-Forwarded-For` when `trust_forwarded_for`.
+    pub fn new(router: Router, header_timeout: Duration, trust_forwarded_for: bool) -> Self {
+        let mut http = http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        Self {
+            http,
+            router,
+            header_timeout,
+            trust_forwarded_for,
+            counts: Arc::default(),
+        }
+    }
+}
+
+/// Counts the connection as open for as long as it lives.
+struct Open<'a>(&'a Counts);
+
+impl<'a> Open<'a> {
+    fn new(counts: &'a Counts) -> Self {
+        counts.open.fetch_add(1, Relaxed);
+        Self(counts)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Serves one accepted connection until the client leaves, a deadline passes, or `stop` turns
@@ -284,6 +325,7 @@ pub async fn drive(
     setup: Arc<Setup>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let _open = Open::new(&setup.counts);
     let activity = Arc::new(Activity::default());
     let service = ConnectionService {
         router: setup.router.clone(),
@@ -379,5 +421,306 @@ pub async fn drive(
         head_deadline
             .as_mut()
             .reset(idle_since.1 + setup.header_timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Connection handling over real sockets, with a router of test routes.
+
+    use super::*;
+
+    use axum::routing::{get, post};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use tokio::net::TcpStream;
+    use tokio::task::JoinSet;
+
+    const BIG: usize = 4 << 20;
+
+    /// An accept loop like the listener's, without its limits, that can be stopped.
+    struct TestServer {
+        addr: std::net::SocketAddr,
+        counts: Arc<Counts>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl TestServer {
+        async fn start(header_timeout: Duration) -> Self {
+            let router = Router::new()
+                .route("/hello", get(|| async { "hello" }))
+                .route("/echo", post(|body: String| async move { body }))
+                .route("/ignore", post(|| async { "ignored" }))
+                .route("/big", get(|| async { "x".repeat(BIG) }))
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                        "slow"
+                    }),
+                );
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let setup = Arc::new(Setup::new(router, header_timeout, false));
+            let counts = Arc::clone(&setup.counts);
+            let (stop, stopping) = watch::channel(false);
+            let task = tokio::spawn(async move {
+                let mut connections = JoinSet::new();
+                let mut stopped = stopping.clone();
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            let (stream, peer) = accepted.unwrap();
+                            let (setup, stopping) = (Arc::clone(&setup), stopping.clone());
+                            connections.spawn(drive(stream, peer, setup, stopping));
+                        }
+                        _ = stopped.wait_for(|stopping| *stopping) => break,
+                    }
+                }
+                while connections.join_next().await.is_some() {}
+            });
+            Self {
+                addr,
+                counts,
+                stop,
+                task,
+            }
+        }
+
+        async fn connect(&self) -> BufReader<TcpStream> {
+            BufReader::new(TcpStream::connect(self.addr).await.unwrap())
+        }
+
+        /// Waits (a bounded time) until `what` holds of the counts.
+        async fn until(&self, what: impl Fn(&Counts) -> bool) -> bool {
+            for _ in 0..200 {
+                if what(&self.counts) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        }
+    }
+
+    fn get_request(path: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+    }
+
+    fn post_request(path: &str, body: &str) -> String {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// One response: status line, lower-cased headers, body (by `Content-Length`); `None` when
+    /// the server closed the connection first.
+    async fn response(stream: &mut BufReader<TcpStream>) -> Option<(String, String, String)> {
+        let mut status = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_line(&mut status));
+        if read.await.expect("a response within 5 s").unwrap() == 0 {
+            return None;
+        }
+        let (mut headers, mut length) = (String::new(), 0);
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            let line = line.to_ascii_lowercase();
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+            headers.push_str(&line);
+        }
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).await.unwrap();
+        let status = status.trim_end().to_owned();
+        Some((status, headers, String::from_utf8(body).unwrap()))
+    }
+
+    async fn ask(stream: &mut BufReader<TcpStream>, request: &str) -> (String, String, String) {
+        stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .unwrap();
+        response(stream).await.expect("an answer, not a close")
+    }
+
+    /// True when the server closes the connection within `limit` (after sending nothing more).
+    async fn closed_within(stream: &mut BufReader<TcpStream>, limit: Duration) -> bool {
+        let mut rest = Vec::new();
+        match tokio::time::timeout(limit, stream.read_to_end(&mut rest)).await {
+            Ok(Ok(_)) => rest.is_empty(),
+            Ok(Err(_)) => true,
+            Err(_) => false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_keep_alive_connections_are_parked_and_stay_usable() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            let mut client = server.connect().await;
+            let (status, headers, body) = ask(&mut client, &get_request("/hello")).await;
+            assert_eq!(
+                (status.as_str(), body.as_str()),
+                ("HTTP/1.1 200 OK", "hello")
+            );
+            assert!(!headers.contains("connection: close"), "{headers}");
+            clients.push(client);
+        }
+        // Every connection is open and answered; none is held by hyper any more.
+        assert!(server.until(|c| c.serving.load(Relaxed) == 0).await);
+        assert_eq!(server.counts.open.load(Relaxed), 50);
+        // Each goes on serving on the same socket, requests with bodies too.
+        for (n, client) in clients.iter_mut().enumerate() {
+            let (status, _, body) = ask(client, &post_request("/echo", &n.to_string())).await;
+            assert_eq!((status.as_str(), body), ("HTTP/1.1 200 OK", n.to_string()));
+        }
+        assert!(server.until(|c| c.serving.load(Relaxed) == 0).await);
+        drop(clients);
+        assert!(server.until(|c| c.open.load(Relaxed) == 0).await);
+    }
+
+    #[tokio::test]
+    async fn pipelined_requests_are_answered_in_order() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        let mut client = server.connect().await;
+        // Sent in one write, so hyper reads ahead past the first request; the ones it read
+        // ahead must survive the connection being parked in between.
+        let requests = [
+            get_request("/hello"),
+            post_request("/echo", "two"),
+            get_request("/slow"),
+            post_request("/echo", "four"),
+        ]
+        .concat();
+        client
+            .get_mut()
+            .write_all(requests.as_bytes())
+            .await
+            .unwrap();
+        let mut bodies = Vec::new();
+        for _ in 0..4 {
+            bodies.push(response(&mut client).await.unwrap().2);
+        }
+        assert_eq!(bodies, ["hello", "two", "slow", "four"]);
+        // A request and half of the next in one write: hyper reads the half ahead before the
+        // connection is parked, and the next hyper connection must start from it.
+        let first_and_half = [get_request("/hello"), "POST /ec".into()].concat();
+        let (_, _, body) = ask(&mut client, &first_and_half).await;
+        assert_eq!(body, "hello");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let rest = post_request("/echo", "rest");
+        let (_, _, body) = ask(&mut client, rest.strip_prefix("POST /ec").unwrap()).await;
+        assert_eq!(body, "rest");
+    }
+
+    #[tokio::test]
+    async fn a_reader_slower_than_the_reply_gets_all_of_it_and_keeps_its_connection() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        let mut client = server.connect().await;
+        // 4 MiB fills the socket buffers: hyper holds the rest until the client reads.
+        client
+            .get_mut()
+            .write_all(get_request("/big").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, _, body) = response(&mut client).await.expect("answered");
+        assert_eq!((status.as_str(), body.len()), ("HTTP/1.1 200 OK", BIG));
+        assert!(body.bytes().all(|byte| byte == b'x'));
+        let (_, _, body) = ask(&mut client, &get_request("/hello")).await;
+        assert_eq!(body, "hello");
+    }
+
+    #[tokio::test]
+    async fn a_body_left_unread_is_never_read_as_the_next_request() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        let mut client = server.connect().await;
+        // The handler answers without reading the body, which looks like a request itself.
+        let sneaky = get_request("/hello");
+        let (status, _, body) = ask(&mut client, &post_request("/ignore", &sneaky)).await;
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 200 OK", "ignored")
+        );
+        // hyper drains the unread body and keeps the connection: the next answer is to the next
+        // request, and no answer is ever given to the body.
+        let (_, _, body) = ask(&mut client, &post_request("/echo", "next")).await;
+        assert_eq!(body, "next");
+        assert!(!closed_within(&mut client, Duration::from_millis(300)).await);
+    }
+
+    #[tokio::test]
+    async fn a_client_asking_to_close_is_closed_after_its_answer() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        for request in [
+            "GET /hello HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+            "GET /hello HTTP/1.0\r\n\r\n",
+        ] {
+            let mut client = server.connect().await;
+            let (_, _, body) = ask(&mut client, request).await;
+            assert_eq!(body, "hello");
+            assert!(
+                closed_within(&mut client, Duration::from_secs(1)).await,
+                "{request}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_has_the_header_timeout_to_send_its_next_request() {
+        let timeout = Duration::from_millis(300);
+        let server = TestServer::start(timeout).await;
+        let mut client = server.connect().await;
+        ask(&mut client, &get_request("/hello")).await;
+        let answered = tokio::time::Instant::now();
+        assert!(closed_within(&mut client, Duration::from_secs(2)).await);
+        let waited = answered.elapsed();
+        assert!(waited >= timeout - Duration::from_millis(50), "{waited:?}");
+        // Trickling a request in does not buy more time: the deadline runs from the answer.
+        let mut client = server.connect().await;
+        ask(&mut client, &get_request("/hello")).await;
+        let answered = tokio::time::Instant::now();
+        for byte in b"GET /hello HTTP/1.1\r\n" {
+            if client.get_mut().write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert!(closed_within(&mut client, Duration::from_secs(2)).await);
+        let waited = answered.elapsed();
+        assert!(waited < 2 * timeout, "{waited:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_closes_idle_connections_and_answers_the_request_in_flight() {
+        let server = TestServer::start(Duration::from_secs(10)).await;
+        let mut idle = server.connect().await;
+        ask(&mut idle, &get_request("/hello")).await;
+        let mut busy = server.connect().await;
+        busy.get_mut()
+            .write_all(get_request("/slow").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.stop.send(true).unwrap();
+        assert!(closed_within(&mut idle, Duration::from_millis(200)).await);
+        let (status, headers, body) = response(&mut busy).await.expect("answered");
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 200 OK", "slow")
+        );
+        assert!(headers.contains("connection: close"), "{headers}");
+        assert!(closed_within(&mut busy, Duration::from_secs(1)).await);
+        server.task.await.unwrap();
+        assert_eq!(server.counts.open.load(Relaxed), 0);
     }
 }

@@ -50,7 +50,9 @@ impl AjaxError {
 impl IntoResponse for AjaxError {
     fn into_response(self) -> Response {
         match &self {
-            AjaxError::Storage(err) => tracing::error!(error = %err, "storage fault"),
+            AjaxError::Storage(err) => {
+                tracing::error!(error = err as &dyn std::error::Error, "storage fault");
+            }
             AjaxError::Panic => tracing::error!("handler panicked"),
             other => tracing::debug!(error = %other, "request refused"),
         }

@@ -71,7 +71,11 @@ pub async fn not_found() -> Response {
 /// nonce (plus compiling the WASM), no plugins, no framing, requests only to this origin.
 /// Under `cargo leptos watch` the live-reload websocket needs `ws:` too.
 fn page_policy(nonce: &str) -> String {
-    let reload = if super::watching() { " ws:" } else { "" };
+    let reload = if super::router::watching() {
+        " ws:"
+    } else {
+        ""
+    };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \

@@ -1,28 +1,61 @@
-//! Storage of chat messages behind one small trait, so that the HTTP layer never sees SQL and
-//! another backend (PostgreSQL) slots in without touching it.
+//! Storage of chat messages: one caching layer over small backends, so that the HTTP layer
+//! never sees SQL and a backend is nothing but its SQL.
 //!
-//! A backend chosen by URL: `sqlite://path/to/file.db` (the default, embedded) or
-//! `postgres://user@host/db` (several server instances over one database).
+//! - [`Store`]: what the HTTP layer uses (`Arc<dyn Store>` in the router's state).
+//! - [`CachedStore`]: the one implementation of it. It owns the rules every backend shares:
+//!   the write queue with its group commit, the in-memory [`tail`] of the newest messages, the
+//!   newest committed id, and the order in which a commit becomes visible (tail first, then id).
+//! - [`Backend`]: what a database must do: commit a batch, read since an id, read the newest,
+//!   answer a health check. [`SqliteBackend`] (the embedded default, `sqlite://path`) and
+//!   [`PostgresBackend`] (several instances over one database, `postgres://user@host/db`).
 
+mod cached;
 mod postgres;
 mod queue;
 mod sqlite;
 mod tail;
+#[cfg(test)]
+pub(crate) mod testing;
 
+use std::future::Future;
 use std::sync::Arc;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+pub use cached::CachedStore;
+pub use postgres::{PostgresBackend, PostgresError};
+pub use sqlite::{SqliteBackend, SqliteError};
 
 use crate::protocol::{ChatMessage, ValidMessage};
 
-/// A fault of the storage itself. The text goes to the log, never to a client.
-#[derive(Debug, thiserror::Error)]
+/// A message as JSON, encoded once when it entered the tail and shared by every reply that
+/// carries it.
+pub type Encoded = Arc<RawValue>;
+
+/// A backend's fault, shared by every post of the batch it failed (hence the `Arc`).
+pub type BackendFault = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A fault of the storage itself. It goes to the log with its causes, never to a client.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("storage is unavailable: {0}")]
-    Unavailable(String),
     #[error("storage is shut down")]
     Closed,
+    /// The writer is gone (it panicked): nothing can be stored until a restart.
+    #[error("the storage writer has stopped")]
+    WriterStopped,
+    #[error("storage failed")]
+    Backend(#[source] BackendFault),
+    #[error(
+        "unsupported DATABASE_URL: expected sqlite://<path> or postgres://<user>@<host>/<database>"
+    )]
+    UnsupportedUrl,
+}
+
+impl StoreError {
+    fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Arc::new(err))
+    }
 }
 
 /// What the chat needs from its storage.
@@ -35,9 +68,9 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` messages with an id greater than `after`, ascending.
     async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
 
-    /// [`Store::since`] as the JSON array a sync reply carries: the same text `serde_json` makes
-    /// of those messages, copied from the tail's encodings where it holds them.
-    async fn since_json(&self, after: u64, limit: usize) -> Result<String, StoreError>;
+    /// [`Store::since`] as the messages' JSON, encoded once, for a sync reply.
+    async fn since_encoded(&self, after: u64, limit: usize) -> Result<Vec<Encoded>, StoreError>;
+
     /// The `limit` newest messages, ascending.
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
 
@@ -45,11 +78,50 @@ pub trait Store: Send + Sync + 'static {
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
     fn newest_id(&self) -> u64;
 
-    /// Whether storage answers a query right now.
+    /// Whether storage can take and answer requests right now: open, its writer running, its
+    /// database answering a query.
     async fn check(&self) -> Result<(), StoreError>;
 
     /// Finishes pending writes and closes the database; later calls fail with `Closed`.
     async fn close(&self);
+}
+
+/// A database, as the caching layer uses it: SQL and nothing else. Only one commit runs at a
+/// time (the layer's writer); reads may run alongside it and each other.
+pub trait Backend: Send + Sync + 'static {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Stores `batch` in one transaction, in order, and returns what is stored for each post:
+    /// a new message, or for a post whose nonce is already stored (also earlier in this batch)
+    /// that first copy. All or nothing; ids are handed out in commit order.
+    fn commit(
+        &self,
+        batch: Vec<ValidMessage>,
+    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+
+    /// Up to `limit` messages with an id greater than `after`, ascending.
+    fn since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+
+    /// The `limit` newest messages, ascending.
+    fn latest(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+
+    /// Whether the database (and anything of the backend's own, such as a writer thread) works.
+    fn check(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// For a database that other processes write to as well: notified when they may have
+    /// committed, so the layer reads what is new. `None` when this process is the only writer,
+    /// and its own commits are all there is.
+    fn news(&self) -> Option<&Notify>;
+
+    /// Closes the database, once the last commit is done.
+    fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// Opens the backend that `url` names, creating or migrating its schema.
@@ -58,20 +130,18 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
     {
-        return Ok(Arc::new(SqliteStore::open(path.into()).await?));
+        let backend = SqliteBackend::open(path.into())
+            .await
+            .map_err(StoreError::backend)?;
+        return Ok(Arc::new(CachedStore::open(backend).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::open(url).await?));
+        let backend = PostgresBackend::open(url)
+            .await
+            .map_err(StoreError::backend)?;
+        return Ok(Arc::new(CachedStore::open(backend).await?));
     }
-    Err(StoreError::Unavailable(
-        "unsupported DATABASE_URL: expected sqlite://<path> or postgres://<user>@<host>/<database>"
-            .into(),
-    ))
-}
-
-/// Messages as a JSON array, for backends answering [`Store::since_json`] from storage.
-pub(crate) fn encode(messages: &[ChatMessage]) -> String {
-    serde_json::to_string(messages).expect("messages encode as JSON")
+    Err(StoreError::UnsupportedUrl)
 }
 
 /// RFC 3339 in UTC, e.g. `2026-11-27T01:36:03.123456Z`.
@@ -87,6 +157,7 @@ pub(crate) fn format_micros(micros: i64) -> String {
 pub(crate) fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_micros() as i64)
-        .unwrap_or(0)
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
 }

@@ -8,16 +8,13 @@
 //! across all instances. Group commit (all posts waiting on this instance in one transaction)
 //! keeps that lock from becoming the bottleneck.
 //!
-//! Each instance keeps the newest id and the newest messages in memory ([`Tail`]), as the SQLite
-//! backend does. To learn of other instances' commits it `LISTEN`s on a channel that every write
-//! transaction `NOTIFY`s, and reads what is new; because a notification can be lost (the
-//! listening connection drops, the database restarts), it also reads the newest id once every
-//! [`REFRESH_EVERY`]: a lost notification delays a reply by at most that much, never hides a
-//! message, since the memory is only ever extended with everything up to an id.
+//! Each instance keeps the newest messages in memory (the caching layer's tail). To learn of
+//! other instances' commits it `LISTEN`s on a channel that every write transaction `NOTIFY`s,
+//! and tells the layer ([`Backend::news`]), which reads what is new; the layer also reads every
+//! second in case a notification was lost (the listening connection dropped, the database
+//! restarted).
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
@@ -27,9 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::queue::{self, Job, Jobs, MAX_BATCH, WriteQueue};
-use super::tail::{TAIL_CAPACITY, Tail};
-use super::{Store, StoreError, format_micros, now_micros};
+use super::{Backend, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
@@ -37,8 +32,8 @@ const POOL_SIZE: usize = 8;
 /// How long a request waits for a connection, a connection for the server, a query for its
 /// answer, before the request is refused with 503.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// The longest a missed notification can delay news from another instance.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// How long the listener waits before connecting again after its connection failed.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// The channel every write transaction notifies.
 const CHANNEL: &str = "chat_messages";
 /// Keys of the advisory locks: one serialises writers, one schema migrations. Arbitrary, but
@@ -73,30 +68,37 @@ const LATEST: &str = "SELECT id, sender, message, sent_at FROM
       (SELECT * FROM chat_messages ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 
-/// What the writer, the listener and the request handlers share.
-struct Shared {
+/// What went wrong, with the database's own error as the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("postgres: DATABASE_URL")]
+    Url(#[source] tokio_postgres::Error),
+    #[error("postgres: build the connection pool")]
+    BuildPool(#[source] deadpool_postgres::BuildError),
+    #[error("postgres: get a connection")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    #[error("postgres: {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("postgres: {what}: no answer within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+}
+
+pub struct PostgresBackend {
     pool: Pool,
-    tail: Tail,
-    newest: AtomicU64,
-    /// One refresh of the tail at a time, so each extends it from where the last one ended.
-    refreshing: tokio::sync::Mutex<()>,
-    /// Poked by notifications; the refresher reads what is new.
-    news: Notify,
+    /// Poked when another instance may have committed.
+    news: std::sync::Arc<Notify>,
+    listener: JoinHandle<()>,
 }
 
-pub struct PostgresStore {
-    shared: Arc<Shared>,
-    queue: WriteQueue,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    background: Vec<JoinHandle<()>>,
-}
-
-impl PostgresStore {
+impl PostgresBackend {
     /// Connects to the database `url` names, creates or migrates the schema (safely when several
-    /// instances start at once) and starts the writer and the listener.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|err| StoreError::Unavailable(format!("DATABASE_URL: {err}")))?;
+    /// instances start at once) and starts listening for other instances' commits.
+    pub async fn open(url: &str) -> Result<Self, PostgresError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(PostgresError::Url)?;
         config.connect_timeout(TIMEOUT);
         config.application_name("ajax-chat");
         let manager = Manager::from_config(
@@ -116,164 +118,130 @@ impl PostgresStore {
                 recycle: Some(TIMEOUT),
             })
             .build()
-            .map_err(|err| StoreError::Unavailable(format!("connection pool: {err}")))?;
-
+            .map_err(PostgresError::BuildPool)?;
         migrate(&pool).await?;
-        let recent = {
-            let client = pool.get().await.map_err(unavailable("connect"))?;
-            let rows = timed(client.query(LATEST, &[&(TAIL_CAPACITY as i64)]))
-                .await
-                .map_err(unavailable("read newest messages"))?;
-            rows.iter().map(row_to_message).collect::<Vec<_>>()
-        };
-        let newest = recent.last().map_or(0, |message| message.id);
-        let all = recent.len() < TAIL_CAPACITY;
-        let shared = Arc::new(Shared {
-            pool,
-            tail: Tail::new(TAIL_CAPACITY, recent, all),
-            newest: AtomicU64::new(newest),
-            refreshing: tokio::sync::Mutex::new(()),
-            news: Notify::new(),
-        });
-
-        let (queue, jobs) = WriteQueue::new();
-        let writer = tokio::spawn(write_loop(Arc::clone(&shared), jobs));
-        let background = vec![
-            tokio::spawn(listen_loop(config, Arc::clone(&shared))),
-            tokio::spawn(refresh_loop(Arc::clone(&shared))),
-        ];
+        let news = std::sync::Arc::new(Notify::new());
+        let listener = tokio::spawn(listen_loop(config, std::sync::Arc::clone(&news)));
         Ok(Self {
-            shared,
-            queue,
-            writer: Mutex::new(Some(writer)),
-            background,
+            pool,
+            news,
+            listener,
         })
     }
 
-    async fn connection(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.shared.pool.get().await.map_err(unavailable("connect"))
+    async fn connection(&self) -> Result<deadpool_postgres::Object, PostgresError> {
+        self.pool.get().await.map_err(PostgresError::Pool)
     }
 
-    /// Messages from the database, for reads the tail cannot answer.
+    /// Messages from the database.
     async fn read(
         &self,
         what: &'static str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<ChatMessage>, StoreError> {
+    ) -> Result<Vec<ChatMessage>, PostgresError> {
         let client = self.connection().await?;
-        let rows = timed(client.query(sql, params))
-            .await
-            .map_err(unavailable(what))?;
-        Ok(rows.iter().map(row_to_message).collect())
+        let rows = timed(what, client.query(sql, params)).await?;
+        rows.iter()
+            .map(row_to_message)
+            .collect::<Result<_, _>>()
+            .map_err(|source| PostgresError::Query { what, source })
     }
 }
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
-    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
-        self.queue.submit(message).await
+impl Backend for PostgresBackend {
+    type Error = PostgresError;
+
+    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, PostgresError> {
+        let mut client = self.connection().await?;
+        let work = async {
+            let insert = client.prepare_cached(INSERT).await?;
+            let tx = client.transaction().await?;
+            // Held until COMMIT: no other writer, on any instance, takes an id in between.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .await?;
+            let sent_at = now_micros();
+            let params: Vec<[&(dyn ToSql + Sync); 4]> = batch
+                .iter()
+                .map(|post| {
+                    [
+                        &post.sender as &(dyn ToSql + Sync),
+                        &post.message,
+                        &sent_at,
+                        &post.nonce,
+                    ]
+                })
+                .collect();
+            // Sent together (pipelined), executed in order.
+            let rows =
+                try_join_all(params.iter().map(|params| tx.query_one(&insert, params))).await?;
+            tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
+            tx.commit().await?;
+            rows.iter().map(row_to_message).collect()
+        };
+        timed("commit", work).await
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(messages) = self.shared.tail.since(after, limit) {
-            return Ok(messages);
-        }
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, PostgresError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        self.read("read messages", SINCE, &[&after, &(limit as i64)])
-            .await
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("read messages", SINCE, &[&after, &limit]).await
     }
 
-    async fn since_json(&self, after: u64, limit: usize) -> Result<String, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(json) = self.shared.tail.since_json(after, limit) {
-            return Ok(json);
-        }
-        Ok(super::encode(&self.since(after, limit).await?))
+    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, PostgresError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("read latest messages", LATEST, &[&limit]).await
     }
 
-    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(messages) = self.shared.tail.latest(limit) {
-            return Ok(messages);
-        }
-        self.read("read latest messages", LATEST, &[&(limit as i64)])
-            .await
-    }
-
-    fn newest_id(&self) -> u64 {
-        self.shared.newest.load(Ordering::Acquire)
-    }
-
-    async fn check(&self) -> Result<(), StoreError> {
-        self.queue.ensure_open()?;
+    async fn check(&self) -> Result<(), PostgresError> {
         let client = self.connection().await?;
-        timed(client.query_one("SELECT 1", &[]))
-            .await
-            .map_err(unavailable("health check"))?;
+        timed("health check", client.query_one("SELECT 1", &[])).await?;
         Ok(())
     }
 
+    fn news(&self) -> Option<&Notify> {
+        Some(&self.news)
+    }
+
     async fn close(&self) {
-        self.queue.close();
-        let writer = self.writer.lock().expect("writer handle poisoned").take();
-        if let Some(writer) = writer {
-            // The writer commits what is queued, then ends.
-            let _ = writer.await;
-        }
-        for task in &self.background {
-            task.abort();
-        }
-        self.shared.pool.close();
+        self.listener.abort();
+        self.pool.close();
     }
 }
 
-impl Drop for PostgresStore {
+impl Drop for PostgresBackend {
     fn drop(&mut self) {
-        for task in &self.background {
-            task.abort();
-        }
+        self.listener.abort();
     }
-}
-
-/// Maps a database error to the storage fault a client sees as 503; the detail is for the log.
-fn unavailable<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StoreError {
-    move |err| StoreError::Unavailable(format!("postgres {what}: {err}"))
 }
 
 /// A query that takes longer than [`TIMEOUT`] fails rather than holding its request.
 async fn timed<T>(
+    what: &'static str,
     query: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, String> {
+) -> Result<T, PostgresError> {
     match tokio::time::timeout(TIMEOUT, query).await {
-        Ok(result) => result.map_err(|err| describe(&err)),
-        Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
+        Ok(result) => result.map_err(|source| PostgresError::Query { what, source }),
+        Err(_) => Err(PostgresError::Timeout {
+            what,
+            after: TIMEOUT,
+        }),
     }
 }
 
-/// A database error with its cause: tokio-postgres alone says only "db error".
-fn describe(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
-        None => match std::error::Error::source(err) {
-            Some(source) => format!("{err}: {source}"),
-            None => err.to_string(),
-        },
-    }
+fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
+    let id: i64 = row.try_get(0)?;
+    Ok(ChatMessage {
+        // An identity column starts at 1: never negative.
+        id: id.unsigned_abs(),
+        sender: row.try_get(1)?,
+        message: row.try_get(2)?,
+        sent_at: format_micros(row.try_get(3)?),
+    })
 }
 
-fn row_to_message(row: &Row) -> ChatMessage {
-    ChatMessage {
-        id: row.get::<_, i64>(0) as u64,
-        sender: row.get(1),
-        message: row.get(2),
-        sent_at: format_micros(row.get(3)),
-    }
-}
-
-async fn migrate(pool: &Pool) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(unavailable("connect"))?;
+async fn migrate(pool: &Pool) -> Result<(), PostgresError> {
+    let mut client = pool.get().await.map_err(PostgresError::Pool)?;
     let work = async {
         let tx = client.transaction().await?;
         // Instances starting at once migrate one after the other; the later ones find it done.
@@ -298,118 +266,19 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
     };
     // Longer than a query: another instance may hold the lock while it migrates.
     match tokio::time::timeout(TIMEOUT * 6, work).await {
-        Ok(result) => result.map_err(|err| unavailable("migrate")(describe(&err))),
-        Err(_) => Err(unavailable("migrate")("no answer within 30 s")),
-    }
-}
-
-/// The writer: commits waiting posts in batches until the queue is closed and drained.
-async fn write_loop(shared: Arc<Shared>, mut jobs: Jobs) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.next(&mut batch).await {
-        // On failure the transaction rolled back (or never began): none of the batch is stored.
-        let committed = commit(&shared.pool, &batch).await;
-        if let Ok(stored) = &committed {
-            // Into memory before replying: a client that got its status 0 and syncs on this
-            // instance finds its message.
-            publish(&shared, stored).await;
-        }
-        queue::answer(&mut batch, committed);
-    }
-}
-
-async fn commit(pool: &Pool, batch: &[Job]) -> Result<Vec<ChatMessage>, String> {
-    let mut client = pool.get().await.map_err(|err| err.to_string())?;
-    let insert = client
-        .prepare_cached(INSERT)
-        .await
-        .map_err(|err| err.to_string())?;
-    let work = async {
-        let tx = client.transaction().await?;
-        // Held until COMMIT: no other writer, on any instance, takes an id in between.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-            .await?;
-        let sent_at = now_micros();
-        let params: Vec<[&(dyn ToSql + Sync); 4]> = batch
-            .iter()
-            .map(|job| {
-                let message = &job.message;
-                [
-                    &message.sender as &(dyn ToSql + Sync),
-                    &message.message,
-                    &sent_at,
-                    &message.nonce,
-                ]
-            })
-            .collect();
-        // Sent together (pipelined), executed in order.
-        let rows = try_join_all(params.iter().map(|params| tx.query_one(&insert, params))).await?;
-        tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
-        tx.commit().await?;
-        Ok::<_, tokio_postgres::Error>(rows.iter().map(row_to_message).collect())
-    };
-    timed(work).await
-}
-
-/// Makes committed messages visible to this instance's syncs: into the tail, then the newest id.
-/// A batch that follows straight on from what the tail holds goes in as it is; after a gap
-/// (another instance committed in between) the tail is refreshed from the database instead.
-async fn publish(shared: &Shared, stored: &[ChatMessage]) {
-    let _one_at_a_time = shared.refreshing.lock().await;
-    let held = shared.tail.newest();
-    let first_new = stored
-        .iter()
-        .map(|message| message.id)
-        .find(|&id| id > held);
-    match first_new {
-        None => {}
-        Some(first) if first == held + 1 => {
-            shared.tail.extend(stored);
-            shared
-                .newest
-                .fetch_max(shared.tail.newest(), Ordering::AcqRel);
-        }
-        Some(_) => {
-            if let Err(err) = read_news(shared).await {
-                tracing::warn!(error = %err, "reading other instances' messages failed");
-            }
-        }
-    }
-}
-
-/// Reads every message above what the tail holds into it, then publishes the newest id. The
-/// caller holds `refreshing`.
-async fn read_news(shared: &Shared) -> Result<(), String> {
-    let client = shared.pool.get().await.map_err(|err| err.to_string())?;
-    loop {
-        let held = shared.tail.newest();
-        let after = held as i64;
-        let rows = timed(client.query(SINCE, &[&after, &(TAIL_CAPACITY as i64)])).await?;
-        let messages: Vec<_> = rows.iter().map(row_to_message).collect();
-        // Commit order is id order, so everything up to the last id read is here.
-        shared.tail.extend(&messages);
-        shared
-            .newest
-            .fetch_max(shared.tail.newest(), Ordering::AcqRel);
-        if messages.len() < TAIL_CAPACITY {
-            return Ok(());
-        }
-    }
-}
-
-/// Reads news when notified, and every [`REFRESH_EVERY`] in case a notification was lost.
-async fn refresh_loop(shared: Arc<Shared>) {
-    loop {
-        let _ = tokio::time::timeout(REFRESH_EVERY, shared.news.notified()).await;
-        let _one_at_a_time = shared.refreshing.lock().await;
-        if let Err(err) = read_news(&shared).await {
-            tracing::debug!(error = %err, "refresh failed; retrying");
-        }
+        Ok(result) => result.map_err(|source| PostgresError::Query {
+            what: "migrate",
+            source,
+        }),
+        Err(_) => Err(PostgresError::Timeout {
+            what: "migrate",
+            after: TIMEOUT * 6,
+        }),
     }
 }
 
 /// Keeps one connection listening on [`CHANNEL`], reconnecting after it drops.
-async fn listen_loop(config: tokio_postgres::Config, shared: Arc<Shared>) {
+async fn listen_loop(config: tokio_postgres::Config, news: std::sync::Arc<Notify>) {
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -425,7 +294,10 @@ async fn listen_loop(config: tokio_postgres::Config, shared: Arc<Shared>) {
                             }
                             Ok(_) => {}
                             Err(err) => {
-                                tracing::warn!(error = %err, "listening connection failed");
+                                tracing::warn!(
+                                    error = &err as &dyn std::error::Error,
+                                    "listening connection failed"
+                                );
                                 break;
                             }
                         }
@@ -434,17 +306,22 @@ async fn listen_loop(config: tokio_postgres::Config, shared: Arc<Shared>) {
                 match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                     Ok(()) => {
                         // Whatever was committed while not listening.
-                        shared.news.notify_one();
+                        news.notify_one();
                         while notified.recv().await.is_some() {
-                            shared.news.notify_one();
+                            news.notify_one();
                         }
                     }
-                    Err(err) => tracing::warn!(error = %err, "LISTEN failed"),
+                    Err(err) => {
+                        tracing::warn!(error = &err as &dyn std::error::Error, "LISTEN failed")
+                    }
                 }
                 driver.abort();
             }
-            Err(err) => tracing::debug!(error = %err, "listening connection: connect failed"),
+            Err(err) => tracing::debug!(
+                error = &err as &dyn std::error::Error,
+                "listening connection: connect failed"
+            ),
         }
-        tokio::time::sleep(REFRESH_EVERY).await;
+        tokio::time::sleep(RECONNECT_AFTER).await;
     }
 }

@@ -1,12 +1,12 @@
-//! The queue between request handlers and a backend's one writer, which commits whatever posts
+//! The queue between request handlers and the store's one writer, which commits whatever posts
 //! are waiting in one transaction (group commit) and answers each only after the commit.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
+use super::{BackendFault, StoreError};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Posts waiting for the writer beyond this make senders wait: back-pressure, not memory growth.
@@ -44,10 +44,11 @@ impl WriteQueue {
 
     /// Queues `message` and waits for the writer's answer.
     pub async fn submit(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
+        // Only an `Option` is taken or cloned under this lock: poisoning cannot leave it torn.
         let jobs = self
             .jobs
             .lock()
-            .expect("job queue poisoned")
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
@@ -56,13 +57,18 @@ impl WriteQueue {
             .map_err(|_| StoreError::Closed)?;
         // The writer drops the reply only if it died mid-batch: the message may or may not be
         // stored, and the client is told it failed, so it will retry.
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Takes no more posts; the writer commits those already queued, then ends.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        drop(self.jobs.lock().expect("job queue poisoned").take());
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
     }
 
     /// Whether the store was closed: then every call fails with `Closed`.
@@ -84,14 +90,6 @@ impl Jobs {
         }
     }
 
-    /// The same, blocking, for a writer on a thread of its own.
-    pub fn blocking_next(&mut self, batch: &mut Vec<Job>) -> bool {
-        match self.0.blocking_recv() {
-            Some(first) => self.fill(first, batch),
-            None => false,
-        }
-    }
-
     fn fill(&mut self, first: Job, batch: &mut Vec<Job>) -> bool {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -104,21 +102,36 @@ impl Jobs {
     }
 }
 
-/// Answers every post of `batch` (and empties it): each with its stored message, or all with
-/// the error when the transaction failed and none of them is stored.
-pub fn answer(batch: &mut Vec<Job>, committed: Result<Vec<ChatMessage>, String>) {
+/// Splits a batch into its messages, for the backend, and its replies, for [`answer`].
+pub fn split(batch: &mut Vec<Job>) -> (Vec<ValidMessage>, Vec<Reply>) {
+    batch
+        .drain(..)
+        .map(|job| (job.message, Reply(job.reply)))
+        .unzip()
+}
+
+/// Where the answer to one post goes.
+pub struct Reply(oneshot::Sender<Result<ChatMessage, StoreError>>);
+
+/// Answers every post of a batch: each with its stored message, or all with the fault when the
+/// transaction failed and none of them is stored.
+pub fn answer(replies: Vec<Reply>, committed: Result<Vec<ChatMessage>, BackendFault>) {
     match committed {
         Ok(stored) => {
-            for (job, message) in batch.drain(..).zip(stored) {
-                let _ = job.reply.send(Ok(message));
+            for (reply, message) in replies.into_iter().zip(stored) {
+                let _ = reply.0.send(Ok(message));
             }
         }
-        Err(err) => {
-            tracing::error!(error = %err, messages = batch.len(), "commit failed");
-            for job in batch.drain(..) {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::Unavailable(format!("commit: {err}"))));
+        Err(fault) => {
+            tracing::error!(
+                error = &*fault as &dyn std::error::Error,
+                messages = replies.len(),
+                "commit failed"
+            );
+            for reply in replies {
+                let _ = reply
+                    .0
+                    .send(Err(StoreError::Backend(BackendFault::clone(&fault))));
             }
         }
     }

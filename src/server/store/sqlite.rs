@@ -1,24 +1,20 @@
 //! The embedded default: SQLite in WAL mode with `synchronous=FULL`, so an acknowledged message
-//! survives a crash, a `kill -9` or a power cut.
+//! survives a crash, a `kill -9` or a power cut. Only SQL lives here; the caching and ordering
+//! rules are the layer's ([`super::CachedStore`]).
 //!
-//! SQLite calls block, so none runs on the async runtime. One writer thread owns the only
-//! writing connection and commits whatever posts are waiting in one transaction (group commit:
-//! one fsync for many messages), replying to each only after the commit. Reads run on
+//! SQLite calls block, so none runs on the async runtime. One thread owns the only writing
+//! connection and commits the batches the layer's writer hands it; reads run on
 //! `spawn_blocking` over a small pool of read-only connections, which WAL lets proceed while
-//! the writer commits. The newest messages are also kept in memory ([`Tail`]), so syncs of
-//! clients that are up to date or a few messages behind, and the page, read no SQLite at all.
+//! the writer commits.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::queue::{self, Job, Jobs, MAX_BATCH, WriteQueue};
-use super::tail::{TAIL_CAPACITY, Tail};
-use super::{Store, StoreError, format_micros, now_micros};
+use super::{Backend, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Read-only connections open at once; more readers wait for one.
@@ -40,12 +36,47 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX messages_by_nonce ON messages (nonce) WHERE nonce IS NOT NULL;",
 ];
 
-pub struct SqliteStore {
-    queue: WriteQueue,
+/// What went wrong, with SQLite's own error (or the file system's) as the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error("sqlite: {what} ({path})")]
+    Query {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("sqlite: create the database folder {path}")]
+    CreateFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sqlite: journal_mode is {0}, WAL is required")]
+    NotWal(String),
+    #[error("sqlite: start the writer thread")]
+    SpawnWriter(#[source] std::io::Error),
+    /// The writer thread is gone (it panicked): nothing can be committed until a restart.
+    #[error("sqlite: the writer thread has stopped")]
+    WriterStopped,
+    #[error("sqlite: a blocking task failed")]
+    Task(#[source] tokio::task::JoinError),
+    #[error("sqlite: shut down")]
+    Closed,
+}
+
+/// One batch for the writer thread, and where its result goes.
+type WriteJob = (
+    Vec<ValidMessage>,
+    oneshot::Sender<Result<Vec<ChatMessage>, SqliteError>>,
+);
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    /// The writer thread's inbox; taken at close, which lets the thread finish.
+    writes: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    readers: Arc<Readers>,
-    tail: Arc<Tail>,
-    newest: Arc<AtomicU64>,
+    readers: std::sync::Arc<Readers>,
 }
 
 struct Readers {
@@ -54,50 +85,51 @@ struct Readers {
     permits: Semaphore,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and migrates its schema.
-    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
-        let opened = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let conn = open_writer(&path).map_err(|err| unavailable("open", &path, err))?;
-            let newest: i64 = conn
-                .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |row| {
-                    row.get(0)
-                })
-                .map_err(|err| unavailable("read newest id", &path, err))?;
-            let recent = latest(&conn, TAIL_CAPACITY)
-                .map_err(|err| unavailable("read newest messages", &path, err))?;
-            Ok((conn, path, newest as u64, recent))
-        })
-        .await
-        .map_err(|err| StoreError::Unavailable(format!("opening task failed: {err}")))??;
-        let (conn, path, newest, recent) = opened;
+impl Readers {
+    // Only connections are pushed and popped under this lock: poisoning cannot tear it.
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
-        let all = recent.len() < TAIL_CAPACITY;
-        let tail = Arc::new(Tail::new(TAIL_CAPACITY, recent, all));
-        let newest = Arc::new(AtomicU64::new(newest));
-        let (queue, jobs) = WriteQueue::new();
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `path`, migrates its schema and starts the
+    /// writer thread.
+    pub async fn open(path: PathBuf) -> Result<Self, SqliteError> {
+        let opened = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || open_writer(&path))
+        };
+        let conn = opened.await.map_err(SqliteError::Task)??;
+        // One batch waits while another commits; the layer's queue holds the rest.
+        let (writes, jobs) = mpsc::channel(1);
         let writer = {
-            let newest = Arc::clone(&newest);
-            let tail = Arc::clone(&tail);
+            let path = path.clone();
             std::thread::Builder::new()
                 .name("sqlite-writer".into())
-                .spawn(move || write_loop(conn, jobs, &tail, &newest))
-                .map_err(|err| StoreError::Unavailable(format!("spawn writer: {err}")))?
+                .spawn(move || write_loop(conn, &path, jobs))
+                .map_err(SqliteError::SpawnWriter)?
         };
         Ok(Self {
-            queue,
+            path: path.clone(),
+            writes: Mutex::new(Some(writes)),
             writer: Mutex::new(Some(writer)),
-            readers: Arc::new(Readers {
+            readers: std::sync::Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(READERS),
             }),
-            tail,
-            newest,
         })
     }
 
-    async fn read<T, F>(&self, what: &'static str, query: F) -> Result<T, StoreError>
+    fn writes(&self) -> Option<mpsc::Sender<WriteJob>> {
+        self.writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn read<T, F>(&self, what: &'static str, query: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -107,127 +139,138 @@ impl SqliteStore {
             .permits
             .acquire()
             .await
-            .map_err(|_| StoreError::Closed)?;
-        let readers = Arc::clone(&self.readers);
+            .map_err(|_| SqliteError::Closed)?;
+        let readers = std::sync::Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
-            let pooled = readers.idle.lock().expect("reader pool poisoned").pop();
+            let failed = |source| SqliteError::Query {
+                what,
+                path: readers.path.clone(),
+                source,
+            };
+            let pooled = readers.idle().pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None => open_reader(&readers.path)
-                    .map_err(|err| unavailable(what, &readers.path, err))?,
+                None => open_reader(&readers.path).map_err(failed)?,
             };
-            let result = query(&conn).map_err(|err| unavailable(what, &readers.path, err));
+            let result = query(&conn).map_err(failed);
             // A connection that failed may be broken (file gone, disk error): open a fresh one
             // next time rather than keep it.
             if result.is_ok() {
-                readers
-                    .idle
-                    .lock()
-                    .expect("reader pool poisoned")
-                    .push(conn);
+                readers.idle().push(conn);
             }
             result
         })
         .await
-        .map_err(|err| StoreError::Unavailable(format!("{what}: task failed: {err}")))?
+        .map_err(SqliteError::Task)?
+    }
+
+    /// Makes the writer thread panic, as a bug in it would.
+    #[cfg(test)]
+    async fn crash_writer(&self) {
+        if let Some(writes) = self.writes() {
+            let (reply, _) = oneshot::channel();
+            let _ = writes.send((Vec::new(), reply)).await;
+        }
     }
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
-        self.queue.submit(message).await
+impl Backend for SqliteBackend {
+    type Error = SqliteError;
+
+    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, SqliteError> {
+        let writes = self.writes().ok_or(SqliteError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        writes
+            .send((batch, reply))
+            .await
+            .map_err(|_| SqliteError::WriterStopped)?;
+        answer.await.map_err(|_| SqliteError::WriterStopped)?
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(messages) = self.tail.since(after, limit) {
-            return Ok(messages);
-        }
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, SqliteError> {
         // Ids live in SQLite's i64; anything past its range has nothing newer.
         let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read("read messages", move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, sender, message, sent_at FROM messages
                  WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![after, limit as i64], row_to_message)?;
+            let rows = stmt.query_map(params![after, limit], row_to_message)?;
             rows.collect()
         })
         .await
     }
 
-    async fn since_json(&self, after: u64, limit: usize) -> Result<String, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(json) = self.tail.since_json(after, limit) {
-            return Ok(json);
-        }
-        Ok(super::encode(&self.since(after, limit).await?))
-    }
-
-    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        self.queue.ensure_open()?;
-        if let Some(messages) = self.tail.latest(limit) {
-            return Ok(messages);
-        }
+    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, SqliteError> {
         self.read("read latest messages", move |conn| latest(conn, limit))
             .await
     }
 
-    fn newest_id(&self) -> u64 {
-        self.newest.load(Ordering::Acquire)
-    }
-
-    async fn check(&self) -> Result<(), StoreError> {
-        self.queue.ensure_open()?;
+    async fn check(&self) -> Result<(), SqliteError> {
+        if self.writes().is_none_or(|writes| writes.is_closed()) {
+            return Err(SqliteError::WriterStopped);
+        }
         self.read("health check", |conn| {
             conn.query_row("SELECT COUNT(*) FROM messages WHERE id < 0", [], |_| Ok(()))
         })
         .await
     }
 
+    fn news(&self) -> Option<&Notify> {
+        // One process writes a SQLite file: its own commits are all there is.
+        None
+    }
+
     async fn close(&self) {
-        self.queue.close();
-        let writer = self.writer.lock().expect("writer handle poisoned").take();
+        drop(
+            self.writes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(writer) = writer {
-            // The writer drains the queue, commits, checkpoints and closes its connection.
+            // The thread checkpoints the WAL and closes its connection.
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
         self.readers.permits.close();
-        self.readers
-            .idle
-            .lock()
-            .expect("reader pool poisoned")
-            .clear();
+        self.readers.idle().clear();
+        tracing::debug!(path = %self.path.display(), "sqlite closed");
     }
 }
 
-fn unavailable(what: &str, path: &Path, err: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(format!("{what} ({}): {err}", path.display()))
-}
-
-fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+fn open_writer(path: &Path) -> Result<Connection, SqliteError> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("create {}: {err}", dir.display())),
-            )
+        std::fs::create_dir_all(dir).map_err(|source| SqliteError::CreateFolder {
+            path: dir.to_owned(),
+            source,
         })?;
     }
-    let mut conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let failed = |what| {
+        move |source| SqliteError::Query {
+            what,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    let mut conn = Connection::open(path).map_err(failed("open"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(failed("open"))?;
     // WAL lets readers run while the writer commits; FULL syncs the WAL on every commit, which
     // is what makes an acknowledged message durable.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(failed("set the journal mode"))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-            Some(format!("journal_mode is {mode}, WAL is required")),
-        ));
+        return Err(SqliteError::NotWal(mode));
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    migrate(&mut conn)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(failed("set synchronous"))?;
+    migrate(&mut conn).map_err(failed("migrate the schema"))?;
     Ok(conn)
 }
 
@@ -250,7 +293,8 @@ fn latest(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<ChatMessage>>
            (SELECT * FROM messages ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
     )?;
-    let rows = stmt.query_map(params![limit as i64], row_to_message)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![limit], row_to_message)?;
     rows.collect()
 }
 
@@ -263,41 +307,49 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// An `AUTOINCREMENT` rowid: it starts at 1 and only grows, so it is never negative.
+fn positive_id(id: i64) -> u64 {
+    id.unsigned_abs()
+}
+
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
-        id: row.get::<_, i64>(0)? as u64,
+        id: positive_id(row.get(0)?),
         sender: row.get(1)?,
         message: row.get(2)?,
         sent_at: format_micros(row.get(3)?),
     })
 }
 
-/// The writer thread: commits waiting posts in batches until the queue is closed and drained.
-fn write_loop(mut conn: Connection, mut jobs: Jobs, tail: &Tail, newest: &AtomicU64) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.blocking_next(&mut batch) {
+/// The writer thread: commits each batch it is handed until its inbox is closed, then
+/// checkpoints the WAL and closes the database.
+fn write_loop(mut conn: Connection, path: &Path, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some((batch, reply)) = jobs.blocking_recv() {
+        // An empty batch never comes from the layer: it is `crash_writer` in a test.
+        assert!(!batch.is_empty(), "the sqlite writer was asked to crash");
         // On failure the transaction rolled back: none of the batch is stored.
-        let committed = commit(&mut conn, &batch).map_err(|err| err.to_string());
-        if let Ok(stored) = &committed {
-            // Into the tail before the new newest id is published: a sync that sees the id
-            // must find the message.
-            tail.extend(stored);
-            // Repeats of earlier posts carry older ids: take the largest.
-            if let Some(id) = stored.iter().map(|message| message.id).max() {
-                newest.fetch_max(id, Ordering::AcqRel);
-            }
-        }
-        queue::answer(&mut batch, committed);
+        let committed = commit(&mut conn, &batch).map_err(|source| SqliteError::Query {
+            what: "commit",
+            path: path.to_owned(),
+            source,
+        });
+        let _ = reply.send(committed);
     }
     if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-        tracing::warn!(error = %err, "checkpoint at shutdown failed");
+        tracing::warn!(
+            error = &err as &dyn std::error::Error,
+            "checkpoint at shutdown failed"
+        );
     }
     if let Err((_, err)) = conn.close() {
-        tracing::warn!(error = %err, "closing the database failed");
+        tracing::warn!(
+            error = &err as &dyn std::error::Error,
+            "closing the database failed"
+        );
     }
 }
 
-fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<ChatMessage>> {
+fn commit(conn: &mut Connection, batch: &[ValidMessage]) -> rusqlite::Result<Vec<ChatMessage>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let sent_at = now_micros();
     let mut stored = Vec::with_capacity(batch.len());
@@ -308,31 +360,86 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<ChatMess
         )?;
         let mut earlier = tx
             .prepare_cached("SELECT id, sender, message, sent_at FROM messages WHERE nonce = ?1")?;
-        for job in batch {
+        for post in batch {
             // A repeat (also one earlier in this same batch) gets its first copy back.
-            if let Some(nonce) = &job.message.nonce
+            if let Some(nonce) = &post.nonce
                 && let Some(first) = earlier.query_row([nonce], row_to_message).optional()?
             {
                 stored.push(first);
                 continue;
             }
             let id: i64 = insert.query_row(
-                params![
-                    job.message.sender,
-                    job.message.message,
-                    sent_at,
-                    job.message.nonce
-                ],
+                params![post.sender, post.message, sent_at, post.nonce],
                 |row| row.get(0),
             )?;
             stored.push(ChatMessage {
-                id: id as u64,
-                sender: job.message.sender.clone(),
-                message: job.message.message.clone(),
+                id: positive_id(id),
+                sender: post.sender.clone(),
+                message: post.message.clone(),
                 sent_at: format_micros(sent_at),
             });
         }
     }
     tx.commit()?;
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(text: &str, nonce: Option<&str>) -> ValidMessage {
+        ValidMessage {
+            sender: "ann".into(),
+            message: text.into(),
+            nonce: nonce.map(Into::into),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_stored_in_order_with_repeats_answered_by_their_first_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path().join("chat.db"))
+            .await
+            .unwrap();
+        let stored = backend
+            .commit(vec![
+                post("one", Some("nonce-0001")),
+                post("two", None),
+                post("one again", Some("nonce-0001")),
+            ])
+            .await
+            .unwrap();
+        let ids: Vec<u64> = stored.iter().map(|message| message.id).collect();
+        assert_eq!(ids, [1, 2, 1]);
+        assert_eq!(stored[2].message, "one");
+        assert_eq!(backend.since(0, 10).await.unwrap().len(), 2);
+        assert_eq!(backend.latest(1).await.unwrap()[0].message, "two");
+        backend.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_thread_fails_the_check_and_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path().join("chat.db"))
+            .await
+            .unwrap();
+        assert!(backend.check().await.is_ok());
+        backend.crash_writer().await;
+        // The thread panics on its own time; the inbox closes when it is gone.
+        for _ in 0..500 {
+            if backend.check().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(matches!(
+            backend.check().await,
+            Err(SqliteError::WriterStopped)
+        ));
+        assert!(matches!(
+            backend.commit(vec![post("lost", None)]).await,
+            Err(SqliteError::WriterStopped)
+        ));
+    }
 }

@@ -3,16 +3,19 @@
 //!
 //! The tail holds *every* committed message with an id above its `floor`, in id order; a read
 //! that starts at or above the floor is answered from memory, an older one goes to storage.
-//! Backends push each commit after it is durable and before they publish its id as the newest,
-//! so a reader that saw an id also finds its message here.
+//! The caching layer ([`super::cached`]) pushes each commit after it is durable and before it
+//! publishes its id as the newest, so a reader that saw an id also finds its message here.
 //!
-//! Each message is held with its JSON, encoded once when it is pushed: a sync reply copies those
-//! texts together ([`Tail::since_json`]) instead of cloning every message and encoding it again
-//! for every request (which `perf` showed as a fifth of a 20-message sync).
+//! Each message is held with its JSON ([`Encoded`]), encoded once, *before* the write lock is
+//! taken ([`Held::encode`]): a sync reply hands those encodings to serde, which copies them into
+//! the envelope, instead of cloning every message and escaping its text again for every request
+//! (`perf` showed that as a fifth of a 20-message sync), and writers never make syncs wait on
+//! serialisation.
 
 use std::collections::VecDeque;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::Encoded;
 use crate::protocol::ChatMessage;
 
 /// How many messages the tail keeps: a full sync batch and more. A message is at most 4096
@@ -33,25 +36,26 @@ struct Inner {
 }
 
 /// A message and the text `serde_json` makes of it.
-struct Held {
+pub struct Held {
     message: ChatMessage,
-    json: Box<str>,
+    json: Encoded,
 }
 
 impl Held {
-    fn new(message: ChatMessage) -> Self {
-        let json = serde_json::to_string(&message).expect("a message encodes as JSON");
-        Self {
+    /// Encodes `message` once, for every reply that will carry it.
+    pub fn encode(message: ChatMessage) -> serde_json::Result<Self> {
+        let json = serde_json::value::to_raw_value(&message)?;
+        Ok(Self {
             message,
             json: json.into(),
-        }
+        })
     }
 }
 
 impl Inner {
-    /// Up to `limit` held messages with an id above `after`, or `None` if some of them may be
-    /// older than the tail.
-    fn above(&self, after: u64, limit: usize) -> Option<impl Iterator<Item = &Held> + Clone> {
+    /// Held messages with an id above `after`, at most `limit`, or `None` if some of them may
+    /// be older than the tail.
+    fn above(&self, after: u64, limit: usize) -> Option<impl Iterator<Item = &Held>> {
         if after < self.floor {
             return None;
         }
@@ -60,40 +64,52 @@ impl Inner {
             .partition_point(|held| held.message.id <= after);
         Some(self.messages.range(start..).take(limit))
     }
+
+    fn newest(&self) -> u64 {
+        self.messages
+            .back()
+            .map_or(self.floor, |last| last.message.id)
+    }
 }
 
 impl Tail {
     /// A tail over `newest`, the most recent committed messages in ascending id order; `all`
     /// says whether they are every message in storage (a young chat), so that nothing is older.
-    pub fn new(capacity: usize, mut newest: Vec<ChatMessage>, all: bool) -> Self {
+    pub fn new(capacity: usize, mut newest: Vec<Held>, all: bool) -> Self {
         let all = all && newest.len() <= capacity;
         if newest.len() > capacity {
             newest.drain(..newest.len() - capacity);
         }
         let floor = match newest.first() {
             _ if all => 0,
-            Some(first) => first.id - 1,
+            Some(first) => first.message.id - 1,
             None => 0,
         };
         Self {
             capacity,
             inner: RwLock::new(Inner {
                 floor,
-                messages: newest.into_iter().map(Held::new).collect(),
+                messages: newest.into(),
             }),
         }
     }
 
-    /// Appends newly committed messages; ids at or below the newest held (repeats of earlier
-    /// posts) are skipped.
-    pub fn extend<'a>(&self, committed: impl IntoIterator<Item = &'a ChatMessage>) {
-        let mut inner = self.inner.write().expect("tail poisoned");
-        for message in committed {
-            let newest = inner
-                .messages
-                .back()
-                .map_or(inner.floor, |last| last.message.id);
-            if message.id <= newest {
+    // Nothing that runs under these locks can panic (pushes, pops and clones of strings; the
+    // encoding happens before), so a poisoned lock cannot hold a half-made update: go on with it.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends newly committed messages, encoded; ids at or below the newest held (repeats of
+    /// earlier posts) are skipped.
+    pub fn extend(&self, committed: impl IntoIterator<Item = Held>) {
+        let mut inner = self.write();
+        for held in committed {
+            if held.message.id <= inner.newest() {
                 continue;
             }
             if inner.messages.len() == self.capacity
@@ -101,47 +117,44 @@ impl Tail {
             {
                 inner.floor = oldest.message.id;
             }
-            inner.messages.push_back(Held::new(message.clone()));
+            inner.messages.push_back(held);
+        }
+    }
+
+    /// Forgets everything up to `id`: reads of anything older than what comes next go to storage.
+    /// For commits the tail could not take (their encoding failed), so it never claims to hold
+    /// a message it does not.
+    pub fn skip_through(&self, id: u64) {
+        let mut inner = self.write();
+        if id > inner.newest() {
+            inner.messages.clear();
+            inner.floor = id;
         }
     }
 
     /// The newest id held: everything up to it that was committed is here.
     pub fn newest(&self) -> u64 {
-        let inner = self.inner.read().expect("tail poisoned");
-        inner
-            .messages
-            .back()
-            .map_or(inner.floor, |last| last.message.id)
+        self.read().newest()
     }
 
     /// Up to `limit` messages with an id above `after`, or `None` if some of them may be older
     /// than the tail.
     pub fn since(&self, after: u64, limit: usize) -> Option<Vec<ChatMessage>> {
-        let inner = self.inner.read().expect("tail poisoned");
+        let inner = self.read();
         let above = inner.above(after, limit)?;
         Some(above.map(|held| held.message.clone()).collect())
     }
 
-    /// [`Tail::since`] as a JSON array: the same text `serde_json` makes of those messages.
-    pub fn since_json(&self, after: u64, limit: usize) -> Option<String> {
-        let inner = self.inner.read().expect("tail poisoned");
+    /// [`Tail::since`] as the messages' encodings: one reference count each, no copy.
+    pub fn since_encoded(&self, after: u64, limit: usize) -> Option<Vec<Encoded>> {
+        let inner = self.read();
         let above = inner.above(after, limit)?;
-        let length = above.clone().map(|held| held.json.len() + 1).sum::<usize>();
-        let mut json = String::with_capacity(length + 2);
-        json.push('[');
-        for (n, held) in above.enumerate() {
-            if n > 0 {
-                json.push(',');
-            }
-            json.push_str(&held.json);
-        }
-        json.push(']');
-        Some(json)
+        Some(above.map(|held| Encoded::clone(&held.json)).collect())
     }
 
     /// The `limit` newest messages, or `None` if the tail holds fewer and older ones exist.
     pub fn latest(&self, limit: usize) -> Option<Vec<ChatMessage>> {
-        let inner = self.inner.read().expect("tail poisoned");
+        let inner = self.read();
         let held = inner.messages.len();
         if held < limit && inner.floor > 0 {
             return None;
@@ -169,13 +182,20 @@ mod tests {
         }
     }
 
+    fn held(messages: impl IntoIterator<Item = ChatMessage>) -> Vec<Held> {
+        messages
+            .into_iter()
+            .map(|message| Held::encode(message).unwrap())
+            .collect()
+    }
+
     fn ids(messages: Option<Vec<ChatMessage>>) -> Option<Vec<u64>> {
         messages.map(|messages| messages.iter().map(|message| message.id).collect())
     }
 
     #[test]
     fn a_young_chat_is_answered_entirely_from_memory() {
-        let tail = Tail::new(4, (1..=3).map(message).collect(), true);
+        let tail = Tail::new(4, held((1..=3).map(message)), true);
         assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
         assert_eq!(ids(tail.since(1, 1)), Some(vec![2]));
         assert_eq!(ids(tail.since(3, 10)), Some(vec![]));
@@ -186,7 +206,7 @@ mod tests {
     #[test]
     fn reads_older_than_the_tail_go_to_storage() {
         // Started over a database whose newest messages are 7..=10 (older ones exist).
-        let tail = Tail::new(4, (5..=10).map(message).collect(), false);
+        let tail = Tail::new(4, held((5..=10).map(message)), false);
         assert_eq!(ids(tail.since(6, 10)), Some(vec![7, 8, 9, 10]));
         assert_eq!(tail.since(5, 10), None, "message 6 is not held");
         assert_eq!(ids(tail.latest(2)), Some(vec![9, 10]));
@@ -196,39 +216,49 @@ mod tests {
     #[test]
     fn commits_push_out_the_oldest_and_raise_the_floor() {
         let tail = Tail::new(3, vec![], true);
-        tail.extend(&(1..=5).map(message).collect::<Vec<_>>());
+        tail.extend(held((1..=5).map(message)));
         assert_eq!(ids(tail.since(2, 10)), Some(vec![3, 4, 5]));
         assert_eq!(tail.since(1, 10), None);
         assert_eq!(tail.latest(4), None);
     }
 
     #[test]
-    fn sync_json_is_what_serde_json_makes_of_the_messages() {
+    fn skipped_commits_send_older_reads_to_storage() {
+        let tail = Tail::new(8, held((1..=3).map(message)), true);
+        tail.skip_through(5);
+        assert_eq!(tail.newest(), 5);
+        assert_eq!(tail.since(3, 10), None, "4 and 5 are not held");
+        assert_eq!(ids(tail.since(5, 10)), Some(vec![]));
+        tail.extend(held([message(6)]));
+        assert_eq!(ids(tail.since(5, 10)), Some(vec![6]));
+        tail.skip_through(2);
+        assert_eq!(tail.newest(), 6, "never moves back");
+    }
+
+    #[test]
+    fn encodings_are_what_serde_json_makes_of_the_messages() {
         let tricky = ChatMessage {
             id: 7,
             sender: "\"quoted\" \\ name".into(),
             message: "<script>alert(1)</script>\u{0}\u{1f}\n\té 😀 \u{2028}".into(),
             sent_at: "2026-01-01T00:00:00.000001Z".into(),
         };
-        let tail = Tail::new(8, vec![message(5), message(6)], false);
-        tail.extend(&[tricky, message(8)]);
+        let tail = Tail::new(8, held([message(5), message(6)]), false);
+        tail.extend(held([tricky, message(8)]));
         for (after, limit) in [(4, 10), (5, 10), (5, 2), (6, 1), (8, 10)] {
             let expected = serde_json::to_string(&tail.since(after, limit).unwrap()).unwrap();
-            assert_eq!(
-                tail.since_json(after, limit),
-                Some(expected),
-                "{after} {limit}"
-            );
+            let encoded = serde_json::to_string(&tail.since_encoded(after, limit).unwrap());
+            assert_eq!(encoded.unwrap(), expected, "{after} {limit}");
         }
-        assert_eq!(tail.since_json(3, 10), None, "message 4 is not held");
+        assert!(tail.since_encoded(3, 10).is_none(), "message 4 is not held");
     }
 
     #[test]
     fn repeats_of_earlier_posts_are_not_added_again() {
         let tail = Tail::new(8, vec![], true);
         // A batch whose third post repeats the first (same nonce): it carries the first's id.
-        tail.extend(&[message(1), message(2), message(1)]);
-        tail.extend(&[message(2), message(3)]);
+        tail.extend(held([message(1), message(2), message(1)]));
+        tail.extend(held([message(2), message(3)]));
         assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
     }
 }

@@ -1,0 +1,184 @@
+//! The server's configuration, from flags or the environment (flags win), and the one place
+//! its defaults are written: the constants below are what a server started without flags gets,
+//! and what the in-process tests' state ([`super::AppState::new`]) and [`ListenOptions`] start
+//! from.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::protocol::Limits;
+
+use super::limit::{BadRate, RATES, Rate};
+use super::listen::ListenOptions;
+
+/// How often the page polls when nothing says otherwise, in milliseconds.
+pub const POLL_INTERVAL_MS: u64 = 1000;
+/// Seconds a client has for a request's headers, and then for its body.
+pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+/// Open connections at most.
+pub const MAX_CONNECTIONS: usize = 20_000;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "ajax-chat",
+    version,
+    about = "A web chat: Leptos page, JSON envelopes over POST /ajax"
+)]
+pub struct Config {
+    /// Address to listen on [default: site-addr in Cargo.toml, else 127.0.0.1:3000]
+    #[arg(long, env = "LEPTOS_SITE_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Where messages are stored: sqlite://<path> (embedded) or postgres://<user>@<host>/<db>
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/chat.db")]
+    pub database_url: String,
+    /// How often the page polls for new messages, in milliseconds
+    #[arg(long, env = "CHAT_POLL_INTERVAL_MS", default_value_t = POLL_INTERVAL_MS,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub poll_interval_ms: u64,
+    /// Most characters in a sender name
+    #[arg(long, env = "CHAT_MAX_SENDER_CHARS", default_value_t = Limits::default().max_sender_chars)]
+    pub max_sender_chars: usize,
+    /// Most characters in a message
+    #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = Limits::default().max_message_chars)]
+    pub max_message_chars: usize,
+    /// Most messages in one sync reply
+    #[arg(long, env = "CHAT_MAX_SYNC_BATCH", default_value_t = Limits::default().max_sync_batch)]
+    pub max_sync_batch: usize,
+    /// Largest request body, in bytes
+    #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Open connections at most; more are closed on accept
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Messages per second one client may post, sustained (0: no limit)
+    #[arg(long, env = "CHAT_MESSAGE_RATE", default_value_t = 5.0, value_parser = parse_rate)]
+    pub message_rate: f64,
+    /// Messages one client may post in a burst
+    #[arg(long, env = "CHAT_MESSAGE_BURST", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub message_burst: u32,
+    /// Syncs per second one client may send, sustained (0: no limit)
+    #[arg(long, env = "CHAT_SYNC_RATE", default_value_t = 50.0, value_parser = parse_rate)]
+    pub sync_rate: f64,
+    /// Syncs one client may send in a burst
+    #[arg(long, env = "CHAT_SYNC_BURST", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sync_burst: u32,
+    /// Seconds a client has to send a request's headers, and then its body
+    #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Behind a proxy: rate-limit by the last X-Forwarded-For entry, not the proxy's address
+    #[arg(long, env = "CHAT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Threads serving HTTP [default: one per core but one, at least one]
+    #[arg(long, env = "CHAT_WORKER_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: Option<u16>,
+}
+
+/// A rate in requests per second: 0, or within [`RATES`]; refused at start-up otherwise.
+fn parse_rate(text: &str) -> Result<f64, BadRate> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| BadRate::NotANumber(text.to_owned()))?;
+    if rate == 0.0 || RATES.contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(BadRate::OutOfRange(rate))
+    }
+}
+
+impl Config {
+    /// The runtime the server runs on, with [`Config::worker_threads`] threads serving HTTP.
+    ///
+    /// One core is left over by default because the storage runs on threads of its own (the
+    /// SQLite writer and readers; PostgreSQL, often on the same machine) and the kernel does
+    /// the network work: with as many HTTP threads as cores, those threads take turns with
+    /// them, and a request whose thread is switched out waits a whole scheduler tick (4 ms).
+    /// BENCHMARKS.md has the measurements; on a machine that does nothing else, one per core
+    /// can give more throughput for a worse tail.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = self
+            .worker_threads
+            .map_or(cores.saturating_sub(1).max(1), usize::from);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_sender_chars: self.max_sender_chars,
+            max_message_chars: self.max_message_chars,
+            max_sync_batch: self.max_sync_batch.max(1),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The limit of `message` requests per client, if any.
+    pub fn message_rate(&self) -> Result<Option<Rate>, BadRate> {
+        Rate::new(self.message_rate, self.message_burst)
+    }
+
+    /// The limit of `sync` requests per client, if any.
+    pub fn sync_rate(&self) -> Result<Option<Rate>, BadRate> {
+        Rate::new(self.sync_rate, self.sync_burst)
+    }
+
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            max_connections: self.max_connections,
+            header_timeout: self.request_timeout(),
+            trust_forwarded_for: self.trust_forwarded_for,
+            ..ListenOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn workers(args: &[&str]) -> usize {
+        let config = Config::try_parse_from([&["ajax-chat"], args].concat()).unwrap();
+        config.runtime().unwrap().metrics().num_workers()
+    }
+
+    #[test]
+    fn http_threads_leave_a_core_by_default_and_can_be_set() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(workers(&[]), cores.saturating_sub(1).max(1));
+        assert_eq!(workers(&["--worker-threads", "3"]), 3);
+        assert!(Config::try_parse_from(["ajax-chat", "--worker-threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn rates_outside_their_range_are_refused_at_start_up() {
+        let parse = |args: &[&str]| Config::try_parse_from([&["ajax-chat"], args].concat());
+        for bad in ["-1", "1e-9", "NaN", "inf", "fast"] {
+            let flag = format!("--message-rate={bad}");
+            let err = parse(&[&flag]).unwrap_err().to_string();
+            assert!(err.contains("--message-rate"), "{err}");
+        }
+        assert!(parse(&["--sync-burst", "0"]).is_err());
+        let config = parse(&["--message-rate", "0", "--sync-rate", "0.5"]).unwrap();
+        assert_eq!(config.message_rate(), Ok(None));
+        assert!(config.sync_rate().unwrap().is_some());
+        // The defaults limit both kinds.
+        let defaults = parse(&[]).unwrap();
+        assert!(defaults.message_rate().unwrap().is_some());
+        assert!(defaults.sync_rate().unwrap().is_some());
+    }
+}

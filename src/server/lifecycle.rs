@@ -1,0 +1,130 @@
+//! Starting and stopping a server: [`start`] for the binary (configuration in, served until
+//! a signal), [`run`] for tests (a listener and a state in, served until a future resolves).
+//! Both end the same way: in-flight requests finish, then storage closes.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::prelude::get_configuration;
+
+use super::assets::Assets;
+use super::config::Config;
+use super::limit::Limiter;
+use super::listen::{self, ListenOptions};
+use super::router::{AppState, app, watching};
+use super::{BoxError, store};
+
+/// How often rate limiters forget clients whose budget is full again.
+const SWEEP_LIMITERS_EVERY: Duration = Duration::from_secs(60);
+
+/// Serves `state` on `listener` until `shutdown` resolves, lets in-flight requests finish (up
+/// to the drain timeout), then closes storage.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: ListenOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = Arc::clone(&state.store);
+    let limiters = [
+        Arc::clone(&state.message_limit),
+        Arc::clone(&state.sync_limit),
+    ];
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_LIMITERS_EVERY);
+        loop {
+            every.tick().await;
+            limiters.iter().for_each(|limiter| limiter.sweep());
+        }
+    });
+    let served = listen::serve(listener, app(state), options, shutdown).await;
+    sweeper.abort();
+    store.close().await;
+    tracing::info!("storage closed");
+    served
+}
+
+/// Reads the site's layout and files, opens storage, binds, and runs until `shutdown`.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    ignore_file_size_signal();
+    // From the project root, Cargo.toml's [package.metadata.leptos] gives the site layout;
+    // elsewhere the LEPTOS_* environment variables must.
+    let cargo_toml = std::path::Path::new("Cargo.toml")
+        .exists()
+        .then_some("Cargo.toml");
+    let leptos_options = get_configuration(cargo_toml)?.leptos_options;
+    let addr = config.addr.unwrap_or(leptos_options.site_addr);
+    let assets = if watching() {
+        Assets::default()
+    } else {
+        let options = leptos_options.clone();
+        tokio::task::spawn_blocking(move || Assets::load(&options)).await??
+    };
+    let store = store::open(&config.database_url).await?;
+    let state = AppState {
+        store,
+        limits: config.limits(),
+        poll_interval: config.poll_interval(),
+        leptos_options: Arc::new(leptos_options),
+        assets: Arc::new(assets),
+        body_timeout: config.request_timeout(),
+        message_limit: Arc::new(Limiter::new(config.message_rate()?)),
+        sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
+    run(listener, state, config.listen_options(), shutdown).await?;
+    Ok(())
+}
+
+/// A write past the process's file-size limit (`ulimit -f`) raises SIGXFSZ, whose default
+/// action kills the process. Ignored, the write fails with `EFBIG` instead, like a full disk:
+/// SQLite reports an I/O error, that batch of posts is refused with 503, and the server keeps
+/// answering syncs until storage can be written again.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: installs the predefined SIG_IGN disposition; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters them (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    // Colours only on a terminal: logs piped to a file or a collector stay plain text.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,382 @@
+//! The caching layer: the one [`Store`], over any [`Backend`].
+//!
+//! It keeps what every backend would otherwise repeat:
+//! - **one writer** (a task) fed by the [`WriteQueue`]: whatever posts wait go to the backend
+//!   as one batch (group commit), and each is answered only once its batch is committed;
+//! - **the tail** of the newest messages and **the newest id**, so that syncs of clients that
+//!   are up to date or a few messages behind, and the page, read no database at all;
+//! - **the publish rule**: a commit goes into the tail *before* its id is published as the
+//!   newest. A reader that trusts `newest_id()` to answer "nothing new", and reads newer ids
+//!   from the tail, can then never miss a message that was published;
+//! - for a database other instances write too ([`Backend::news`]), **their commits**: read into
+//!   the tail when a notification says there are some, and every [`REFRESH_EVERY`] in case one
+//!   was lost. Ids are handed out in commit order, so reading "everything above the newest id
+//!   held" never skips a message.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
+use super::tail::{Held, TAIL_CAPACITY, Tail};
+use super::{Backend, BackendFault, Encoded, Store, StoreError};
+use crate::protocol::{ChatMessage, ValidMessage};
+
+/// The longest a lost notification can delay news from another instance.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+pub struct CachedStore<B: Backend> {
+    shared: Arc<Shared<B>>,
+    queue: WriteQueue,
+    writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Reads other instances' commits, for a backend that has them.
+    refresher: Option<JoinHandle<()>>,
+}
+
+/// What the writer, the refresher and the request handlers share.
+struct Shared<B> {
+    backend: B,
+    tail: Tail,
+    newest: AtomicU64,
+    /// One change of the tail at a time, so each extends it from where the last one ended.
+    publishing: tokio::sync::Mutex<()>,
+    /// Cleared when the writer task ends, whether it finished or panicked.
+    writer_running: AtomicBool,
+}
+
+impl<B: Backend> CachedStore<B> {
+    /// Loads the tail from `backend` and starts the writer (and the refresher, for a backend
+    /// shared with other instances).
+    pub async fn open(backend: B) -> Result<Self, StoreError> {
+        let recent = backend
+            .latest(TAIL_CAPACITY)
+            .await
+            .map_err(StoreError::backend)?;
+        let newest = recent.last().map_or(0, |message| message.id);
+        let all = recent.len() < TAIL_CAPACITY;
+        let held = recent
+            .into_iter()
+            .map(Held::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::backend)?;
+        let shared = Arc::new(Shared {
+            backend,
+            tail: Tail::new(TAIL_CAPACITY, held, all),
+            newest: AtomicU64::new(newest),
+            publishing: tokio::sync::Mutex::new(()),
+            writer_running: AtomicBool::new(true),
+        });
+        let (queue, jobs) = WriteQueue::new();
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), jobs));
+        let refresher = shared
+            .backend
+            .news()
+            .is_some()
+            .then(|| tokio::spawn(refresh_loop(Arc::clone(&shared))));
+        Ok(Self {
+            shared,
+            queue,
+            writer: tokio::sync::Mutex::new(Some(writer)),
+            refresher,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> Store for CachedStore<B> {
+    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
+        self.queue.submit(message).await
+    }
+
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        self.queue.ensure_open()?;
+        match self.shared.tail.since(after, limit) {
+            Some(messages) => Ok(messages),
+            None => self.shared.since(after, limit).await,
+        }
+    }
+
+    async fn since_encoded(&self, after: u64, limit: usize) -> Result<Vec<Encoded>, StoreError> {
+        self.queue.ensure_open()?;
+        if let Some(encoded) = self.shared.tail.since_encoded(after, limit) {
+            return Ok(encoded);
+        }
+        // Older than the tail: rare (a client back after a long absence), encoded here.
+        self.shared
+            .since(after, limit)
+            .await?
+            .iter()
+            .map(|message| serde_json::value::to_raw_value(message).map(Encoded::from))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::backend)
+    }
+
+    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        self.queue.ensure_open()?;
+        if let Some(messages) = self.shared.tail.latest(limit) {
+            return Ok(messages);
+        }
+        let backend = &self.shared.backend;
+        backend.latest(limit).await.map_err(StoreError::backend)
+    }
+
+    fn newest_id(&self) -> u64 {
+        self.shared.newest.load(Ordering::Acquire)
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.queue.ensure_open()?;
+        if !self.shared.writer_running.load(Ordering::Acquire) {
+            return Err(StoreError::WriterStopped);
+        }
+        let backend = &self.shared.backend;
+        backend.check().await.map_err(StoreError::backend)
+    }
+
+    async fn close(&self) {
+        self.queue.close();
+        if let Some(writer) = self.writer.lock().await.take() {
+            // The writer commits what is queued, then ends.
+            let _ = writer.await;
+        }
+        if let Some(refresher) = &self.refresher {
+            refresher.abort();
+        }
+        self.shared.backend.close().await;
+    }
+}
+
+impl<B: Backend> Drop for CachedStore<B> {
+    fn drop(&mut self) {
+        if let Some(refresher) = &self.refresher {
+            refresher.abort();
+        }
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let backend = &self.backend;
+        backend
+            .since(after, limit)
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    /// Makes committed messages visible: into the tail, then the newest id.
+    ///
+    /// When this process is the only writer its commits are all there is, so they go in as they
+    /// are. Over a shared database, a batch goes in as it is only when it follows straight on
+    /// from what the tail holds; after a gap (another instance committed in between) the tail
+    /// reads what is new from the database instead.
+    async fn publish(&self, stored: Vec<ChatMessage>) {
+        let ids: Vec<u64> = stored.iter().map(|message| message.id).collect();
+        // Encoded before any lock is taken: readers never wait on serialisation.
+        let held = stored
+            .into_iter()
+            .map(Held::encode)
+            .collect::<Result<Vec<_>, _>>();
+        let _one_at_a_time = self.publishing.lock().await;
+        let newest_held = self.tail.newest();
+        // Repeats of earlier posts carry old ids; the first new one says whether this follows on.
+        let Some(&first_new) = ids.iter().find(|&&id| id > newest_held) else {
+            return;
+        };
+        let sole_writer = self.backend.news().is_none();
+        match held {
+            Ok(held) if sole_writer || first_new == newest_held + 1 => self.tail.extend(held),
+            Ok(_) => {
+                if let Err(err) = self.read_news().await {
+                    tracing::warn!(
+                        error = &err as &dyn std::error::Error,
+                        "reading other instances' messages failed"
+                    );
+                }
+            }
+            Err(err) => {
+                // Cannot happen for messages of strings and numbers; if it did, the tail stops
+                // claiming to hold them, and reads of them go to the database.
+                tracing::error!(error = %err, "encoding committed messages failed");
+                self.tail
+                    .skip_through(ids.iter().copied().max().unwrap_or(first_new));
+            }
+        }
+        self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
+    }
+
+    /// Reads every message above what the tail holds into it, then publishes the newest id.
+    /// The caller holds `publishing`.
+    async fn read_news(&self) -> Result<(), StoreError> {
+        loop {
+            let after = self.tail.newest();
+            let messages = self.since(after, TAIL_CAPACITY).await?;
+            let count = messages.len();
+            let last = messages.last().map(|message| message.id);
+            match messages
+                .into_iter()
+                .map(Held::encode)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(held) => self.tail.extend(held),
+                Err(err) => {
+                    tracing::error!(error = %err, "encoding messages failed");
+                    self.tail.skip_through(last.unwrap_or(after));
+                }
+            }
+            // Commit order is id order, so everything up to the last id read is here.
+            self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
+            if count < TAIL_CAPACITY {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Clears `writer_running` when the writer ends, also by a panic.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The writer: commits waiting posts in batches until the queue is closed and drained.
+async fn write_loop<B: Backend>(shared: Arc<Shared<B>>, mut jobs: Jobs) {
+    let _running = Running(&shared.writer_running);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.next(&mut batch).await {
+        let (messages, replies) = queue::split(&mut batch);
+        // On failure the transaction rolled back (or never began): none of the batch is stored.
+        let committed = shared
+            .backend
+            .commit(messages)
+            .await
+            .map_err(|err| -> BackendFault { Arc::new(err) });
+        let answer = match committed {
+            Ok(stored) => {
+                // Published before replying: a client that got its status 0 and syncs finds
+                // its message.
+                shared.publish(stored.clone()).await;
+                Ok(stored)
+            }
+            Err(fault) => Err(fault),
+        };
+        queue::answer(replies, answer);
+    }
+}
+
+/// Reads other instances' commits when notified, and every [`REFRESH_EVERY`] in case a
+/// notification was lost.
+async fn refresh_loop<B: Backend>(shared: Arc<Shared<B>>) {
+    let Some(news) = shared.backend.news() else {
+        return;
+    };
+    loop {
+        let _ = tokio::time::timeout(REFRESH_EVERY, news.notified()).await;
+        let _one_at_a_time = shared.publishing.lock().await;
+        if let Err(err) = shared.read_news().await {
+            tracing::debug!(
+                error = &err as &dyn std::error::Error,
+                "refresh failed; retrying"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The layer's rules over a backend in memory, which can also be made to fail or die.
+
+    use super::*;
+    use crate::server::store::testing::{Memory, post};
+    use tokio::sync::Notify;
+
+    #[tokio::test]
+    async fn a_commit_is_in_the_tail_before_its_id_is_published() {
+        let store = CachedStore::open(Memory::default()).await.unwrap();
+        let stored = store.append(post("hello")).await.unwrap();
+        assert_eq!(store.newest_id(), stored.id);
+        // The tail answers without the backend: empty its rows to prove it.
+        store.shared.backend.rows().clear();
+        assert_eq!(store.since(0, 10).await.unwrap(), [stored]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_refused_for_every_post_and_publishes_nothing() {
+        let store = CachedStore::open(Memory::default()).await.unwrap();
+        store.shared.backend.refuse.store(true, Ordering::Relaxed);
+        let err = store.append(post("no")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_eq!(store.newest_id(), 0);
+        assert!(
+            store.check().await.is_ok(),
+            "a refused batch is not a dead writer"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_fails_the_health_check_and_every_post() {
+        let backend = Memory {
+            panic_on: Some("boom"),
+            ..Memory::default()
+        };
+        let store = CachedStore::open(backend).await.unwrap();
+        store.append(post("fine")).await.unwrap();
+        assert!(store.check().await.is_ok());
+        let err = store.append(post("boom")).await.unwrap_err();
+        assert!(matches!(err, StoreError::WriterStopped), "{err:?}");
+        assert!(matches!(
+            store.check().await,
+            Err(StoreError::WriterStopped)
+        ));
+        assert!(store.append(post("after")).await.is_err());
+        // What was stored can still be read.
+        assert_eq!(store.since(0, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn over_a_shared_database_news_and_gaps_are_read_from_it() {
+        let backend = Memory {
+            news: Some(Notify::new()),
+            ..Memory::default()
+        };
+        let store = CachedStore::open(backend).await.unwrap();
+        let backend = &store.shared.backend;
+        // Another instance commits 1; our own commit 2 then does not follow on from the tail.
+        backend.insert_elsewhere("theirs");
+        let ours = store.append(post("ours")).await.unwrap();
+        assert_eq!(ours.id, 2);
+        assert_eq!(store.newest_id(), 2);
+        let texts = |messages: Vec<ChatMessage>| -> Vec<String> {
+            messages.into_iter().map(|m| m.message).collect()
+        };
+        assert_eq!(texts(store.since(0, 10).await.unwrap()), ["theirs", "ours"]);
+        // A notification brings the next one in without any post of ours.
+        let theirs = backend.insert_elsewhere("later");
+        backend.news.as_ref().unwrap().notify_one();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while store.newest_id() < theirs {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the refresher reads news");
+        store.shared.backend.rows().clear();
+        assert_eq!(texts(store.since(2, 10).await.unwrap()), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn after_close_everything_fails_with_closed() {
+        let store = CachedStore::open(Memory::default()).await.unwrap();
+        store.close().await;
+        assert!(matches!(
+            store.append(post("late")).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(matches!(store.check().await, Err(StoreError::Closed)));
+        assert!(matches!(store.since(0, 1).await, Err(StoreError::Closed)));
+    }
+}

@@ -1,0 +1,97 @@
+//! A backend in memory for the tests of the layers above storage; it can be made to refuse
+//! commits or to die, as a real backend's writer might.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+use super::Backend;
+use crate::protocol::{ChatMessage, ValidMessage};
+
+#[derive(Debug, thiserror::Error)]
+#[error("the test backend refused")]
+pub struct Refused;
+
+#[derive(Default)]
+pub struct Memory {
+    pub rows: Mutex<Vec<ChatMessage>>,
+    /// A commit whose first message has this text panics.
+    pub panic_on: Option<&'static str>,
+    pub refuse: AtomicBool,
+    pub news: Option<Notify>,
+}
+
+impl Memory {
+    pub fn rows(&self) -> std::sync::MutexGuard<'_, Vec<ChatMessage>> {
+        self.rows.lock().unwrap()
+    }
+
+    /// A commit by "another instance": straight into the rows, as a database would.
+    pub fn insert_elsewhere(&self, text: &str) -> u64 {
+        let mut rows = self.rows();
+        let id = rows.last().map_or(1, |last| last.id + 1);
+        rows.push(message(id, text));
+        id
+    }
+}
+
+fn message(id: u64, text: &str) -> ChatMessage {
+    ChatMessage {
+        id,
+        sender: "s".into(),
+        message: text.into(),
+        sent_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+pub fn post(text: &str) -> ValidMessage {
+    ValidMessage {
+        sender: "s".into(),
+        message: text.into(),
+        nonce: None,
+    }
+}
+
+impl Backend for Memory {
+    type Error = Refused;
+
+    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, Refused> {
+        if self.panic_on.is_some_and(|text| batch[0].message == text) {
+            panic!("the test backend's writer dies");
+        }
+        if self.refuse.load(Ordering::Relaxed) {
+            return Err(Refused);
+        }
+        Ok(batch
+            .iter()
+            .map(|post| self.insert_elsewhere(&post.message))
+            .map(|id| self.rows()[id as usize - 1].clone())
+            .collect())
+    }
+
+    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, Refused> {
+        let rows = self.rows();
+        Ok(rows
+            .iter()
+            .filter(|row| row.id > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, Refused> {
+        let rows = self.rows();
+        Ok(rows[rows.len().saturating_sub(limit)..].to_vec())
+    }
+
+    async fn check(&self) -> Result<(), Refused> {
+        Ok(())
+    }
+
+    fn news(&self) -> Option<&Notify> {
+        self.news.as_ref()
+    }
+
+    async fn close(&self) {}
+}
