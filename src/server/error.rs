@@ -30,6 +30,9 @@ pub enum AjaxError {
     Storage(#[from] StoreError),
     #[error("internal server error")]
     Panic,
+    /// A reply that could not be encoded (never seen: it would be a bug).
+    #[error("internal server error")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl AjaxError {
@@ -42,7 +45,7 @@ impl AjaxError {
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AjaxError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AjaxError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AjaxError::Panic => StatusCode::INTERNAL_SERVER_ERROR,
+            AjaxError::Panic | AjaxError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -54,6 +57,9 @@ impl IntoResponse for AjaxError {
                 tracing::error!(error = err as &dyn std::error::Error, "storage fault");
             }
             AjaxError::Panic => tracing::error!("handler panicked"),
+            AjaxError::Encode(err) => {
+                tracing::error!(error = err as &dyn std::error::Error, "encoding a reply failed");
+            }
             other => tracing::debug!(error = %other, "request refused"),
         }
         let status = self.status_code();
