@@ -58,7 +58,10 @@ impl IntoResponse for AjaxError {
             }
             AjaxError::Panic => tracing::error!("handler panicked"),
             AjaxError::Encode(err) => {
-                tracing::error!(error = err as &dyn std::error::Error, "encoding a reply failed");
+                tracing::error!(
+                    error = err as &dyn std::error::Error,
+                    "encoding a reply failed"
+                );
             }
             other => tracing::debug!(error = %other, "request refused"),
         }
