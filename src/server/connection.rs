@@ -2,8 +2,8 @@
 //!
 //! hyper 1.x gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer and
 //! keeps both for the connection's life (neither can be made smaller). A chat page polls once a
-//! second and waits in between, so with 10,000 pages open nearly all of those buffers sat idle,
-//! and the first page of each (touched by every request) made up most of the server's ~140 MB.
+//! second and waits in between, so with 10,000 pages open nearly all of those buffers would sit
+//! idle, and the first page of each (touched by every request) would make up most of ~140 MB.
 //! Like nginx, which frees a keep-alive connection's buffers while it waits, a connection here is
 //! *parked* once it has answered everything it was asked, flushed every reply and then waited
 //! [`PARK_AFTER`] for more: hyper is let go of it (`graceful_shutdown` on an idle connection,
