@@ -975,29 +975,35 @@ async fn run(args: &Args) -> Result<Report, Error> {
         .await?,
         0.15,
     ));
-    let spread = Spread {
-        addresses: LIMITED_ADDRESSES,
-        per_connection: LIMITED_PER_CONNECTION,
+    let spread_sync = |name, server: &Server, newest| {
+        let addrs = server.addrs.clone();
+        let spread = Spread {
+            addresses: LIMITED_ADDRESSES,
+            per_connection: LIMITED_PER_CONNECTION,
+        };
+        eprintln!("{name}");
+        async move {
+            let (connections, body) = (args.connections, sync_body(newest));
+            let (expect, make) = (Expect::EmptySync, move |_, _| body.clone());
+            saturate_from(
+                name,
+                &addrs,
+                connections,
+                Some(spread),
+                warm_up,
+                duration,
+                expect,
+                make,
+            )
+            .await
+        }
     };
     if args.addr.is_empty() {
         // The limits-on phase below spreads its clients over many addresses, which takes a new
         // connection every so often: the same without limits tells that cost from the limiter's.
-        eprintln!("chat: idle sync, clients spread over many addresses");
         let newest = newest_id(addr).await?; // the posts above moved it
-        chat.push((
-            saturate_from(
-                "chat: idle sync, clients spread (limits off)",
-                &server.addrs,
-                args.connections,
-                Some(spread),
-                warm_up,
-                duration,
-                Expect::EmptySync,
-                move |_, _| sync_body(newest),
-            )
-            .await?,
-            0.0,
-        ));
+        let name = "chat: idle sync, clients spread (limits off)";
+        chat.push((spread_sync(name, &server, newest).await?, 0.0));
     }
     drop(server);
 
@@ -1005,21 +1011,8 @@ async fn run(args: &Args) -> Result<Report, Error> {
         // The same idle sync at the default limits, from clients spread over many addresses:
         // what the limiter costs every request when it is on, as it is by default.
         let server = Server::chat_limited(args, true)?;
-        eprintln!("chat, default limits: idle sync");
-        chat.push((
-            saturate_from(
-                "chat, default limits on: idle sync",
-                &server.addrs,
-                args.connections,
-                Some(spread),
-                warm_up,
-                duration,
-                Expect::EmptySync,
-                |_, _| sync_body(0),
-            )
-            .await?,
-            0.65,
-        ));
+        let name = "chat, default limits on: idle sync";
+        chat.push((spread_sync(name, &server, 0).await?, 0.65));
     }
 
     let polling = if args.pollers > 0 {

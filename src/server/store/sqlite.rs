@@ -396,12 +396,16 @@ mod tests {
         }
     }
 
+    /// A backend over a fresh database, and the folder that holds it.
+    async fn fresh() -> (tempfile::TempDir, SqliteBackend) {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path().join("chat.db")).await;
+        (dir, backend.unwrap())
+    }
+
     #[tokio::test]
     async fn a_batch_is_stored_in_order_with_repeats_answered_by_their_first_copy() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = SqliteBackend::open(dir.path().join("chat.db"))
-            .await
-            .unwrap();
+        let (_dir, backend) = fresh().await;
         let stored = backend
             .commit(vec![
                 post("one", Some("nonce-0001")),
@@ -420,10 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_writer_thread_fails_the_check_and_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = SqliteBackend::open(dir.path().join("chat.db"))
-            .await
-            .unwrap();
+        let (_dir, backend) = fresh().await;
         assert!(backend.check().await.is_ok());
         backend.crash_writer().await;
         // The thread panics on its own time; the inbox closes when it is gone.
