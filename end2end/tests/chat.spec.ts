@@ -164,8 +164,14 @@ test("at most one sync is in flight when the server is slow", async ({ page }) =
   const route = held.shift()!;
   await route.fulfill({ response: await route.fetch() });
   inFlight -= 1;
-  await page.clock.runFor(1000);
-  await expect.poll(() => syncs).toBe(2);
+  // The page takes the reply in real time; each poll moves its clock on by one tick, so the
+  // next sync comes with the first tick after the reply is in.
+  await expect
+    .poll(async () => {
+      await page.clock.runFor(1000);
+      return syncs;
+    })
+    .toBe(2);
   expect(most).toBe(1);
   await page.unrouteAll({ behavior: "ignoreErrors" });
 });
@@ -182,16 +188,27 @@ test("polling backs off while the server is down and recovers when it is back", 
     // The page's time at each sync attempt, to the half second the test moves it by.
     let now = 0;
     const attempts: number[] = [];
+    let unanswered = 0;
     page.on("request", (req) => {
-      if (isSync(req)) attempts.push(now);
+      if (!isSync(req)) return;
+      attempts.push(now);
+      unanswered += 1;
     });
+    const answered = (req: Request) => {
+      if (isSync(req)) unanswered -= 1;
+    };
+    page.on("requestfailed", answered);
+    page.on("requestfinished", answered);
     await expect(page.getByRole("status")).toHaveText("");
 
     await server.stop();
     for (let step = 0; step < 36; step++) {
       now += 500;
       await page.clock.runFor(500);
-      await page.waitForTimeout(60); // the refused request fails in real time
+      // A refused request fails in real time: let the page see the failure (and set its next
+      // retry) before its clock moves on.
+      await expect.poll(() => unanswered).toBe(0);
+      await page.waitForTimeout(30);
     }
     await expect(page.getByRole("status")).toHaveText("Reconnecting…");
     // The first failure, then retries 1, 2, 4 and 8 s apart (steady polling: every second).
