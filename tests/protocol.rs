@@ -749,4 +749,15 @@ async fn clients_over_their_rate_get_429_with_retry_after_and_nothing_stored() {
         ["burst 0", "burst 1", "burst 2", "someone else"],
         "the refused one was not stored"
     );
+
+    // An IPv6 client is its /64: another address in it does not buy a fresh budget, another
+    // /64 has its own.
+    for n in 0..3 {
+        let (status, _, _) = from("2001:db8:7:1::1", message(&format!("v6 {n}"))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _, _) = from("2001:db8:7:1:ffff::2", message("same /64")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = from("2001:db8:7:2::1", message("next /64")).await;
+    assert_eq!(status, StatusCode::OK);
 }
