@@ -543,6 +543,56 @@ async fn unknown_fields_are_ignored_for_forward_compatibility() {
 }
 
 #[tokio::test]
+async fn the_page_is_compressed_as_the_browser_prefers_and_has_a_description() {
+    use std::io::Read;
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    assert_ok(&send(&router, "ann", "compressed hello").await);
+    let get = |encoding: &str| {
+        let request = Request::get("/")
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::empty())
+            .unwrap();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()[header::VARY], "accept-encoding");
+            let coding = response
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|value| value.to_str().unwrap().to_owned());
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (coding, bytes)
+        }
+    };
+    let (coding, plain) = get("identity").await;
+    assert_eq!(coding, None);
+    let plain = String::from_utf8(plain.to_vec()).unwrap();
+    assert!(plain.contains("compressed hello"));
+    assert!(
+        plain.contains(r#"<meta name="description" content=""#),
+        "{plain}"
+    );
+
+    let (coding, packed) = get("gzip, deflate").await;
+    assert_eq!(coding.as_deref(), Some("gzip"));
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("compressed hello") && packed.len() < html.len());
+
+    let (coding, packed) = get("gzip, deflate, br, zstd").await;
+    assert_eq!(coding.as_deref(), Some("br"));
+    let mut html = String::new();
+    brotli::Decompressor::new(&packed[..], 4096)
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("compressed hello") && packed.len() < html.len());
+}
+
+#[tokio::test]
 async fn the_page_is_rendered_with_the_newest_messages_as_text() {
     let fx = Fixture::new().await;
     let router = fx.router();

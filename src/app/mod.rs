@@ -85,6 +85,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <title>"Chat"</title>
+                <meta name="description" content="A web chat: post messages and read what others write, live."/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link id="leptos" rel="stylesheet" href=stylesheet/>
                 <script type="application/json" id=STATE_ELEMENT_ID inner_html=state_json></script>

@@ -14,7 +14,12 @@ use leptos_axum::ResponseOptions;
 use super::AppState;
 use crate::app::{PAGE_HISTORY, PageState, StylesheetHref, shell};
 
+/// The most a rendered page may be (50 messages of at most 4096 characters, escaped, twice: in
+/// the HTML and in the embedded state): past it, something is wrong.
+const MAX_PAGE_BYTES: usize = 16 << 20;
+
 pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let accepted = request.headers().clone();
     let messages = match state.store.latest(PAGE_HISTORY).await {
         Ok(messages) => messages,
         Err(err) => {
@@ -51,12 +56,35 @@ pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Respo
         },
         move || shell(options.clone()),
     );
-    let mut response = render(request).await.into_response();
+    let (mut parts, body) = render(request).await.into_response().into_parts();
     // The page holds the newest messages: always fetch it afresh.
-    response
-        .headers_mut()
+    parts
+        .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    parts
+        .headers
+        .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Rendered whole (nothing on the page waits for data), then compressed as a whole.
+    let html = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+        Ok(html) => html,
+        Err(err) => {
+            tracing::error!(
+                error = &err as &dyn std::error::Error,
+                "rendering the page failed"
+            );
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    match super::assets::compress_page(&html, &accepted) {
+        Some((encoding, packed)) => {
+            parts
+                .headers
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, packed.into())
+        }
+        None => Response::from_parts(parts, html.into()),
+    }
 }
 
 pub async fn not_found() -> Response {
