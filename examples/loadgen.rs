@@ -316,10 +316,11 @@ impl Connection {
         Ok((status, response.into_body().collect().await?.to_bytes()))
     }
 
-    async fn get_gzip(&mut self, path: &str) -> Result<Bytes, Error> {
+    /// `GET path` with `Accept-Encoding: encoding`: the body as sent.
+    async fn get(&mut self, path: &str, encoding: &str) -> Result<Bytes, Error> {
         let request = hyper::Request::get(path)
             .header(HOST, &self.host)
-            .header(ACCEPT_ENCODING, "gzip")
+            .header(ACCEPT_ENCODING, encoding)
             .body(Full::new(Bytes::new()))?;
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
@@ -725,9 +726,9 @@ fn fraction(index: u64) -> f64 {
 /// The page's first-visit download as served: the WASM, JS and CSS it links, gzip-encoded.
 async fn first_visit_bytes(addr: SocketAddr) -> Result<(u64, Vec<(String, u64)>), Error> {
     let mut connection = Connection::open(addr).await?;
-    let page = connection.get_gzip("/").await?;
+    // The page uncompressed, to read which assets it links (named under /pkg/).
+    let page = connection.get("/", "identity").await?;
     let html = String::from_utf8_lossy(&page).into_owned();
-    // The page is small and sent uncompressed; its assets are named under /pkg/.
     let mut files: Vec<String> = html
         .match_indices("/pkg/")
         .filter_map(|(at, _)| {
@@ -743,7 +744,7 @@ async fn first_visit_bytes(addr: SocketAddr) -> Result<(u64, Vec<(String, u64)>)
     }
     let mut sizes = Vec::new();
     for file in files {
-        let bytes = connection.get_gzip(&file).await?.len() as u64;
+        let bytes = connection.get(&file, "gzip").await?.len() as u64;
         sizes.push((file, bytes));
     }
     Ok((sizes.iter().map(|(_, bytes)| bytes).sum(), sizes))
