@@ -217,11 +217,11 @@ fn brotli(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(packed)
 }
 
-/// `body`, made per request (the page), compressed as the request prefers: the encoding's
-/// name and the bytes, or `None` for identity. Quicker settings than the static files' (made
-/// once at start-up), since this runs for every page view.
-pub(super) fn compress_page(body: &[u8], request: &HeaderMap) -> Option<(&'static str, Vec<u8>)> {
-    match preferred_encoding(request) {
+/// `body`, made per request (the page), compressed as `encoding` says: the encoding's name and
+/// the bytes, or `None` for identity. Quicker settings than the static files' (made once at
+/// start-up), since this runs for every page view.
+pub(super) fn compress_page(body: &[u8], encoding: Encoding) -> Option<(&'static str, Vec<u8>)> {
+    match encoding {
         Encoding::Brotli => {
             let mut packed = Vec::new();
             let params = brotli::enc::BrotliEncoderParams {
@@ -241,15 +241,15 @@ pub(super) fn compress_page(body: &[u8], request: &HeaderMap) -> Option<(&'stati
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Encoding {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
     Brotli,
     Gzip,
     Identity,
 }
 
 /// The best encoding the request accepts: brotli, then gzip, then none. `q=0` refuses one.
-fn preferred_encoding(request: &HeaderMap) -> Encoding {
+pub(super) fn preferred_encoding(request: &HeaderMap) -> Encoding {
     let mut brotli = false;
     let mut gzip = false;
     for value in request.get_all(header::ACCEPT_ENCODING) {

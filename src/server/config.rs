@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::protocol::Limits;
 
-use super::limit::{BadRate, RATES, Rate};
+use super::limit::{BadRate, Rate};
 use super::listen::ListenOptions;
 
 /// How often the page polls when nothing says otherwise, in milliseconds.
@@ -77,16 +77,13 @@ pub struct Config {
     pub worker_threads: Option<u16>,
 }
 
-/// A rate in requests per second: 0, or within [`RATES`]; refused at start-up otherwise.
+/// A rate in requests per second: 0, or what [`Rate::new`] takes; refused at start-up
+/// otherwise.
 fn parse_rate(text: &str) -> Result<f64, BadRate> {
     let rate: f64 = text
         .parse()
         .map_err(|_| BadRate::NotANumber(text.to_owned()))?;
-    if rate == 0.0 || RATES.contains(&rate) {
-        Ok(rate)
-    } else {
-        Err(BadRate::OutOfRange(rate))
-    }
+    Rate::new(rate, 1).map(|_| rate)
 }
 
 impl Config {

@@ -113,7 +113,8 @@ impl Limiter {
     }
 
     /// Clients with a budget in use.
-    pub fn clients(&self) -> usize {
+    #[cfg(test)]
+    fn clients(&self) -> usize {
         self.limiter.as_ref().map_or(0, |limiter| limiter.len())
     }
 }

@@ -14,13 +14,13 @@
 //!   held" never skips a message.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
-use super::tail::{Held, TAIL_CAPACITY, Tail};
+use super::tail::{self, TAIL_CAPACITY, Tail};
 use super::{Backend, BackendFault, Encoded, Store, StoreError};
 use crate::protocol::{ChatMessage, ValidMessage};
 
@@ -42,8 +42,6 @@ struct Shared<B> {
     newest: AtomicU64,
     /// One change of the tail at a time, so each extends it from where the last one ended.
     publishing: tokio::sync::Mutex<()>,
-    /// Cleared when the writer task ends, whether it finished or panicked.
-    writer_running: AtomicBool,
 }
 
 impl<B: Backend> CachedStore<B> {
@@ -56,17 +54,12 @@ impl<B: Backend> CachedStore<B> {
             .map_err(StoreError::backend)?;
         let newest = recent.last().map_or(0, |message| message.id);
         let all = recent.len() < TAIL_CAPACITY;
-        let held = recent
-            .into_iter()
-            .map(Held::encode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(StoreError::backend)?;
+        let tail = Tail::new(TAIL_CAPACITY, recent, all).map_err(StoreError::backend)?;
         let shared = Arc::new(Shared {
             backend,
-            tail: Tail::new(TAIL_CAPACITY, held, all),
+            tail,
             newest: AtomicU64::new(newest),
             publishing: tokio::sync::Mutex::new(()),
-            writer_running: AtomicBool::new(true),
         });
         let (queue, jobs) = WriteQueue::new();
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), jobs));
@@ -108,7 +101,7 @@ impl<B: Backend> Store for CachedStore<B> {
             .since(after, limit)
             .await?
             .iter()
-            .map(|message| serde_json::value::to_raw_value(message).map(Encoded::from))
+            .map(tail::encode)
             .collect::<Result<_, _>>()
             .map_err(StoreError::backend)
     }
@@ -128,7 +121,7 @@ impl<B: Backend> Store for CachedStore<B> {
 
     async fn check(&self) -> Result<(), StoreError> {
         self.queue.ensure_open()?;
-        if !self.shared.writer_running.load(Ordering::Acquire) {
+        if !self.queue.writer_running() {
             return Err(StoreError::WriterStopped);
         }
         let backend = &self.shared.backend;
@@ -171,81 +164,41 @@ impl<B: Backend> Shared<B> {
     /// are. Over a shared database, a batch goes in as it is only when it follows straight on
     /// from what the tail holds; after a gap (another instance committed in between) the tail
     /// reads what is new from the database instead.
-    async fn publish(&self, stored: Vec<ChatMessage>) {
-        let ids: Vec<u64> = stored.iter().map(|message| message.id).collect();
-        // Encoded before any lock is taken: readers never wait on serialisation.
-        let held = stored
-            .into_iter()
-            .map(Held::encode)
-            .collect::<Result<Vec<_>, _>>();
+    async fn publish(&self, stored: &[ChatMessage]) {
         let _one_at_a_time = self.publishing.lock().await;
         let newest_held = self.tail.newest();
         // Repeats of earlier posts carry old ids; the first new one says whether this follows on.
-        let Some(&first_new) = ids.iter().find(|&&id| id > newest_held) else {
+        let Some(first_new) = stored.iter().map(|m| m.id).find(|&id| id > newest_held) else {
             return;
         };
-        let sole_writer = self.backend.news().is_none();
-        match held {
-            Ok(held) if sole_writer || first_new == newest_held + 1 => self.tail.extend(held),
-            Ok(_) => {
-                if let Err(err) = self.read_news().await {
-                    tracing::warn!(
-                        error = &err as &dyn std::error::Error,
-                        "reading other instances' messages failed"
-                    );
-                }
-            }
-            Err(err) => {
-                // Cannot happen for messages of strings and numbers; if it did, the tail stops
-                // claiming to hold them, and reads of them go to the database.
-                tracing::error!(error = %err, "encoding committed messages failed");
-                self.tail
-                    .skip_through(ids.iter().copied().max().unwrap_or(first_new));
-            }
+        if self.backend.news().is_none() || first_new == newest_held + 1 {
+            self.tail.push(stored);
+            self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
+        } else if let Err(err) = self.read_news().await {
+            tracing::warn!(
+                error = &err as &dyn std::error::Error,
+                "reading other instances' messages failed"
+            );
         }
-        self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
     }
 
     /// Reads every message above what the tail holds into it, then publishes the newest id.
     /// The caller holds `publishing`.
     async fn read_news(&self) -> Result<(), StoreError> {
         loop {
-            let after = self.tail.newest();
-            let messages = self.since(after, TAIL_CAPACITY).await?;
-            let count = messages.len();
-            let last = messages.last().map(|message| message.id);
-            match messages
-                .into_iter()
-                .map(Held::encode)
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(held) => self.tail.extend(held),
-                Err(err) => {
-                    tracing::error!(error = %err, "encoding messages failed");
-                    self.tail.skip_through(last.unwrap_or(after));
-                }
-            }
+            let messages = self.since(self.tail.newest(), TAIL_CAPACITY).await?;
+            self.tail.push(&messages);
             // Commit order is id order, so everything up to the last id read is here.
             self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
-            if count < TAIL_CAPACITY {
+            if messages.len() < TAIL_CAPACITY {
                 return Ok(());
             }
         }
     }
 }
 
-/// Clears `writer_running` when the writer ends, also by a panic.
-struct Running<'a>(&'a AtomicBool);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
 /// The writer: commits waiting posts in batches until the queue is closed and drained.
 async fn write_loop<B: Backend>(shared: Arc<Shared<B>>, mut jobs: Jobs) {
-    let _running = Running(&shared.writer_running);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.next(&mut batch).await {
         let (messages, replies) = queue::split(&mut batch);
@@ -259,7 +212,7 @@ async fn write_loop<B: Backend>(shared: Arc<Shared<B>>, mut jobs: Jobs) {
             Ok(stored) => {
                 // Published before replying: a client that got its status 0 and syncs finds
                 // its message.
-                shared.publish(stored.clone()).await;
+                shared.publish(&stored).await;
                 Ok(stored)
             }
             Err(fault) => Err(fault),

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 pub use cached::CachedStore;
 pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError};
+pub use tail::encode;
 
 use crate::protocol::{ChatMessage, ValidMessage};
 

@@ -71,6 +71,16 @@ impl WriteQueue {
         );
     }
 
+    /// Whether the writer still takes posts: its end of the queue is dropped when it ends,
+    /// whether it finished or panicked.
+    pub fn writer_running(&self) -> bool {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|jobs| !jobs.is_closed())
+    }
+
     /// Whether the store was closed: then every call fails with `Closed`.
     pub fn ensure_open(&self) -> Result<(), StoreError> {
         if self.closed.load(Ordering::Acquire) {
@@ -118,6 +128,9 @@ pub struct Reply(oneshot::Sender<Result<ChatMessage, StoreError>>);
 pub fn answer(replies: Vec<Reply>, committed: Result<Vec<ChatMessage>, BackendFault>) {
     match committed {
         Ok(stored) => {
+            // A backend answers every post of a batch; a short answer would leave posts
+            // refused as if the writer had died.
+            debug_assert_eq!(stored.len(), replies.len(), "one stored message per post");
             for (reply, message) in replies.into_iter().zip(stored) {
                 let _ = reply.0.send(Ok(message));
             }

@@ -7,7 +7,7 @@
 //! publishes its id as the newest, so a reader that saw an id also finds its message here.
 //!
 //! Each message is held with its JSON ([`Encoded`]), encoded once, *before* the write lock is
-//! taken ([`Held::encode`]): a sync reply hands those encodings to serde, which copies them into
+//! taken ([`Tail::push`]): a sync reply hands those encodings to serde, which copies them into
 //! the envelope, instead of cloning every message and escaping its text again for every request
 //! (`perf` showed that as a fifth of a 20-message sync), and writers never make syncs wait on
 //! serialisation.
@@ -36,20 +36,27 @@ struct Inner {
 }
 
 /// A message and the text `serde_json` makes of it.
-pub struct Held {
+struct Held {
     message: ChatMessage,
     json: Encoded,
 }
 
-impl Held {
-    /// Encodes `message` once, for every reply that will carry it.
-    pub fn encode(message: ChatMessage) -> serde_json::Result<Self> {
-        let json = serde_json::value::to_raw_value(&message)?;
-        Ok(Self {
-            message,
-            json: json.into(),
+/// `message` as the JSON every reply that carries it copies.
+pub fn encode(message: &ChatMessage) -> serde_json::Result<Encoded> {
+    serde_json::value::to_raw_value(message).map(Encoded::from)
+}
+
+/// Messages with their encodings, made before any lock is taken.
+fn held(messages: impl IntoIterator<Item = ChatMessage>) -> serde_json::Result<Vec<Held>> {
+    messages
+        .into_iter()
+        .map(|message| {
+            Ok(Held {
+                json: encode(&message)?,
+                message,
+            })
         })
-    }
+        .collect()
 }
 
 impl Inner {
@@ -75,23 +82,28 @@ impl Inner {
 impl Tail {
     /// A tail over `newest`, the most recent committed messages in ascending id order; `all`
     /// says whether they are every message in storage (a young chat), so that nothing is older.
-    pub fn new(capacity: usize, mut newest: Vec<Held>, all: bool) -> Self {
+    pub fn new(
+        capacity: usize,
+        mut newest: Vec<ChatMessage>,
+        all: bool,
+    ) -> serde_json::Result<Self> {
         let all = all && newest.len() <= capacity;
         if newest.len() > capacity {
             newest.drain(..newest.len() - capacity);
         }
+        let newest = held(newest)?;
         let floor = match newest.first() {
             _ if all => 0,
-            Some(first) => first.message.id - 1,
+            Some(first) => first.message.id.saturating_sub(1),
             None => 0,
         };
-        Self {
+        Ok(Self {
             capacity,
             inner: RwLock::new(Inner {
                 floor,
                 messages: newest.into(),
             }),
-        }
+        })
     }
 
     // Nothing that runs under these locks can panic (pushes, pops and clones of strings; the
@@ -104,11 +116,27 @@ impl Tail {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends newly committed messages, encoded; ids at or below the newest held (repeats of
-    /// earlier posts) are skipped.
-    pub fn extend(&self, committed: impl IntoIterator<Item = Held>) {
+    /// Appends newly committed messages, in id order; ids at or below the newest held (repeats
+    /// of earlier posts) are skipped. They are encoded before the write lock is taken, so readers
+    /// never wait on serialisation. Should encoding fail (it cannot, for messages of strings and
+    /// numbers), the tail forgets up to the newest of them rather than claim to hold them, and
+    /// reads of them go to storage.
+    pub fn push(&self, committed: &[ChatMessage]) {
+        let newest = self.newest();
+        let fresh = committed.iter().filter(|message| message.id > newest);
+        match held(fresh.cloned()) {
+            Ok(held) => self.extend(held),
+            Err(err) => {
+                tracing::error!(error = %err, "encoding committed messages failed");
+                let last = committed.iter().map(|message| message.id).max();
+                self.skip_through(last.unwrap_or(newest));
+            }
+        }
+    }
+
+    fn extend(&self, held: Vec<Held>) {
         let mut inner = self.write();
-        for held in committed {
+        for held in held {
             if held.message.id <= inner.newest() {
                 continue;
             }
@@ -122,9 +150,7 @@ impl Tail {
     }
 
     /// Forgets everything up to `id`: reads of anything older than what comes next go to storage.
-    /// For commits the tail could not take (their encoding failed), so it never claims to hold
-    /// a message it does not.
-    pub fn skip_through(&self, id: u64) {
+    fn skip_through(&self, id: u64) {
         let mut inner = self.write();
         if id > inner.newest() {
             inner.messages.clear();
@@ -182,11 +208,8 @@ mod tests {
         }
     }
 
-    fn held(messages: impl IntoIterator<Item = ChatMessage>) -> Vec<Held> {
-        messages
-            .into_iter()
-            .map(|message| Held::encode(message).unwrap())
-            .collect()
+    fn tail_of(capacity: usize, newest: impl IntoIterator<Item = ChatMessage>, all: bool) -> Tail {
+        Tail::new(capacity, newest.into_iter().collect(), all).unwrap()
     }
 
     fn ids(messages: Option<Vec<ChatMessage>>) -> Option<Vec<u64>> {
@@ -195,18 +218,18 @@ mod tests {
 
     #[test]
     fn a_young_chat_is_answered_entirely_from_memory() {
-        let tail = Tail::new(4, held((1..=3).map(message)), true);
+        let tail = tail_of(4, (1..=3).map(message), true);
         assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
         assert_eq!(ids(tail.since(1, 1)), Some(vec![2]));
         assert_eq!(ids(tail.since(3, 10)), Some(vec![]));
         assert_eq!(ids(tail.latest(50)), Some(vec![1, 2, 3]));
-        assert_eq!(ids(Tail::new(4, vec![], true).since(0, 10)), Some(vec![]));
+        assert_eq!(ids(tail_of(4, [], true).since(0, 10)), Some(vec![]));
     }
 
     #[test]
     fn reads_older_than_the_tail_go_to_storage() {
         // Started over a database whose newest messages are 7..=10 (older ones exist).
-        let tail = Tail::new(4, held((5..=10).map(message)), false);
+        let tail = tail_of(4, (5..=10).map(message), false);
         assert_eq!(ids(tail.since(6, 10)), Some(vec![7, 8, 9, 10]));
         assert_eq!(tail.since(5, 10), None, "message 6 is not held");
         assert_eq!(ids(tail.latest(2)), Some(vec![9, 10]));
@@ -215,8 +238,8 @@ mod tests {
 
     #[test]
     fn commits_push_out_the_oldest_and_raise_the_floor() {
-        let tail = Tail::new(3, vec![], true);
-        tail.extend(held((1..=5).map(message)));
+        let tail = tail_of(3, [], true);
+        tail.push(&(1..=5).map(message).collect::<Vec<_>>());
         assert_eq!(ids(tail.since(2, 10)), Some(vec![3, 4, 5]));
         assert_eq!(tail.since(1, 10), None);
         assert_eq!(tail.latest(4), None);
@@ -224,12 +247,12 @@ mod tests {
 
     #[test]
     fn skipped_commits_send_older_reads_to_storage() {
-        let tail = Tail::new(8, held((1..=3).map(message)), true);
+        let tail = tail_of(8, (1..=3).map(message), true);
         tail.skip_through(5);
         assert_eq!(tail.newest(), 5);
         assert_eq!(tail.since(3, 10), None, "4 and 5 are not held");
         assert_eq!(ids(tail.since(5, 10)), Some(vec![]));
-        tail.extend(held([message(6)]));
+        tail.push(&[message(6)]);
         assert_eq!(ids(tail.since(5, 10)), Some(vec![6]));
         tail.skip_through(2);
         assert_eq!(tail.newest(), 6, "never moves back");
@@ -243,8 +266,8 @@ mod tests {
             message: "<script>alert(1)</script>\u{0}\u{1f}\n\té 😀 \u{2028}".into(),
             sent_at: "2026-01-01T00:00:00.000001Z".into(),
         };
-        let tail = Tail::new(8, held([message(5), message(6)]), false);
-        tail.extend(held([tricky, message(8)]));
+        let tail = tail_of(8, [message(5), message(6)], false);
+        tail.push(&[tricky, message(8)]);
         for (after, limit) in [(4, 10), (5, 10), (5, 2), (6, 1), (8, 10)] {
             let expected = serde_json::to_string(&tail.since(after, limit).unwrap()).unwrap();
             let encoded = serde_json::to_string(&tail.since_encoded(after, limit).unwrap());
@@ -255,10 +278,10 @@ mod tests {
 
     #[test]
     fn repeats_of_earlier_posts_are_not_added_again() {
-        let tail = Tail::new(8, vec![], true);
+        let tail = tail_of(8, [], true);
         // A batch whose third post repeats the first (same nonce): it carries the first's id.
-        tail.extend(held([message(1), message(2), message(1)]));
-        tail.extend(held([message(2), message(3)]));
+        tail.push(&[message(1), message(2), message(1)]);
+        tail.push(&[message(2), message(3)]);
         assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
     }
 }
