@@ -49,6 +49,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       DATABASE_URL: `sqlite://${path.join(process.env.CHAT_E2E_DIR, "e2e.db")}`,
       RUST_LOG: "warn",
+      // general, and two more rooms for the tests of rooms (end2end/tests/rooms.spec.ts).
+      CHAT_ROOMS: "dev,ops",
       // The tests post quickly from one address; rate limits have their own test.
       CHAT_MESSAGE_RATE: "1000",
       CHAT_MESSAGE_BURST: "1000",

@@ -2,10 +2,34 @@
 //! shared by the server and the browser client so that neither side builds JSON by hand.
 //!
 //! serde does the tagging (`#[serde(tag = "type", content = "data")]`). A client may send
-//! `message` and `sync`; the server answers with `sync` or `status`. Validation of what a
-//! client sends lives here too, so the page can refuse bad input with the server's own rules.
+//! `message`, `sync`, `history` and `rooms`; the server answers with `sync`, `history`, `rooms`
+//! or `status`. Validation of what a client sends lives here too, so the page can refuse bad
+//! input with the server's own rules.
+//!
+//! Rooms extend the seed without changing it: every field they add is optional and defaults
+//! to the room `general`, so a client that knows only the seed's three envelopes keeps working.
 
 use serde::{Deserialize, Serialize};
+
+/// The room that always exists, and the one every seed-shaped envelope means.
+pub const GENERAL: &str = "general";
+/// Most rooms one `sync` may follow.
+pub const MAX_SYNC_ROOMS: usize = 100;
+/// Most messages one `history` reply may hold, and how many it holds when not told.
+pub const MAX_HISTORY: u32 = 200;
+pub const DEFAULT_HISTORY: u32 = 50;
+/// `unread` counts stop here: "1000" reads as "1000 or more".
+pub const MAX_UNREAD: u64 = 1000;
+
+/// Whether `name` is a room name: 1 to 32 of `a-z`, `0-9` and `-`, not starting with `-`.
+pub fn is_room_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=32).contains(&bytes.len())
+        && bytes[0] != b'-'
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
 
 /// The limits of the protocol. The defaults are the contract; a server may be configured
 /// otherwise, and then tells its clients (the page reads them from the rendered HTML).
@@ -40,6 +64,10 @@ pub enum ClientEnvelope {
     Message(#[serde(deserialize_with = "object")] PostMessage),
     /// A request for every message newer than the one the client has.
     Sync(#[serde(deserialize_with = "object")] SyncRequest),
+    /// A page of a room's older messages (scroll-back).
+    History(#[serde(deserialize_with = "object")] HistoryRequest),
+    /// The rooms, their newest ids and, for those the client names, how many it has not read.
+    Rooms(#[serde(deserialize_with = "object")] RoomsRequest),
 }
 
 /// Deserializes `T` from a JSON object only. serde's derived structs also accept a list of
@@ -76,30 +104,205 @@ pub struct PostMessage {
     /// time and stores nothing new. An extension of the seed's protocol.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The room to post to; `general` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
 }
 
 /// The `data` of a client's `sync` envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     /// Id of the newest message the client has; 0 when it has none.
     pub last_message: u64,
+    /// The rooms to follow, 1 to [`MAX_SYNC_ROOMS`] distinct names; `["general"]` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
 }
 
-/// An envelope the server sends back.
+/// The `data` of a client's `history` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    pub room: String,
+    /// Only messages with a smaller id; every message when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// How many, 1 to [`MAX_HISTORY`]; [`DEFAULT_HISTORY`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl HistoryRequest {
+    /// The id bound and the count, checked: `before` at least 1, `limit` in range.
+    pub fn bounds(&self) -> Result<(u64, usize), Invalid> {
+        let before = match self.before {
+            Some(0) => return Err(Invalid("data.before: must be at least 1".into())),
+            Some(before) => before,
+            None => u64::MAX,
+        };
+        let limit = self.limit.unwrap_or(DEFAULT_HISTORY);
+        if !(1..=MAX_HISTORY).contains(&limit) {
+            return Err(Invalid(format!(
+                "data.limit: {limit}, 1 to {MAX_HISTORY} allowed"
+            )));
+        }
+        Ok((before, limit as usize))
+    }
+}
+
+/// The `data` of a client's `rooms` envelope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomsRequest {
+    /// Per room, the newest id the client has read: the reply counts what is newer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<RoomIds>,
+}
+
+/// Per room, an id: on the wire a JSON object `{"<room>": <id>, ...}`, held as a list because a
+/// map type would cost the WASM client its tree and sorting code (about 20 KB). A room named
+/// twice keeps its last id, as JSON parsers do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomIds(pub Vec<(String, u64)>);
+
+impl RoomIds {
+    pub fn get(&self, room: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == room)
+            .map(|&(_, id)| id)
+    }
+
+    /// Sets `room`'s id, replacing the one it had.
+    pub fn set(&mut self, room: &str, id: u64) {
+        match self.0.iter_mut().find(|(name, _)| name == room) {
+            Some(entry) => entry.1 = id,
+            None => self.0.push((room.to_owned(), id)),
+        }
+    }
+}
+
+impl Serialize for RoomIds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, id)| (name, id)))
+    }
+}
+
+impl<'de> Deserialize<'de> for RoomIds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RoomIds;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of room names and ids")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RoomIds, A::Error> {
+                let mut ids = RoomIds::default();
+                while let Some((room, id)) = map.next_entry::<String, u64>()? {
+                    ids.set(&room, id);
+                }
+                Ok(ids)
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// One room in a `rooms` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    /// The id of the room's newest message; 0 when it has none.
+    pub newest: u64,
+    /// Messages newer than the id the client said it read (at most [`MAX_UNREAD`]); only for
+    /// rooms the request named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u64>,
+}
+
+/// An envelope the server sends back. Decoded by hand (below), not derived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "lowercase")]
 pub enum ServerEnvelope {
     /// The messages newer than the client's `last_message`, oldest first.
     Sync(Vec<ChatMessage>),
     /// Whether the action the server took for the client succeeded.
     Status(Status),
+    /// A page of a room's messages, oldest first.
+    History(Vec<ChatMessage>),
+    /// Every room the server serves, in its configured order.
+    Rooms(Vec<RoomInfo>),
+}
+
+/// serde's derived decoding of an adjacently tagged enum can buffer the whole envelope (for
+/// `data` before `type`), which costs the WASM client about 8 KB gzip of code. The server
+/// always writes `type` first, so `data` is decoded straight into its type, and a reply with
+/// `data` first is refused (the page treats it as no reply).
+impl<'de> Deserialize<'de> for ServerEnvelope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+
+        fn decode<'de, A: MapAccess<'de>>(
+            kind: &str,
+            map: &mut A,
+        ) -> Result<ServerEnvelope, A::Error> {
+            Ok(match kind {
+                "sync" => ServerEnvelope::Sync(map.next_value()?),
+                "status" => ServerEnvelope::Status(map.next_value()?),
+                "history" => ServerEnvelope::History(map.next_value()?),
+                "rooms" => ServerEnvelope::Rooms(map.next_value()?),
+                other => {
+                    return Err(A::Error::unknown_variant(
+                        other,
+                        &["sync", "status", "history", "rooms"],
+                    ));
+                }
+            })
+        }
+
+        struct Envelope;
+
+        impl<'de> Visitor<'de> for Envelope {
+            type Value = ServerEnvelope;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a server envelope")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServerEnvelope, A::Error> {
+                let mut kind: Option<String> = None;
+                let mut envelope = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match (key.as_str(), &kind) {
+                        ("type", _) => kind = Some(map.next_value()?),
+                        ("data", Some(kind)) => envelope = Some(decode(kind, &mut map)?),
+                        ("data", None) => {
+                            return Err(A::Error::custom("\"type\" must come before \"data\""));
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                envelope.ok_or_else(|| A::Error::missing_field("data"))
+            }
+        }
+
+        deserializer.deserialize_map(Envelope)
+    }
 }
 
 /// One stored message, as the server hands it out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// Positive, strictly increasing in commit order, never reused.
+    /// Positive, strictly increasing in commit order across all rooms, never reused.
     pub id: u64,
+    pub room: String,
     pub sender: String,
     pub message: String,
     /// When the server stored it: RFC 3339, UTC.
@@ -162,6 +365,7 @@ impl TryFrom<u8> for Outcome {
 /// A `message` that passed validation: the sender trimmed, the text exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidMessage {
+    pub room: String,
     pub sender: String,
     pub message: String,
     pub nonce: Option<String>,
@@ -186,7 +390,12 @@ impl PostMessage {
     /// Checks the message against `limits`. The sender is trimmed of surrounding white space
     /// (Unicode White_Space, as `str::trim`); the text is kept byte for byte. NUL is refused in
     /// both because PostgreSQL cannot store it in text, and every backend must accept the same.
+    /// The room is checked for its form only; whether it is served is the server's to say.
     pub fn validate(&self, limits: &Limits) -> Result<ValidMessage, Invalid> {
+        let room = self.room.as_deref().unwrap_or(GENERAL);
+        if !is_room_name(room) {
+            return Err(Invalid(format!("data.room: {BAD_ROOM}")));
+        }
         let sender = self.sender.trim();
         let sender_chars = sender.chars().count();
         if sender_chars == 0 {
@@ -227,12 +436,16 @@ impl PostMessage {
             }
         }
         Ok(ValidMessage {
+            room: room.to_owned(),
             sender: sender.to_owned(),
             message: self.message.clone(),
             nonce: self.nonce.clone(),
         })
     }
 }
+
+/// Why a room name was refused.
+pub const BAD_ROOM: &str = "not a room name (1 to 32 of a-z, 0-9 and -, not starting with -)";
 
 /// Decodes one client envelope from a request body; the error says where and why.
 pub fn decode_client(body: &[u8]) -> Result<ClientEnvelope, Invalid> {
@@ -258,6 +471,7 @@ mod tests {
     fn envelopes_use_the_seed_shape() {
         let sync = ServerEnvelope::Sync(vec![ChatMessage {
             id: 3,
+            room: "general".into(),
             sender: "ann".into(),
             message: "hi".into(),
             sent_at: "2026-01-01T00:00:00Z".into(),
@@ -265,7 +479,7 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&sync).unwrap(),
             json!({"type": "sync", "data": [
-                {"id": 3, "sender": "ann", "message": "hi", "sent_at": "2026-01-01T00:00:00Z"}
+                {"id": 3, "room": "general", "sender": "ann", "message": "hi", "sent_at": "2026-01-01T00:00:00Z"}
             ]})
         );
         assert_eq!(
@@ -273,8 +487,21 @@ mod tests {
             json!({"type": "status", "data": {"status": 1, "message": "no"}})
         );
         assert_eq!(
-            serde_json::to_value(ClientEnvelope::Sync(SyncRequest { last_message: 7 })).unwrap(),
+            serde_json::to_value(ClientEnvelope::Sync(SyncRequest {
+                last_message: 7,
+                rooms: None
+            }))
+            .unwrap(),
             json!({"type": "sync", "data": {"last_message": 7}})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerEnvelope::Rooms(vec![RoomInfo {
+                name: "dev".into(),
+                newest: 9,
+                unread: None
+            }]))
+            .unwrap(),
+            json!({"type": "rooms", "data": [{"name": "dev", "newest": 9}]})
         );
     }
 
@@ -290,7 +517,10 @@ mod tests {
         assert!(decode_client(br#"{"type":"message","data":["a","b"]}"#).is_err());
         assert_eq!(
             decode_client(br#"{"data":{"last_message":5},"type":"sync"}"#).unwrap(),
-            ClientEnvelope::Sync(SyncRequest { last_message: 5 }),
+            ClientEnvelope::Sync(SyncRequest {
+                last_message: 5,
+                rooms: None
+            }),
             "keys in any order"
         );
         assert!(decode_client(b"[1]").is_err());
@@ -309,6 +539,7 @@ mod tests {
             sender: sender.into(),
             message: message.into(),
             nonce: None,
+            room: None,
         };
         let ok = post("  \u{2003}ann\n", " hi ").validate(&limits).unwrap();
         assert_eq!(ok.sender, "ann");
@@ -328,5 +559,29 @@ mod tests {
         assert!(with_nonce("12345678").validate(&limits).is_ok());
         assert!(with_nonce(&"😀".repeat(64)).validate(&limits).is_ok());
         assert!(with_nonce(&"n".repeat(65)).validate(&limits).is_err());
+        assert_eq!(ok.room, GENERAL, "no room is general");
+        let in_room = |room: &str| PostMessage {
+            room: Some(room.into()),
+            ..post("a", "b")
+        };
+        assert_eq!(in_room("dev-2").validate(&limits).unwrap().room, "dev-2");
+        for bad in ["", "-dev", "Dev", "dev_2", "dév", &"a".repeat(33)] {
+            assert!(in_room(bad).validate(&limits).is_err(), "{bad:?}");
+        }
+        assert!(in_room(&"a".repeat(32)).validate(&limits).is_ok());
+    }
+
+    #[test]
+    fn history_bounds() {
+        let history = |before, limit| HistoryRequest {
+            room: GENERAL.into(),
+            before,
+            limit,
+        };
+        assert_eq!(history(None, None).bounds(), Ok((u64::MAX, 50)));
+        assert_eq!(history(Some(9), Some(200)).bounds(), Ok((9, 200)));
+        assert!(history(Some(0), None).bounds().is_err());
+        assert!(history(None, Some(0)).bounds().is_err());
+        assert!(history(None, Some(201)).bounds().is_err());
     }
 }

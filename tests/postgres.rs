@@ -50,11 +50,16 @@ async fn all_ids(client: &tokio_postgres::Client) -> Vec<i64> {
         .collect()
 }
 
+fn general() -> Vec<String> {
+    vec!["general".to_owned()]
+}
+
 fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
     PostMessage {
         sender: "w".into(),
         message: text,
         nonce: None,
+        room: None,
     }
     .validate(&Limits::default())
     .expect("a valid message")
@@ -136,7 +141,7 @@ async fn commit_order_is_id_order_across_instances() {
         let mut served = Vec::new();
         loop {
             let after = served.last().map_or(0, |&id: &i64| id as u64);
-            let page = store.since(after, 1000).await.unwrap();
+            let page = store.since(&general(), after, 1000).await.unwrap();
             if page.is_empty() {
                 break;
             }
@@ -170,7 +175,10 @@ async fn instances_starting_at_once_create_the_schema_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(stores[5].since(0, 10).await.unwrap()[0].id, stored.id);
+    assert_eq!(
+        stores[5].since(&general(), 0, 10).await.unwrap()[0].id,
+        stored.id
+    );
     let client = raw_client(&url).await;
     let versions: Vec<i32> = client
         .query("SELECT version FROM chat_schema", &[])
@@ -213,7 +221,7 @@ async fn a_lost_notification_delays_news_but_never_hides_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let page = store.since(first.id, 10).await.unwrap();
+    let page = store.since(&general(), first.id, 10).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].message, "unannounced");
     store.close().await;
@@ -421,4 +429,41 @@ async fn health(client: &HttpClient, addr: SocketAddr) -> Option<u16> {
         .unwrap();
     let response = client.request(request).await.ok()?;
     Some(response.status().as_u16())
+}
+
+/// A database made by the server before rooms (schema version 1, three messages): opening it
+/// migrates it, its messages are `general`'s, and new ids go on from the old ones.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn a_database_from_before_rooms_is_migrated_into_general() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(include_str!("fixtures/postgres-v1.sql"))
+        .await
+        .unwrap();
+    let store = store::open(&url).await.unwrap();
+    let old = store.history("general", u64::MAX, 10).await.unwrap();
+    let texts: Vec<&str> = old.iter().map(|m| m.message.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["before rooms 1", "before rooms 2", "before rooms 3"]
+    );
+    assert!(old.iter().all(|m| m.room == "general"));
+    let mut dev = valid("in dev".into());
+    dev.room = "dev".into();
+    let stored = store.append(dev).await.unwrap();
+    assert_eq!((stored.id, stored.room.as_str()), (4, "dev"));
+    let rooms = store
+        .rooms(&["general".into(), "dev".into()], &Default::default())
+        .await
+        .unwrap();
+    let newest: Vec<u64> = rooms.iter().map(|room| room.newest).collect();
+    assert_eq!(newest, [3, 4]);
+    store.close().await;
+    drop(client);
+    let _ = driver.await;
 }

@@ -130,8 +130,9 @@ async fn a_posted_message_is_acknowledged_and_synced_back() {
     let messages = sync(&router, 0).await;
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
-    assert_eq!(message.as_object().unwrap().len(), 4, "{message}");
+    assert_eq!(message.as_object().unwrap().len(), 5, "{message}");
     assert!(message["id"].as_u64().unwrap() >= 1);
+    assert_eq!(message["room"], "general", "a seed post goes to general");
     assert_eq!(message["sender"], "ann", "sender is stored trimmed");
     assert_eq!(message["message"], "hello, world");
     let sent_at = message["sent_at"].as_str().unwrap();
@@ -810,4 +811,442 @@ async fn clients_over_their_rate_get_429_with_retry_after_and_nothing_stored() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let (status, _, _) = from("2001:db8:7:2::1", message("next /64")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+// ---- Rooms, history, unread counts and the pages of rooms --------------------------------
+
+/// A fixture whose server serves `general`, `dev` and `ops`.
+async fn with_rooms() -> (Fixture, Router) {
+    let mut fx = Fixture::new().await;
+    fx.state.rooms =
+        std::sync::Arc::new(ajax_chat::server::rooms::Rooms::parse("dev,ops").unwrap());
+    let router = fx.router();
+    (fx, router)
+}
+
+async fn send_to(router: &Router, room: &str, message: &str) -> u64 {
+    let reply = post(
+        router,
+        &json!({"type": "message", "data": {"sender": "ann", "message": message, "room": room}}),
+    )
+    .await;
+    assert_ok(&reply);
+    // "message <id> stored"
+    reply.body["data"]["message"]
+        .as_str()
+        .and_then(|text| text.split(' ').nth(1))
+        .and_then(|id| id.parse().ok())
+        .expect("the stored id in the status")
+}
+
+async fn sync_rooms(router: &Router, last: u64, rooms: &[&str]) -> Vec<(u64, String, String)> {
+    let reply = post(
+        router,
+        &json!({"type": "sync", "data": {"last_message": last, "rooms": rooms}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    items(&reply, "sync")
+}
+
+/// `(id, room, text)` of a sync or history reply's items.
+fn items(reply: &Reply, kind: &str) -> Vec<(u64, String, String)> {
+    assert_eq!(reply.body["type"], kind, "{:?}", reply.body);
+    reply.body["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| {
+            (
+                item["id"].as_u64().unwrap(),
+                item["room"].as_str().unwrap().to_owned(),
+                item["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn rooms_keep_their_messages_apart_on_one_id_sequence() {
+    let (_fx, router) = with_rooms().await;
+    let mut ids = Vec::new();
+    for (room, text) in [
+        ("general", "g1"),
+        ("dev", "d1"),
+        ("ops", "o1"),
+        ("dev", "d2"),
+    ] {
+        ids.push(send_to(&router, room, text).await);
+    }
+    // A seed post (no room) goes to general.
+    assert_ok(&send(&router, "ann", "g2").await);
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "one sequence: {ids:?}"
+    );
+
+    // The seed's sync sees general only, exactly as before rooms.
+    let seed: Vec<String> = sync(&router, 0)
+        .await
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seed, ["g1", "g2"]);
+    let texts = |items: Vec<(u64, String, String)>| -> Vec<String> {
+        items
+            .into_iter()
+            .map(|(_, room, text)| format!("{room}:{text}"))
+            .collect()
+    };
+    assert_eq!(
+        texts(sync_rooms(&router, 0, &["dev", "ops"]).await),
+        ["dev:d1", "ops:o1", "dev:d2"]
+    );
+    assert_eq!(
+        texts(sync_rooms(&router, ids[1], &["ops", "dev"]).await),
+        ["ops:o1", "dev:d2"]
+    );
+    assert_eq!(
+        texts(sync_rooms(&router, 0, &["general", "dev", "ops"]).await),
+        ["general:g1", "dev:d1", "ops:o1", "dev:d2", "general:g2"]
+    );
+    // Up to date in the rooms followed, while another room moved on: nothing.
+    assert!(sync_rooms(&router, ids[2], &["ops"]).await.is_empty());
+}
+
+#[tokio::test]
+async fn room_names_are_checked_everywhere_and_nothing_is_stored_when_refused() {
+    let (_fx, router) = with_rooms().await;
+    send_to(&router, "dev", "kept").await;
+    let message = |room: Value| json!({"type": "message", "data": {"sender": "a", "message": "b", "room": room}});
+    let sync = |rooms: Value| json!({"type": "sync", "data": {"last_message": 0, "rooms": rooms}});
+    let history = |data: Value| json!({"type": "history", "data": data});
+    let rooms = |read: Value| json!({"type": "rooms", "data": {"read": read}});
+    let many: Vec<String> = (0..101).map(|n| format!("r{n}")).collect();
+    let cases: Vec<(&str, Value, StatusCode)> = vec![
+        (
+            "message: malformed room",
+            message(json!("Dev")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "message: room too long",
+            message(json!("a".repeat(33))),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "message: room not a string",
+            message(json!(7)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "message: room not served",
+            message(json!("nope")),
+            StatusCode::NOT_FOUND,
+        ),
+        ("sync: no rooms", sync(json!([])), StatusCode::BAD_REQUEST),
+        (
+            "sync: 101 rooms",
+            sync(json!(many)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sync: a room twice",
+            sync(json!(["dev", "dev"])),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sync: malformed room",
+            sync(json!(["dev", "-x"])),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sync: rooms not a list",
+            sync(json!("dev")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sync: room not served",
+            sync(json!(["dev", "nope"])),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "history: no room",
+            history(json!({})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: malformed room",
+            history(json!({"room": "a b"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: room not served",
+            history(json!({"room": "nope"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "history: before 0",
+            history(json!({"room": "dev", "before": 0})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: before negative",
+            history(json!({"room": "dev", "before": -1})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: limit 0",
+            history(json!({"room": "dev", "limit": 0})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: limit 201",
+            history(json!({"room": "dev", "limit": 201})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: limit a string",
+            history(json!({"room": "dev", "limit": "5"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "history: data a list",
+            json!({"type": "history", "data": ["dev"]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "rooms: no data",
+            json!({"type": "rooms"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "rooms: read a list",
+            rooms(json!(["dev"])),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "rooms: read malformed room",
+            rooms(json!({"Dev": 1})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "rooms: read negative id",
+            rooms(json!({"dev": -1})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "rooms: read room not served",
+            rooms(json!({"nope": 1})),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (what, body, status) in cases {
+        assert_refused(&post(&router, &body).await, status, what);
+    }
+    // The new envelopes get the transport checks of the old ones.
+    let body = serde_json::to_vec(&history(json!({"room": "dev"}))).unwrap();
+    let reply = call(&router, Method::POST, Some("text/plain"), body.clone()).await;
+    assert_refused(
+        &reply,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "history as text/plain",
+    );
+    let reply = call(&router, Method::PUT, Some("application/json"), body).await;
+    assert_refused(&reply, StatusCode::METHOD_NOT_ALLOWED, "history with PUT");
+    let huge = json!({"type": "rooms", "data": {"read": {"dev": 1}, "pad": "x".repeat(70_000)}});
+    assert_refused(
+        &post(&router, &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a huge rooms",
+    );
+    let all = sync_rooms(&router, 0, &["general", "dev", "ops"]).await;
+    assert_eq!(all.len(), 1, "nothing stored: {all:?}");
+}
+
+#[tokio::test]
+async fn history_pages_back_through_one_room() {
+    let (_fx, router) = with_rooms().await;
+    let mut dev = Vec::new();
+    for n in 0..130 {
+        dev.push(send_to(&router, "dev", &format!("d{n}")).await);
+        if n % 3 == 0 {
+            send_to(&router, "general", &format!("g{n}")).await;
+        }
+    }
+    let history = |data: Value| {
+        let router = router.clone();
+        async move {
+            let reply = post(&router, &json!({"type": "history", "data": data})).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            items(&reply, "history")
+        }
+    };
+    let ids = |items: &[(u64, String, String)]| items.iter().map(|item| item.0).collect::<Vec<_>>();
+    // Default: the 50 newest, ascending, all of dev.
+    let newest = history(json!({"room": "dev"})).await;
+    assert_eq!(ids(&newest), dev[80..]);
+    assert!(newest.iter().all(|(_, room, _)| room == "dev"));
+    let older = history(json!({"room": "dev", "before": dev[80], "limit": 50})).await;
+    assert_eq!(ids(&older), dev[30..80]);
+    let last = history(json!({"room": "dev", "before": dev[30], "limit": 50})).await;
+    assert_eq!(ids(&last), dev[..30], "fewer than asked: the beginning");
+    assert_eq!(
+        ids(&history(json!({"room": "dev", "limit": 200})).await),
+        dev
+    );
+    assert!(history(json!({"room": "ops"})).await.is_empty());
+    assert!(
+        history(json!({"room": "dev", "before": 1}))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn rooms_list_newest_ids_and_count_unread() {
+    let (_fx, router) = with_rooms().await;
+    let rooms = |read: Option<Value>| {
+        let router = router.clone();
+        async move {
+            let data = match read {
+                Some(read) => json!({"read": read}),
+                None => json!({}),
+            };
+            let reply = post(&router, &json!({"type": "rooms", "data": data})).await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            assert_eq!(reply.body["type"], "rooms");
+            reply.body["data"].clone()
+        }
+    };
+    assert_eq!(
+        rooms(None).await,
+        json!([{"name": "general", "newest": 0}, {"name": "dev", "newest": 0}, {"name": "ops", "newest": 0}])
+    );
+    let d1 = send_to(&router, "dev", "1").await;
+    let g1 = send_to(&router, "general", "2").await;
+    let d2 = send_to(&router, "dev", "3").await;
+    let d3 = send_to(&router, "dev", "4").await;
+    assert_eq!(
+        rooms(Some(json!({"dev": d1, "ops": 0}))).await,
+        json!([
+            {"name": "general", "newest": g1},
+            {"name": "dev", "newest": d3, "unread": 2},
+            {"name": "ops", "newest": 0, "unread": 0}
+        ])
+    );
+    assert_eq!(rooms(Some(json!({"dev": d2}))).await[1]["unread"], 1);
+    assert_eq!(rooms(Some(json!({"dev": 0}))).await[1]["unread"], 3);
+    assert_eq!(rooms(Some(json!({"dev": d3 + 100}))).await[1]["unread"], 0);
+}
+
+#[tokio::test]
+async fn unread_counts_stop_at_1000() {
+    let (_fx, router) = with_rooms().await;
+    for n in 0..1001 {
+        send_to(&router, "ops", &format!("{n}")).await;
+    }
+    let reply = post(
+        &router,
+        &json!({"type": "rooms", "data": {"read": {"ops": 0}}}),
+    )
+    .await;
+    assert_eq!(reply.body["data"][2]["unread"], 1000, "{:?}", reply.body);
+}
+
+async fn get_page(router: &Router, path: &str) -> (StatusCode, String) {
+    let response = router
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn room_pages_transcripts_and_permalinks_are_rendered_on_the_server() {
+    let (_fx, router) = with_rooms().await;
+    let mut dev = Vec::new();
+    for n in 0..120 {
+        dev.push(send_to(&router, "dev", &format!("dev message {n}.")).await);
+    }
+    let general = send_to(&router, "general", "a general message.").await;
+
+    let (status, html) = get_page(&router, "/r/dev").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<title>#dev · Chat</title>"), "{html}");
+    assert!(
+        html.contains(r#"<nav id="rooms" aria-label="Rooms""#),
+        "{html}"
+    );
+    for room in ["general", "dev", "ops"] {
+        assert!(
+            html.contains(&format!(r#"href="/r/{room}""#)),
+            "a link to {room}"
+        );
+    }
+    assert!(
+        html.contains(r#"href="/r/dev" aria-current="page""#),
+        "{html}"
+    );
+    assert!(html.contains("dev message 119.") && html.contains("dev message 70."));
+    assert!(!html.contains("dev message 69.") && !html.contains("a general message."));
+    let older = format!(r#"href="/r/dev?before={}""#, dev[70]);
+    assert!(
+        html.contains(&older) && html.contains("Load older messages"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"href="/r/dev/{}""#, dev[119])),
+        "permalinks"
+    );
+
+    // The transcript of older pages, with links both ways.
+    let (_, html) = get_page(&router, &format!("/r/dev?before={}", dev[70])).await;
+    assert!(html.contains("dev message 20.") && html.contains("dev message 69."));
+    assert!(!html.contains("dev message 19.") && !html.contains("dev message 70."));
+    assert!(html.contains(&format!(r#"href="/r/dev?before={}""#, dev[20])));
+    assert!(
+        html.contains(&format!(r#"href="/r/dev?after={}""#, dev[69])),
+        "{html}"
+    );
+    let (_, html) = get_page(&router, &format!("/r/dev?before={}", dev[20])).await;
+    assert!(html.contains("dev message 0.") && html.contains("Beginning of #dev"));
+    let (_, html) = get_page(&router, &format!("/r/dev?after={}", dev[69])).await;
+    assert!(html.contains("dev message 70.") && html.contains("dev message 119."));
+    assert!(!html.contains("Newer messages"), "the newest page");
+
+    // A permalink: 25 before, the message marked, 25 after.
+    let (status, html) = get_page(&router, &format!("/r/dev/{}", dev[60])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("dev message 35.") && html.contains("dev message 85."));
+    assert!(!html.contains("dev message 34.") && !html.contains("dev message 86."));
+    assert!(
+        html.contains(&format!(
+            r#"id="m{}" data-id="{}" aria-current="true""#,
+            dev[60], dev[60]
+        )),
+        "{html}"
+    );
+    assert!(html.contains("Jump to newest"));
+
+    // Not found: an unknown room, a message of another room, an id that is no id.
+    for path in [
+        "/r/nope",
+        "/r/Dev",
+        &format!("/r/dev/{general}"),
+        "/r/dev/x",
+        "/r/dev/999999",
+    ] {
+        let (status, html) = get_page(&router, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(html.contains(r#"href="/r/general""#), "{path}: {html}");
+    }
+    let (status, _) = get_page(&router, "/r/dev?before=zero").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // `/` is general's page, as before rooms.
+    let (_, html) = get_page(&router, "/").await;
+    assert!(html.contains("a general message.") && !html.contains("dev message"));
 }

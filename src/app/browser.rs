@@ -1,5 +1,5 @@
 //! The browser's side effects behind one small API: requests to `/ajax` (gloo-net), timers
-//! (gloo-timers), page visibility, localStorage and local time.
+//! (gloo-timers), page visibility, localStorage, the session history, the title and local time.
 //!
 //! Each function has one signature and two bodies: the real one in the browser builds
 //! (`hydrate` and `csr`), and an inert one for server rendering, where components are built
@@ -93,6 +93,52 @@ mod imp {
         format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
     }
 
+    /// Adds `path` to the session history and shows it in the address bar, without loading it.
+    pub fn push_url(path: &str) {
+        if let Ok(history) = leptos::prelude::window().history() {
+            let _ = history.push_state_with_url(&JsValue::NULL, "", Some(path));
+        }
+    }
+
+    /// The path of the page's URL with its query, e.g. `/r/dev?before=9`.
+    pub fn location() -> String {
+        let location = leptos::prelude::window().location();
+        location.pathname().unwrap_or_default() + &location.search().unwrap_or_default()
+    }
+
+    /// Loads the page's URL afresh (for a history entry the page cannot show in place).
+    pub fn reload() {
+        let _ = leptos::prelude::window().location().reload();
+    }
+
+    pub fn set_title(title: &str) {
+        leptos::prelude::document().set_title(title);
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub fn now_secs() -> i64 {
+        (js_sys::Date::now() / 1000.0) as i64
+    }
+
+    /// How far the reader's clock was ahead of UTC at `secs`, in seconds (summer time included).
+    pub fn utc_offset_secs(secs: i64) -> i64 {
+        let date = js_sys::Date::new(&JsValue::from_f64(secs as f64 * 1000.0));
+        -(date.get_timezone_offset() as i64) * 60
+    }
+
+    /// The date of `secs` as the reader's locale writes it.
+    pub fn date_label(secs: i64) -> String {
+        let date = js_sys::Date::new(&JsValue::from_f64(secs as f64 * 1000.0));
+        String::from(date.to_locale_date_string("default", &JsValue::UNDEFINED))
+    }
+
+    /// Scrolls the element with this id into view.
+    pub fn scroll_to(id: &str) {
+        if let Some(element) = leptos::prelude::document().get_element_by_id(id) {
+            element.scroll_into_view();
+        }
+    }
+
     /// `sent_at` as the user's local date and time, for the tooltip.
     pub fn local_date_time(rfc3339: &str) -> String {
         let date = js_sys::Date::new(&JsValue::from_str(rfc3339));
@@ -142,6 +188,32 @@ mod imp {
     pub fn local_time(rfc3339: &str) -> String {
         rfc3339.to_owned()
     }
+
+    pub fn push_url(_path: &str) {}
+
+    pub fn location() -> String {
+        String::new()
+    }
+
+    pub fn reload() {}
+
+    pub fn set_title(_title: &str) {}
+
+    pub fn now_secs() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs() as i64)
+    }
+
+    pub fn utc_offset_secs(_secs: i64) -> i64 {
+        0
+    }
+
+    pub fn date_label(secs: i64) -> String {
+        secs.to_string()
+    }
+
+    pub fn scroll_to(_id: &str) {}
 
     pub fn local_date_time(rfc3339: &str) -> String {
         rfc3339.to_owned()

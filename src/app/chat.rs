@@ -1,19 +1,29 @@
-//! The one component that owns the conversation: the message list in a signal, the poller
-//! that keeps it current, and the name of the person at this page.
+//! The one component that owns the conversation: the rooms and their unread counts, the room
+//! shown and its messages, the poller that keeps all of them current, and moving between rooms
+//! in the page (`history.pushState`, Back and Forward).
 //!
-//! Polling rules: at most one `sync` in flight; a tick that finds one pending is skipped; a
-//! full reply (the server's batch limit) or a request made while one was pending is followed at
-//! once by another; while the tab is hidden ticks are skipped; after a failure, retry with
-//! exponential back-off capped at 30 s and show "reconnecting" until a sync succeeds.
+//! Polling rules: one `sync` follows every room in the navigation; at most one is in flight; a
+//! tick that finds one pending is skipped; a full reply (the server's batch limit) or a request
+//! made while one was pending is followed at once by another; while the tab is hidden ticks are
+//! skipped; after a failure, retry with exponential back-off capped at 30 s and show
+//! "Reconnecting…" until a sync succeeds.
+//!
+//! Unread: per room, the newest id the reader has seen is kept in localStorage (`chat.seen`).
+//! A first visit counts everything that exists as seen. On load the page asks `rooms` how many
+//! messages are newer than what was seen; after that each synced message of a room not shown
+//! (or of the room shown, while the tab is hidden) counts one, unless that reply counted it.
 
+use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::browser::{self, Timer};
 use super::composer::Composer;
 use super::messages::MessageList;
-use super::{ChatConfig, PageState};
-use crate::protocol::{ChatMessage, ClientEnvelope, ServerEnvelope, SyncRequest};
+use super::{ChatConfig, PAGE_HISTORY, PageState};
+use crate::protocol::{
+    ChatMessage, ClientEnvelope, HistoryRequest, RoomIds, RoomsRequest, ServerEnvelope, SyncRequest,
+};
 
 /// The most messages a page keeps; older ones leave the page (not the server) so a tab left
 /// open for weeks does not grow without bound.
@@ -22,9 +32,12 @@ pub const MAX_KEPT: usize = 2000;
 pub const MAX_BACKOFF_MS: u32 = 30_000;
 
 const NAME_KEY: &str = "chat.name";
+const SEEN_KEY: &str = "chat.seen";
 
-/// Adds `incoming` to `kept`, which stays in ascending id order without duplicates.
-pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) {
+/// Adds `incoming` to `kept`, which stays in ascending id order without duplicates. Past
+/// [`MAX_KEPT`], the oldest leave (`from_top`) or, while scrolling back, the newest; returns
+/// whether any left.
+pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>, from_top: bool) -> bool {
     for message in incoming {
         match kept.last() {
             // The usual case: everything new is newer than what is kept.
@@ -36,9 +49,13 @@ pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>) {
             _ => kept.push(message),
         }
     }
-    if kept.len() > MAX_KEPT {
-        kept.drain(..kept.len() - MAX_KEPT);
+    let excess = kept.len().saturating_sub(MAX_KEPT);
+    if from_top {
+        kept.drain(..excess);
+    } else {
+        kept.truncate(MAX_KEPT);
     }
+    excess > 0
 }
 
 /// How long to wait before retry number `failures` (1 for the first).
@@ -48,13 +65,50 @@ pub fn backoff_ms(poll_interval_ms: u64, failures: u32) -> u32 {
     base.saturating_mul(factor).min(u64::from(MAX_BACKOFF_MS)) as u32
 }
 
-/// The poller's state. Every field is a copyable handle into the reactive arena, owned by the
-/// `Chat` component, so it is dropped (and its timers cancelled) when the component is.
+/// The room a path shows, for the paths the page can show in place: `/` and `/r/<room>`.
+pub fn room_of_path(path: &str) -> Option<&str> {
+    match path {
+        "/" => Some(crate::protocol::GENERAL),
+        _ => path
+            .strip_prefix("/r/")
+            .filter(|room| crate::protocol::is_room_name(room)),
+    }
+}
+
+/// A room of the navigation, as this page follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub name: String,
+    pub unread: u64,
+    /// The newest id the reader has seen.
+    seen: u64,
+    /// The newest id already counted in `unread`.
+    counted: u64,
+}
+
+/// Everything of the chat, as copyable handles into the reactive arena owned by the `Chat`
+/// component: dropped (and the timers cancelled) with it.
 #[derive(Clone, Copy)]
-struct Poller {
-    messages: RwSignal<Vec<ChatMessage>>,
-    failures: RwSignal<u32>,
+pub(super) struct Chat {
     config: ChatConfig,
+    /// The rooms of the navigation, in the server's order.
+    pub rooms: RwSignal<Vec<Room>>,
+    pub room: RwSignal<String>,
+    /// The room shown, oldest first: its newest messages, or a window into its past.
+    pub messages: RwSignal<Vec<ChatMessage>>,
+    /// Whether the room has older messages than the first shown.
+    pub older: RwSignal<bool>,
+    /// Whether it has newer ones than the last shown: then synced ones are not appended.
+    pub newer: RwSignal<bool>,
+    /// The message of a permalink.
+    pub focus: RwSignal<Option<u64>>,
+    /// The first unread message when the room was entered: "New messages" goes before it.
+    pub marker: RwSignal<Option<u64>>,
+    /// The newest id synced, in any room: what the next sync asks to follow.
+    cursor: StoredValue<u64>,
+    /// A `history` request in flight: another waits for it.
+    loading: StoredValue<bool>,
+    failures: RwSignal<u32>,
     in_flight: StoredValue<bool>,
     /// A sync was asked for while one was in flight: run another as soon as it ends.
     again: StoredValue<bool>,
@@ -62,11 +116,223 @@ struct Poller {
     retry: StoredValue<Option<Timer>, LocalStorage>,
 }
 
-impl Poller {
-    fn last_id(self) -> u64 {
-        self.messages
-            .try_with_untracked(|kept| kept.last().map_or(0, |m| m.id))
-            .unwrap_or(0)
+impl Chat {
+    fn new(page: PageState) -> Self {
+        let cursor = page.rooms.iter().map(|room| room.newest).max().unwrap_or(0);
+        let rooms = page
+            .rooms
+            .into_iter()
+            .map(|room| Room {
+                name: room.name,
+                unread: 0,
+                // Until the browser says otherwise (a first visit), everything counts as seen.
+                seen: room.newest,
+                counted: room.newest,
+            })
+            .collect();
+        Self {
+            config: page.config,
+            rooms: RwSignal::new(rooms),
+            room: RwSignal::new(page.room),
+            messages: RwSignal::new(page.messages),
+            older: RwSignal::new(page.older),
+            newer: RwSignal::new(page.newer),
+            focus: RwSignal::new(page.focus),
+            marker: RwSignal::new(None),
+            cursor: StoredValue::new(cursor),
+            loading: StoredValue::new(false),
+            failures: RwSignal::new(0),
+            in_flight: StoredValue::new(false),
+            again: StoredValue::new(false),
+            retry: StoredValue::new_local(None),
+        }
+    }
+
+    fn index(self, room: &str) -> Option<usize> {
+        self.rooms
+            .try_with_untracked(|rooms| rooms.iter().position(|r| r.name == room))
+            .flatten()
+    }
+
+    fn current(self) -> Option<usize> {
+        self.room.with_untracked(|room| self.index(room))
+    }
+
+    /// Marks the room shown as read up to its newest message shown, and remembers it.
+    fn mark_seen(self) {
+        let (Some(index), Some(newest)) = (
+            self.current(),
+            self.messages
+                .with_untracked(|kept| kept.last().map(|m| m.id)),
+        ) else {
+            return;
+        };
+        self.rooms.update(|rooms| {
+            let room = &mut rooms[index];
+            room.unread = 0;
+            room.seen = room.seen.max(newest);
+        });
+        let seen = self.rooms.with_untracked(|rooms| {
+            RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
+        });
+        browser::save(SEEN_KEY, &serde_json::to_string(&seen).unwrap_or_default());
+    }
+
+    /// Starts from what this browser saw before: the separator in the room shown, and the
+    /// unread counts of the others, which the server counts.
+    fn restore_seen(self) {
+        let saved: Option<RoomIds> =
+            browser::load(SEEN_KEY).and_then(|json| serde_json::from_str(&json).ok());
+        let Some(saved) = saved else {
+            // A first visit: everything that exists counts as seen.
+            self.mark_seen();
+            return;
+        };
+        // A room new since the last visit starts as seen, like a first visit.
+        self.rooms.update(|rooms| {
+            for room in rooms.iter_mut() {
+                room.seen = saved.get(&room.name).unwrap_or(room.seen);
+            }
+        });
+        let read = self.rooms.with_untracked(|rooms| {
+            RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
+        });
+        if let Some(index) = self.current() {
+            let seen = self.rooms.with_untracked(|rooms| rooms[index].seen);
+            let first = self
+                .messages
+                .with_untracked(|kept| kept.iter().find(|m| m.id > seen).map(|m| m.id));
+            self.marker.set(first);
+        }
+        self.mark_seen();
+        spawn_local(async move {
+            let ask = ClientEnvelope::Rooms(RoomsRequest { read: Some(read) });
+            if let Ok(ServerEnvelope::Rooms(infos)) = browser::post(&ask).await {
+                let current = self.current();
+                self.rooms.try_update(|rooms| {
+                    for (index, room) in rooms.iter_mut().enumerate() {
+                        let info = infos.iter().find(|info| info.name == room.name);
+                        if let Some(info) = info.filter(|_| Some(index) != current) {
+                            // What the server counted here, a sync must not count again.
+                            room.counted = room.counted.max(info.newest);
+                            room.unread = info.unread.unwrap_or(0);
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// Takes in the messages a sync brought: the shown room's join the log, the others count.
+    fn receive(self, batch: Vec<ChatMessage>) {
+        let live = !self.newer.get_untracked();
+        let hidden = browser::page_hidden();
+        let current = self.room.get_untracked();
+        let mut shown = Vec::new();
+        self.rooms.update(|rooms| {
+            for message in batch {
+                self.cursor
+                    .update_value(|cursor| *cursor = (*cursor).max(message.id));
+                let Some(room) = rooms.iter_mut().find(|r| r.name == message.room) else {
+                    continue;
+                };
+                let here = message.room == current;
+                if (!here || hidden || !live) && message.id > room.counted.max(room.seen) {
+                    room.counted = message.id;
+                    room.unread += 1;
+                }
+                if here && live {
+                    shown.push(message);
+                }
+            }
+        });
+        if !shown.is_empty() {
+            self.messages.update(|kept| {
+                merge(kept, shown, true);
+            });
+            if !hidden {
+                self.mark_seen();
+            }
+        }
+    }
+
+    /// Shows `room` with its newest messages; `push` adds it to the session history.
+    pub fn enter(self, room: String, push: bool) {
+        let Some(index) = self.index(&room) else {
+            return;
+        };
+        if push {
+            browser::push_url(&format!("/r/{room}"));
+        }
+        let (seen, had_unread) = self
+            .rooms
+            .with_untracked(|rooms| (rooms[index].seen, rooms[index].unread > 0));
+        self.room.set(room.clone());
+        self.messages.set(Vec::new());
+        self.older.set(false);
+        self.newer.set(false);
+        self.focus.set(None);
+        self.marker.set(None);
+        self.load(None, had_unread.then_some(seen));
+    }
+
+    /// Loads the page of messages older than the first shown, above them.
+    pub fn load_older(self) {
+        if self.loading.get_value() || !self.older.get_untracked() {
+            return;
+        }
+        if let Some(first) = self
+            .messages
+            .with_untracked(|kept| kept.first().map(|m| m.id))
+        {
+            self.load(Some(first), None);
+        }
+    }
+
+    /// Loads a page of the room shown: its newest messages, or those `before` an id. Entering a
+    /// room with unread messages, `marker_after` is the newest it had seen.
+    fn load(self, before: Option<u64>, marker_after: Option<u64>) {
+        let room = self.room.get_untracked();
+        self.loading.set_value(true);
+        spawn_local(async move {
+            // One more than a page: whether there are older ones.
+            let ask = ClientEnvelope::History(HistoryRequest {
+                room: room.clone(),
+                before,
+                limit: Some(PAGE_HISTORY as u32 + 1),
+            });
+            let reply = browser::post(&ask).await;
+            if self.loading.try_set_value(false).is_some() || self.room.get_untracked() != room {
+                return;
+            }
+            let Ok(ServerEnvelope::History(mut page)) = reply else {
+                // A room that cannot be shown: the server's page for it says why.
+                if before.is_none() {
+                    browser::reload();
+                }
+                return;
+            };
+            let older = page.len() > PAGE_HISTORY;
+            if older {
+                page.remove(0);
+            }
+            self.older.set(older);
+            let mut dropped = false;
+            self.messages
+                .update(|kept| dropped = merge(kept, page, before.is_none()));
+            if dropped {
+                self.newer.set(true);
+            }
+            if let Some(seen) = marker_after {
+                let first = self
+                    .messages
+                    .with_untracked(|kept| kept.iter().find(|m| m.id > seen).map(|m| m.id));
+                self.marker.set(first);
+            }
+            if before.is_none() {
+                self.mark_seen();
+            }
+        });
     }
 
     /// An interval tick: skipped while hidden, backing off, or with a sync in flight.
@@ -91,10 +357,15 @@ impl Poller {
     fn sync(self) {
         self.in_flight.set_value(true);
         self.again.set_value(false);
-        let last = self.last_id();
+        let request = SyncRequest {
+            last_message: self.cursor.get_value(),
+            rooms: Some(
+                self.rooms
+                    .with_untracked(|rooms| rooms.iter().map(|r| r.name.clone()).collect()),
+            ),
+        };
         spawn_local(async move {
-            let reply =
-                browser::post(&ClientEnvelope::Sync(SyncRequest { last_message: last })).await;
+            let reply = browser::post(&ClientEnvelope::Sync(request)).await;
             // The component may be gone by now; every access below tolerates that.
             if self.in_flight.try_set_value(false).is_some() {
                 return;
@@ -102,9 +373,7 @@ impl Poller {
             match reply {
                 Ok(ServerEnvelope::Sync(batch)) => {
                     let full = batch.len() >= self.config.limits.max_sync_batch;
-                    if !batch.is_empty() {
-                        self.messages.try_update(|kept| merge(kept, batch));
-                    }
+                    self.receive(batch);
                     if self.failures.try_get_untracked().unwrap_or(0) != 0 {
                         self.failures.try_set(0);
                     }
@@ -112,7 +381,7 @@ impl Poller {
                         self.sync();
                     }
                 }
-                Ok(ServerEnvelope::Status(_)) | Err(_) => self.failed(),
+                _ => self.failed(),
             }
         });
     }
@@ -133,66 +402,147 @@ impl Poller {
     }
 }
 
+/// A click the page handles itself (a plain left click), not one that opens a new tab.
+pub(super) fn in_place(ev: &MouseEvent) -> bool {
+    let plain =
+        ev.button() == 0 && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key());
+    if plain {
+        ev.prevent_default();
+    }
+    plain
+}
+
 #[component]
 pub fn Chat(page: PageState) -> impl IntoView {
-    let config = page.config;
-    let messages = RwSignal::new(page.messages);
-    let failures = RwSignal::new(0u32);
+    let rooms = page.rooms.clone();
+    let chat = Chat::new(page);
     let name = RwSignal::new(String::new());
-    let poller = Poller {
-        messages,
-        failures,
-        config,
-        in_flight: StoredValue::new(false),
-        again: StoredValue::new(false),
-        retry: StoredValue::new_local(None),
-    };
+    let menu_open = RwSignal::new(false);
 
     // Effects run only in the browser, once the page is hydrated: start polling there.
     Effect::new(move |_| {
         if let Some(saved) = browser::load(NAME_KEY) {
             name.set(saved);
         }
-        let interval_ms = u32::try_from(config.poll_interval_ms).unwrap_or(u32::MAX);
-        let ticker = browser::every(interval_ms, move || poller.tick());
+        chat.restore_seen();
+        let interval_ms = u32::try_from(chat.config.poll_interval_ms).unwrap_or(u32::MAX);
+        let ticker = browser::every(interval_ms, move || chat.tick());
         let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
             if !browser::page_hidden() {
-                poller.sync_now();
+                if !chat.newer.get_untracked() {
+                    chat.mark_seen();
+                }
+                chat.sync_now();
             }
         });
-        let online = window_event_listener(leptos::ev::online, move |_| poller.sync_now());
+        let online = window_event_listener(leptos::ev::online, move |_| chat.sync_now());
+        // Back and Forward: a room's newest page is shown in place, any other is loaded.
+        let moved = window_event_listener(leptos::ev::popstate, move |_| {
+            match room_of_path(&browser::location()) {
+                Some(room) if chat.index(room).is_some() => chat.enter(room.to_owned(), false),
+                _ => browser::reload(),
+            }
+        });
         // A page that arrived without history (the client-only build) loads it at once.
-        if poller.last_id() == 0 {
-            poller.sync_now();
+        if chat.cursor.get_value() == 0 {
+            chat.sync_now();
         }
         // Nothing of the poller may outlive the component: stop the interval, the pending
         // retry and the listeners when it unmounts.
         let ticker = send_wrapper::SendWrapper::new(ticker);
         on_cleanup(move || {
             drop(ticker);
-            poller.retry.try_set_value(None);
+            chat.retry.try_set_value(None);
             visible.remove();
             online.remove();
+            moved.remove();
         });
     });
     // The one place the name is remembered: whenever it changes (also when loaded above).
-    Effect::watch(
-        move || name.get(),
-        |name, _, _| browser::save(NAME_KEY, name.trim()),
-        false,
-    );
+    Effect::new(move |_| name.with(|name| browser::save(NAME_KEY, name.trim())));
+    Effect::new(move |_| {
+        let total: u64 = chat
+            .rooms
+            .with(|rooms| rooms.iter().map(|r| r.unread).sum());
+        let room = chat.room.get();
+        browser::set_title(&if total > 0 {
+            format!("({total}) #{room} · Chat")
+        } else {
+            format!("#{room} · Chat")
+        });
+    });
     // Rows compare against this, so a keystroke that leaves the trimmed name as it was
     // touches none of them.
     let me = Memo::new(move |_| name.with(|name| name.trim().to_owned()));
 
+    let links = rooms
+        .into_iter()
+        .enumerate()
+        .map(|(index, room)| {
+            let href = format!("/r/{}", room.name);
+            let label = format!("#{}", room.name);
+            let current = {
+                let name = room.name.clone();
+                move || chat.room.with(|room| *room == name).then_some("page")
+            };
+            let unread = move || {
+                chat.rooms
+                    .with(|rooms| rooms.get(index).map_or(0, |r| r.unread))
+            };
+            let name = room.name;
+            let go = move |ev: MouseEvent| {
+                if in_place(&ev) {
+                    menu_open.set(false);
+                    chat.enter(name.clone(), true);
+                }
+            };
+            view! {
+                <li>
+                    <a href=href aria-current=current on:click=go>
+                        {label}
+                        // The count is read out as words; the badge shows it as a number.
+                        <span class="badge" aria-hidden="true" hidden=move || unread() == 0>
+                            {unread}
+                        </span>
+                        <span class="visually-hidden">
+                            {move || match unread() {
+                                0 => String::new(),
+                                n => format!(" {n} unread"),
+                            }}
+                        </span>
+                    </a>
+                </li>
+            }
+        })
+        .collect_view();
+
     view! {
-        // Always in the page, its text changing: a live region inserted together with its
-        // text is often not announced.
-        <p class="reconnecting" role="status">
-            {move || (failures.get() > 0).then_some("Reconnecting…")}
-        </p>
-        <MessageList messages=messages.read_only() me/>
-        <Composer name limits=config.limits on_sent=move |()| poller.sync_now()/>
+        <div class="layout">
+            <nav id="rooms" class="rooms" class:open=move || menu_open.get() aria-label="Rooms">
+                <ul>{links}</ul>
+            </nav>
+            <main class="chat">
+                <header class="chat-header">
+                    <button
+                        type="button"
+                        class="rooms-toggle"
+                        aria-controls="rooms"
+                        aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| menu_open.update(|open| *open = !*open)
+                    >
+                        "Rooms"
+                    </button>
+                    <h1>{move || format!("#{}", chat.room.get())}</h1>
+                </header>
+                // Always in the page, its text changing: a live region inserted together with
+                // its text is often not announced.
+                <p class="reconnecting" role="status">
+                    {move || (chat.failures.get() > 0).then_some("Reconnecting…")}
+                </p>
+                <MessageList chat me/>
+                <Composer name room=chat.room on_sent=move |()| chat.sync_now()/>
+            </main>
+        </div>
     }
 }
 
@@ -203,6 +553,7 @@ mod tests {
     fn message(id: u64) -> ChatMessage {
         ChatMessage {
             id,
+            room: "general".into(),
             sender: "a".into(),
             message: format!("m{id}"),
             sent_at: "2026-01-01T00:00:00Z".into(),
@@ -216,20 +567,27 @@ mod tests {
     #[test]
     fn merge_keeps_id_order_without_duplicates() {
         let mut kept = vec![message(1), message(3)];
-        merge(&mut kept, vec![message(3), message(4), message(5)]);
+        merge(&mut kept, vec![message(3), message(4), message(5)], true);
         assert_eq!(ids(&kept), [1, 3, 4, 5]);
-        merge(&mut kept, vec![message(2), message(5), message(1)]);
+        merge(&mut kept, vec![message(2), message(5), message(1)], true);
         assert_eq!(ids(&kept), [1, 2, 3, 4, 5]);
-        merge(&mut kept, Vec::new());
+        assert!(!merge(&mut kept, Vec::new(), true));
         assert_eq!(ids(&kept), [1, 2, 3, 4, 5]);
     }
 
     #[test]
-    fn merge_drops_the_oldest_past_the_cap() {
+    fn merge_drops_the_oldest_past_the_cap_or_the_newest_when_scrolling_back() {
         let mut kept = Vec::new();
-        merge(&mut kept, (1..=MAX_KEPT as u64 + 10).map(message).collect());
+        assert!(merge(
+            &mut kept,
+            (1..=MAX_KEPT as u64 + 10).map(message).collect(),
+            true
+        ));
         assert_eq!(kept.len(), MAX_KEPT);
         assert_eq!(kept[0].id, 11);
+        assert!(merge(&mut kept, (1..=10).map(message).collect(), false));
+        assert_eq!(kept.len(), MAX_KEPT);
+        assert_eq!((kept[0].id, kept[MAX_KEPT - 1].id), (1, MAX_KEPT as u64));
     }
 
     #[test]
@@ -237,5 +595,14 @@ mod tests {
         let delays: Vec<u32> = (1..=7).map(|n| backoff_ms(1000, n)).collect();
         assert_eq!(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
         assert_eq!(backoff_ms(1000, 1000), 30000);
+    }
+
+    #[test]
+    fn paths_shown_in_place() {
+        assert_eq!(room_of_path("/"), Some("general"));
+        assert_eq!(room_of_path("/r/dev"), Some("dev"));
+        assert_eq!(room_of_path("/r/dev/12"), None);
+        assert_eq!(room_of_path("/r/dev?before=3"), None);
+        assert_eq!(room_of_path("/other"), None);
     }
 }

@@ -1,31 +1,143 @@
-//! The conversation: a list of messages, oldest at the top, inside the scrolling element with
+//! The conversation: the room's messages, oldest at the top, inside the scrolling element with
 //! role "log" (on a wrapper, so the list keeps its list semantics; focusable, so a keyboard
 //! can scroll it).
 //!
-//! The list follows new messages while the reader is at the bottom; once they scroll up to
-//! read, new messages do not move them, and a "New messages" button appears instead.
+//! It reads like chats people know: a heading for each day (`Today`, `Yesterday`, then dates
+//! in the reader's locale and time zone), consecutive messages by one sender within five
+//! minutes grouped under one name and time (each item still holds its sender and time for
+//! screen readers), a `New messages` separator before the first unread one, and each time a
+//! permalink. The server renders days in UTC; the hydrated page switches to local time.
 //!
-//! An update re-renders only what changed: the list is keyed by id and copies only ids, and a
-//! row reads the reader's name through a memo of its trimmed form.
+//! At the top, `Load older messages` (a link to the older page, which the page intercepts and
+//! loads in place, also when the reader scrolls to the top) or `Beginning of #room`. Loading
+//! older messages keeps what the reader was looking at where it was. The list follows new
+//! messages while the reader is at the bottom; once they scroll up to read, new messages do not
+//! move them, and a "New messages" button appears instead.
+//!
+//! An update re-renders only what changed: the list is keyed by each row's id and what its
+//! look depends on (its day heading, grouping, separator), and a row reads the reader's name
+//! through a memo of its trimmed form.
 
 use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::browser;
+use super::chat::{Chat, in_place};
 use crate::protocol::ChatMessage;
 
 /// How close to the bottom, in pixels, still counts as "at the bottom".
 const BOTTOM_SLACK: i32 = 24;
+/// How close to the top, in pixels, loads older messages.
+const TOP_SLACK: i32 = 200;
+/// Messages by one sender this close together, in seconds, are grouped.
+const GROUP_SECS: i64 = 300;
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time (`2026-01-01T12:30:00.123Z`).
+pub fn epoch_secs(rfc3339: &str) -> Option<i64> {
+    let number =
+        |range: std::ops::Range<usize>| -> Option<i64> { rfc3339.get(range)?.parse().ok() };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// How one message looks in the list, besides the message itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: u64,
+    /// The day heading before it: the first message of a day.
+    pub day: Option<String>,
+    /// Under the previous message's name and time.
+    pub grouped: bool,
+    /// The first unread message: `New messages` before it.
+    pub marker: bool,
+    /// Whether its times are the reader's local ones (once hydrated), not UTC.
+    pub local: bool,
+    /// Which day heading it has, as a number: with the id, the row's key in the list.
+    heading: u64,
+}
+
+impl Row {
+    /// The key of the row in the keyed list: its id and everything its look depends on, so a
+    /// row re-renders exactly when one of those changes. A number, not the row itself: hashing
+    /// strings costs the WASM bundle more than this packing (ids stay far below 2^40).
+    pub fn key(&self) -> u64 {
+        let flags =
+            u64::from(self.grouped) | u64::from(self.marker) << 1 | u64::from(self.local) << 2;
+        self.id | (flags | self.heading << 3) << 40
+    }
+}
+
+/// The rows of `messages`: `local` days in the reader's time zone (else UTC, as the server
+/// renders), `today` the day number of now, `marker` the first unread id.
+pub fn rows(messages: &[ChatMessage], local: bool, marker: Option<u64>) -> Vec<Row> {
+    let day_of = |secs: i64| {
+        let offset = if local {
+            browser::utc_offset_secs(secs)
+        } else {
+            0
+        };
+        (secs + offset).div_euclid(86_400)
+    };
+    let today = day_of(browser::now_secs());
+    let mut previous: Option<(&str, i64, i64)> = None;
+    messages
+        .iter()
+        .map(|message| {
+            let secs = epoch_secs(&message.sent_at).unwrap_or(0);
+            let day = day_of(secs);
+            let new_day = previous.is_none_or(|(_, _, last)| last != day);
+            let marker = marker == Some(message.id);
+            let grouped = !new_day
+                && !marker
+                && previous.is_some_and(|(sender, at, _)| {
+                    sender == message.sender && secs - at < GROUP_SECS
+                });
+            previous = Some((&message.sender, secs, day));
+            // 0: none; else the label's kind and the day.
+            let heading = if new_day {
+                let kind = (today - day).clamp(0, 2) as u64;
+                1 | kind << 1 | (day.rem_euclid(1 << 16) as u64) << 3
+            } else {
+                0
+            };
+            Row {
+                id: message.id,
+                local,
+                heading,
+                day: new_day.then(|| match today - day {
+                    0 => "Today".to_owned(),
+                    1 => "Yesterday".to_owned(),
+                    _ if local => browser::date_label(secs),
+                    _ => message.sent_at.get(..10).unwrap_or_default().to_owned(),
+                }),
+                grouped,
+                marker,
+            }
+        })
+        .collect()
+}
 
 #[component]
 pub fn MessageList(
-    messages: ReadSignal<Vec<ChatMessage>>,
+    chat: Chat,
     /// The name of the person at this page, trimmed: their messages look distinct.
     me: Memo<String>,
 ) -> impl IntoView {
+    let messages = chat.messages;
     let list = NodeRef::<Div>::new();
     let at_bottom = RwSignal::new(true);
     let unseen = RwSignal::new(false);
+    // Distance of the view from the bottom, kept while scrolling: older messages inserted above
+    // put the view back at that distance, so nothing moves under the reader.
+    let from_bottom = StoredValue::new(0);
     // False while rendering on the server and hydrating; then times switch to local time.
     let in_browser = RwSignal::new(false);
 
@@ -35,36 +147,64 @@ pub fn MessageList(
         }
         unseen.set(false);
     };
-    let newest = Memo::new(move |_| messages.with(|kept| kept.last().map(|m| m.id)));
-    Effect::new(move |previous: Option<Option<u64>>| {
-        let current = newest.get();
+    let ends = Memo::new(move |_| {
+        messages.with(|kept| (kept.first().map(|m| m.id), kept.last().map(|m| m.id)))
+    });
+    Effect::new(move |previous: Option<(Option<u64>, Option<u64>)>| {
+        let (first, last) = ends.get();
         match previous {
             None => {
                 in_browser.set(true);
-                request_animation_frame(scroll_to_bottom);
-            }
-            Some(before) if before != current => {
-                if at_bottom.get_untracked() {
-                    request_animation_frame(scroll_to_bottom);
-                } else {
-                    unseen.set(true);
+                match chat.focus.get_untracked() {
+                    Some(id) => {
+                        at_bottom.set(false);
+                        request_animation_frame(move || browser::scroll_to(&format!("m{id}")));
+                    }
+                    None => request_animation_frame(scroll_to_bottom),
                 }
             }
-            Some(_) => {}
+            Some((was_first, was_last)) => {
+                if first.is_some() && was_first.is_some() && first < was_first {
+                    request_animation_frame(move || {
+                        if let Some(list) = list.get_untracked() {
+                            list.set_scroll_top(list.scroll_height() - from_bottom.get_value());
+                        }
+                    });
+                } else if last != was_last {
+                    if at_bottom.get_untracked() || was_last.is_none() {
+                        request_animation_frame(scroll_to_bottom);
+                    } else {
+                        unseen.set(true);
+                    }
+                }
+            }
         }
-        current
+        (first, last)
     });
     let on_scroll = move |_| {
         if let Some(list) = list.get_untracked() {
-            let bottom =
-                list.scroll_top() + list.client_height() + BOTTOM_SLACK >= list.scroll_height();
+            let top = list.scroll_top();
+            from_bottom.set_value(list.scroll_height() - top);
+            let bottom = top + list.client_height() + BOTTOM_SLACK >= list.scroll_height();
             at_bottom.set(bottom);
             if bottom {
                 unseen.set(false);
             }
+            if top < TOP_SLACK {
+                chat.load_older();
+            }
         }
     };
-
+    let rows = Memo::new(move |_| {
+        let local = in_browser.get();
+        let marker = chat.marker.get();
+        messages.with(|kept| rows(kept, local, marker))
+    });
+    // Both ends are always in the page, shown or hidden: cheaper for the WASM bundle than
+    // views that come and go.
+    let first = move || messages.with(|kept| kept.first().map_or(0, |m| m.id));
+    let last = move || messages.with(|kept| kept.last().map_or(0, |m| m.id));
+    let room = move || chat.room.get();
     view! {
         <div class="conversation">
             <div
@@ -75,64 +215,95 @@ pub fn MessageList(
                 node_ref=list
                 on:scroll=on_scroll
             >
+                <a
+                    class="older"
+                    hidden=move || !chat.older.get()
+                    href=move || format!("/r/{}?before={}", room(), first())
+                    on:click=move |ev| {
+                        if in_place(&ev) {
+                            chat.load_older();
+                        }
+                    }
+                >
+                    "Load older messages"
+                </a>
+                <p class="beginning" hidden=move || chat.older.get()>
+                    {move || format!("Beginning of #{}", room())}
+                </p>
                 <ol class="message-list">
                     <For
-                        each=move || messages.with(|kept| kept.iter().map(|m| m.id).collect::<Vec<_>>())
-                        key=|id| *id
-                        children=move |id| {
+                        each=move || rows.get()
+                        key=Row::key
+                        children=move |row| {
                             let message = messages.with_untracked(|kept| {
-                                kept.binary_search_by_key(&id, |m| m.id).ok().map(|at| kept[at].clone())
+                                kept.binary_search_by_key(&row.id, |m| m.id).ok().map(|at| kept[at].clone())
                             });
-                            message.map(|message| view! { <MessageItem message me in_browser/> })
+                            message.map(|message| view! { <MessageItem message row chat me/> })
                         }
                     />
                 </ol>
+                <p class="newer" hidden=move || !chat.newer.get()>
+                    <a href=move || format!("/r/{}?after={}", room(), last())>"Newer messages"</a>
+                    <a
+                        href=move || format!("/r/{}", room())
+                        on:click=move |ev| {
+                            if in_place(&ev) {
+                                chat.enter(chat.room.get_untracked(), true);
+                            }
+                        }
+                    >
+                        "Jump to newest"
+                    </a>
+                </p>
             </div>
-            <Show when=move || unseen.get()>
-                <button type="button" class="new-messages" on:click=move |_| scroll_to_bottom()>
-                    "New messages ↓"
-                </button>
-            </Show>
+            <button
+                type="button"
+                class="new-messages"
+                hidden=move || !unseen.get()
+                on:click=move |_| scroll_to_bottom()
+            >
+                "New messages ↓"
+            </button>
         </div>
     }
 }
 
 #[component]
-fn MessageItem(
-    message: ChatMessage,
-    me: Memo<String>,
-    in_browser: RwSignal<bool>,
-) -> impl IntoView {
+fn MessageItem(message: ChatMessage, row: Row, chat: Chat, me: Memo<String>) -> impl IntoView {
     let sender = message.sender.clone();
     let mine = move || me.with(|me| !me.is_empty() && *me == sender);
-    let sent_at = message.sent_at.clone();
-    let time = {
-        let sent_at = sent_at.clone();
-        move || {
-            if in_browser.get() {
-                browser::local_time(&sent_at)
-            } else {
-                utc_time(&sent_at)
-            }
-        }
+    // The server does not know the reader's time zone: it renders UTC, and the row is rendered
+    // again in local time once the page is hydrated (`local` is part of its key).
+    let (time, title) = if row.local {
+        (
+            browser::local_time(&message.sent_at),
+            browser::local_date_time(&message.sent_at),
+        )
+    } else {
+        (utc_time(&message.sent_at), message.sent_at.clone())
     };
-    let title = {
-        let sent_at = sent_at.clone();
-        move || {
-            if in_browser.get() {
-                browser::local_date_time(&sent_at)
-            } else {
-                sent_at.clone()
-            }
-        }
-    };
+    let id = message.id;
+    let current = move || (chat.focus.get() == Some(id)).then_some("true");
     view! {
-        <li class="message" class:mine=mine data-id=message.id>
-            <div class="meta">
-                <span class="sender">{message.sender}</span>
-                <time datetime=sent_at title=title>{time}</time>
+        <li
+            class="message"
+            class:mine=mine
+            class:grouped=row.grouped
+            id=format!("m{id}")
+            data-id=id
+            aria-current=current
+        >
+            {row.day.map(|day| view! { <h2 class="day">{day}</h2> })}
+            {row.marker.then(|| view! { <div class="marker" role="separator" aria-label="New messages"></div> })}
+            <div class="bubble">
+                <div class="meta">
+                    <span class="sender">{message.sender}</span>
+                    <a class="permalink" href=format!("/r/{}/{id}", message.room)>
+                        <time datetime=message.sent_at title=title>{time}</time>
+                    </a>
+                </div>
+                <p class="text">{message.message}</p>
             </div>
-            <p class="text">{message.message}</p>
         </li>
     }
 }
@@ -141,4 +312,62 @@ fn MessageItem(
 /// not know the reader's time zone, so the browser replaces it with local time once hydrated.
 fn utc_time(rfc3339: &str) -> String {
     rfc3339.get(11..16).unwrap_or(rfc3339).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(id: u64, sender: &str, sent_at: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            room: "general".into(),
+            sender: sender.into(),
+            message: "x".into(),
+            sent_at: sent_at.into(),
+        }
+    }
+
+    #[test]
+    fn epoch_seconds_of_rfc3339() {
+        assert_eq!(epoch_secs("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(epoch_secs("2000-03-01T00:00:01.5Z"), Some(951_868_801));
+        assert_eq!(
+            epoch_secs("2026-11-29T17:12:04.632433Z"),
+            Some(1_795_972_324)
+        );
+        assert_eq!(epoch_secs("garbage"), None);
+    }
+
+    #[test]
+    fn days_and_groups() {
+        let messages = [
+            at(1, "ann", "2020-01-01T10:00:00Z"),
+            at(2, "ann", "2020-01-01T10:04:59Z"),
+            at(3, "bob", "2020-01-01T10:05:00Z"),
+            at(4, "bob", "2020-01-01T10:11:00Z"),
+            at(5, "bob", "2020-01-02T00:00:00Z"),
+            at(6, "bob", "2020-01-02T00:01:00Z"),
+        ];
+        let rows = rows(&messages, false, Some(6));
+        let days: Vec<Option<&str>> = rows.iter().map(|r| r.day.as_deref()).collect();
+        assert_eq!(
+            days,
+            [
+                Some("2020-01-01"),
+                None,
+                None,
+                None,
+                Some("2020-01-02"),
+                None
+            ]
+        );
+        let grouped: Vec<bool> = rows.iter().map(|r| r.grouped).collect();
+        assert_eq!(
+            grouped,
+            [false, true, false, false, false, false],
+            "a new day, the marker"
+        );
+        assert!(rows[5].marker);
+    }
 }

@@ -13,11 +13,13 @@ mod messages;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{ChatMessage, Limits};
+use crate::protocol::{ChatMessage, GENERAL, Limits, RoomInfo};
 pub use chat::Chat;
 
-/// How many of the newest messages the server renders into the page.
+/// How many messages a page of a room shows, and how many older ones scrolling back loads.
 pub const PAGE_HISTORY: usize = 50;
+/// How many messages a permalink page shows before and after its message.
+pub const AROUND: usize = 25;
 
 /// The id of the `<script type="application/json">` element that carries [`PageState`].
 pub const STATE_ELEMENT_ID: &str = "chat-state";
@@ -39,11 +41,40 @@ impl Default for ChatConfig {
     }
 }
 
-/// Everything the page starts from: configuration and the newest messages, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything the page starts from: configuration, the rooms, and the messages shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageState {
     pub config: ChatConfig,
+    /// The room shown.
+    pub room: String,
+    /// Every room served, with its newest id when the page was rendered.
+    pub rooms: Vec<RoomInfo>,
+    /// The messages shown, oldest first.
     pub messages: Vec<ChatMessage>,
+    /// Whether the room has messages older than the first shown.
+    pub older: bool,
+    /// Whether it has messages newer than the last shown (a page of the past, or a permalink).
+    pub newer: bool,
+    /// The message a permalink points at.
+    pub focus: Option<u64>,
+}
+
+impl Default for PageState {
+    fn default() -> Self {
+        Self {
+            config: ChatConfig::default(),
+            room: GENERAL.to_owned(),
+            rooms: vec![RoomInfo {
+                name: GENERAL.to_owned(),
+                newest: 0,
+                unread: None,
+            }],
+            messages: Vec::new(),
+            older: false,
+            newer: false,
+            focus: None,
+        }
+    }
 }
 
 impl PageState {
@@ -75,6 +106,7 @@ pub struct StylesheetHref(pub String);
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let page = use_context::<PageState>().unwrap_or_default();
     let state_json = page.to_script_json();
+    let title = format!("#{} · Chat", page.room);
     let stylesheet = use_context::<StylesheetHref>()
         .map(|href| href.0)
         .unwrap_or_else(|| format!("/pkg/{}.css", options.output_name));
@@ -84,8 +116,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <title>"Chat"</title>
-                <meta name="description" content="A web chat: post messages and read what others write, live."/>
+                <title>{title}</title>
+                <meta name="description" content="A web chat with rooms: post messages and read what others write, live."/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <link id="leptos" rel="stylesheet" href=stylesheet/>
                 <script type="application/json" id=STATE_ELEMENT_ID inner_html=state_json></script>
@@ -102,14 +134,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The root component: the whole chat page.
 #[component]
 pub fn App(page: PageState) -> impl IntoView {
-    view! {
-        <main class="chat">
-            <header class="chat-header">
-                <h1>"Chat"</h1>
-            </header>
-            <Chat page/>
-        </main>
-    }
+    view! { <Chat page/> }
 }
 
 #[cfg(test)]
@@ -119,13 +144,14 @@ mod tests {
     #[test]
     fn script_json_cannot_close_its_element_and_round_trips() {
         let page = PageState {
-            config: ChatConfig::default(),
             messages: vec![ChatMessage {
                 id: 1,
+                room: "general".into(),
                 sender: "<b>".into(),
                 message: "</script><script>alert(1)</script> & \u{2028}".into(),
                 sent_at: "2026-01-01T00:00:00Z".into(),
             }],
+            ..PageState::default()
         };
         let json = page.to_script_json();
         assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));

@@ -13,7 +13,9 @@ use super::AppState;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::store::Encoded;
-use crate::protocol::{ClientEnvelope, Limits, ServerEnvelope, Status, SyncRequest, decode_client};
+use crate::protocol::{
+    ClientEnvelope, Limits, RoomsRequest, ServerEnvelope, Status, SyncRequest, decode_client,
+};
 
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
 /// content type or an oversized body is answered with a status envelope.
@@ -77,31 +79,56 @@ pub async fn ajax(
     // Requests that came through the accept loop carry their client's address; those built
     // in-process (tests) do not, and are not limited.
     if let Some(Extension(ClientAddr(client))) = client {
+        // Reads of every kind share the sync budget; posts have their own.
         let limiter = match envelope {
             ClientEnvelope::Message(_) => &state.message_limit,
-            ClientEnvelope::Sync(_) => &state.sync_limit,
+            _ => &state.sync_limit,
         };
         limiter.check(client).map_err(AjaxError::RateLimited)?;
     }
     match envelope {
         ClientEnvelope::Message(post) => {
             let valid = post.validate(&state.limits)?;
+            state.rooms.check("data.room", &valid.room)?;
             let stored = state.store.append(valid).await?;
-            tracing::debug!(id = stored.id, "message stored");
+            tracing::debug!(id = stored.id, room = stored.room, "message stored");
             Ok(Json(ServerEnvelope::Status(Status::ok(format!(
                 "message {} stored",
                 stored.id
             ))))
             .into_response())
         }
-        ClientEnvelope::Sync(SyncRequest { last_message }) => {
+        ClientEnvelope::Sync(SyncRequest {
+            last_message,
+            rooms,
+        }) => {
+            let rooms = state.rooms.select(rooms.as_deref())?;
             // Most polls come from clients that are up to date: the same reply every time,
-            // encoded once.
+            // encoded once. (The store answers "nothing new in these rooms" from memory too.)
             if last_message >= state.store.newest_id() {
                 return Ok(json_reply(Bytes::from_static(EMPTY_SYNC.as_slice())));
             }
             let limit = state.limits.max_sync_batch;
-            sync_reply(&state.store.since_encoded(last_message, limit).await?)
+            sync_reply(
+                &state
+                    .store
+                    .since_encoded(&rooms, last_message, limit)
+                    .await?,
+            )
+        }
+        ClientEnvelope::History(request) => {
+            let (before, limit) = request.bounds()?;
+            state.rooms.check("data.room", &request.room)?;
+            let page = state.store.history(&request.room, before, limit).await?;
+            Ok(Json(ServerEnvelope::History(page)).into_response())
+        }
+        ClientEnvelope::Rooms(RoomsRequest { read }) => {
+            let read = read.unwrap_or_default();
+            for (room, _) in &read.0 {
+                state.rooms.check("data.read", room)?;
+            }
+            let rooms = state.store.rooms(state.rooms.names(), &read).await?;
+            Ok(Json(ServerEnvelope::Rooms(rooms)).into_response())
         }
     }
 }
@@ -155,6 +182,7 @@ mod tests {
         let messages = vec![
             crate::protocol::ChatMessage {
                 id: 3,
+                room: "general".into(),
                 sender: "a\"b".into(),
                 message: "</script>\u{7}é\u{2028}".into(),
                 sent_at: "2026-01-01T00:00:00Z".into(),

@@ -10,6 +10,7 @@ use crate::protocol::Limits;
 
 use super::limit::{BadRate, Rate};
 use super::listen::ListenOptions;
+use super::rooms::{BadRoom, Rooms};
 
 /// How often the page polls when nothing says otherwise, in milliseconds.
 pub const POLL_INTERVAL_MS: u64 = 1000;
@@ -31,6 +32,9 @@ pub struct Config {
     /// Where messages are stored: sqlite://<path> (embedded) or postgres://<user>@<host>/<db>
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/chat.db")]
     pub database_url: String,
+    /// The rooms served, comma-separated; `general` is always one (added first if missing)
+    #[arg(long, env = "CHAT_ROOMS", default_value = "general", value_parser = parse_rooms)]
+    pub rooms: Rooms,
     /// How often the page polls for new messages, in milliseconds
     #[arg(long, env = "CHAT_POLL_INTERVAL_MS", default_value_t = POLL_INTERVAL_MS,
           value_parser = clap::value_parser!(u64).range(100..=60_000))]
@@ -75,6 +79,10 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+}
+
+fn parse_rooms(list: &str) -> Result<Rooms, BadRoom> {
+    Rooms::parse(list)
 }
 
 /// A rate in requests per second: 0, or what [`Rate::new`] takes; refused at start-up
@@ -159,6 +167,16 @@ mod tests {
         assert_eq!(workers(&[]), cores.saturating_sub(1).max(1));
         assert_eq!(workers(&["--worker-threads", "3"]), 3);
         assert!(Config::try_parse_from(["ajax-chat", "--worker-threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn rooms_come_from_the_flag_or_the_environment() {
+        let config = Config::try_parse_from(["ajax-chat", "--rooms", "dev,ops"]).unwrap();
+        assert_eq!(config.rooms.names(), ["general", "dev", "ops"]);
+        let config = Config::try_parse_from(["ajax-chat"]).unwrap();
+        assert_eq!(config.rooms.names(), ["general"]);
+        let err = Config::try_parse_from(["ajax-chat", "--rooms", "dev,Ops"]).unwrap_err();
+        assert!(err.to_string().contains("Ops"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum AjaxError {
     BodyUnreadable,
     #[error("request body not received in time")]
     BodyTimeout,
+    /// A well-formed room name that this server does not serve.
+    #[error("no such room: {0}")]
+    NoSuchRoom(String),
     #[error("method not allowed: /ajax accepts POST only")]
     MethodNotAllowed,
     #[error("request body too large: at most {0} bytes allowed")]
@@ -40,6 +43,7 @@ impl AjaxError {
         match self {
             AjaxError::Invalid(_) | AjaxError::BodyUnreadable => StatusCode::BAD_REQUEST,
             AjaxError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            AjaxError::NoSuchRoom(_) => StatusCode::NOT_FOUND,
             AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -67,6 +67,7 @@ pub async fn start(
     let store = store::open(&config.database_url).await?;
     let state = AppState {
         store,
+        rooms: Arc::new(config.rooms.clone()),
         limits: config.limits(),
         poll_interval: config.poll_interval(),
         leptos_options: Arc::new(leptos_options),

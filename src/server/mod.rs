@@ -7,6 +7,7 @@
 //!   [`assets`] (static files), [`error`] (the one error type and its status envelope).
 //! - [`listen`] (the accept loop) and `connection` (one connection, parked while idle).
 //! - [`limit`]: the client's address and per-client rate limits.
+//! - [`rooms`]: the rooms served, and the checks of room names in envelopes and paths.
 //! - [`store`]: the caching layer over the SQLite and PostgreSQL backends.
 //!
 //! Tests drive [`app`] in-process with `tower::ServiceExt::oneshot`, or [`run`] a real server on
@@ -21,6 +22,7 @@ pub mod lifecycle;
 pub mod limit;
 pub mod listen;
 mod page;
+pub mod rooms;
 pub mod router;
 pub mod store;
 

@@ -1,8 +1,14 @@
-//! `GET /`: the chat page, rendered on the server with the newest messages already in it.
+//! The chat's pages, rendered on the server with their messages already in them:
+//! - `GET /` and `GET /r/<room>`: the room's newest messages (`/` is `general`);
+//! - `GET /r/<room>?before=<id>` and `?after=<id>`: the page of messages older (newer) than
+//!   `<id>`, with links to the pages around it: a read-only transcript without JavaScript;
+//! - `GET /r/<room>/<id>`: a permalink, the message with the messages around it.
+//!
+//! The first render of a busy room reads no SQL: the store answers from its tail.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -13,28 +19,171 @@ use leptos_axum::ResponseOptions;
 
 use super::AppState;
 use super::assets::{Encoding, compress_page, preferred_encoding};
-use crate::app::{PAGE_HISTORY, PageState, StylesheetHref, shell};
+use super::store::StoreError;
+use crate::app::{AROUND, PAGE_HISTORY, PageState, StylesheetHref, shell};
+use crate::protocol::{ChatMessage, GENERAL, is_room_name};
 
 /// The most a rendered page may be (50 messages of at most 4096 characters, escaped, twice: in
 /// the HTML and in the embedded state): past it, something is wrong.
 const MAX_PAGE_BYTES: usize = 16 << 20;
 
-pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let encoding = preferred_encoding(request.headers());
-    let messages = match state.store.latest(PAGE_HISTORY).await {
-        Ok(messages) => messages,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot render the page: storage fault");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Html("<!DOCTYPE html><title>Chat</title><p>The chat is unavailable right now. Please reload in a moment.</p>"),
-            )
-                .into_response();
+/// Which messages of the room a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Newest,
+    Before(u64),
+    After(u64),
+    Around(u64),
+}
+
+pub async fn general(state: State<Arc<AppState>>, request: Request) -> Response {
+    render(state, request, GENERAL.to_owned(), View::Newest).await
+}
+
+pub async fn room(
+    state: State<Arc<AppState>>,
+    Path(room): Path<String>,
+    request: Request,
+) -> Response {
+    let view = match view_of(request.uri().query()) {
+        Ok(view) => view,
+        Err(why) => return error_page(StatusCode::BAD_REQUEST, &why),
+    };
+    render(state, request, room, view).await
+}
+
+pub async fn permalink(
+    state: State<Arc<AppState>>,
+    Path((room, id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    match id.parse::<u64>() {
+        Ok(id) if id > 0 => render(state, request, room, View::Around(id)).await,
+        _ => not_found().await,
+    }
+}
+
+/// `before=<id>` or `after=<id>` from the query string; other parameters are ignored.
+fn view_of(query: Option<&str>) -> Result<View, String> {
+    let mut view = View::Newest;
+    for pair in query.unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let make: fn(u64) -> View = match key {
+            "before" => View::Before,
+            "after" => View::After,
+            _ => continue,
+        };
+        match value.parse::<u64>() {
+            Ok(id) if id > 0 || key == "after" => view = make(id),
+            _ => {
+                return Err(format!(
+                    "{key} must be a message id (a whole number from 1)"
+                ));
+            }
         }
+    }
+    Ok(view)
+}
+
+/// The messages a view shows, and whether older and newer ones exist; `None` for a permalink
+/// to a message that is not in the room.
+async fn messages_of(
+    state: &AppState,
+    room: &str,
+    view: View,
+) -> Result<Option<(Vec<ChatMessage>, bool, bool)>, StoreError> {
+    let store = &state.store;
+    let rooms = [room.to_owned()];
+    let page = PAGE_HISTORY;
+    Ok(Some(match view {
+        View::Newest | View::Before(_) => {
+            let before = match view {
+                View::Before(before) => before,
+                _ => u64::MAX,
+            };
+            let mut messages = store.history(room, before, page + 1).await?;
+            let older = messages.len() > page;
+            if older {
+                messages.remove(0);
+            }
+            let last = messages.last().map_or(0, |m| m.id);
+            let newer = before != u64::MAX && !store.since(&rooms, last, 1).await?.is_empty();
+            (messages, older, newer)
+        }
+        View::After(after) => {
+            let mut messages = store.since(&rooms, after, page + 1).await?;
+            let newer = messages.len() > page;
+            messages.truncate(page);
+            let first = messages.first().map_or(after.saturating_add(1), |m| m.id);
+            let older = !store.history(room, first, 1).await?.is_empty();
+            (messages, older, newer)
+        }
+        View::Around(id) => {
+            let mut messages = store
+                .history(room, id.saturating_add(1), AROUND + 2)
+                .await?;
+            if messages.last().is_none_or(|m| m.id != id) {
+                return Ok(None);
+            }
+            let older = messages.len() > AROUND + 1;
+            if older {
+                messages.remove(0);
+            }
+            let mut after = store.since(&rooms, id, AROUND + 1).await?;
+            let newer = after.len() > AROUND;
+            after.truncate(AROUND);
+            messages.extend(after);
+            (messages, older, newer)
+        }
+    }))
+}
+
+async fn render(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    room: String,
+    view: View,
+) -> Response {
+    if !is_room_name(&room) || !state.rooms.contains(&room) {
+        return not_found().await;
+    }
+    let encoding = preferred_encoding(request.headers());
+    let unavailable = |err: StoreError| {
+        tracing::error!(
+            error = &err as &dyn std::error::Error,
+            "cannot render the page: storage fault"
+        );
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html("<!DOCTYPE html><title>Chat</title><p>The chat is unavailable right now. Please reload in a moment.</p>"),
+        )
+            .into_response()
+    };
+    let (messages, older, newer) = match messages_of(&state, &room, view).await {
+        Ok(Some(shown)) => shown,
+        Ok(None) => return not_found().await,
+        Err(err) => return unavailable(err),
+    };
+    // Every room's newest id, from memory: where the page's poll starts and what it counts.
+    let rooms = match state
+        .store
+        .rooms(state.rooms.names(), &Default::default())
+        .await
+    {
+        Ok(rooms) => rooms,
+        Err(err) => return unavailable(err),
     };
     let page = PageState {
         config: state.chat_config(),
+        room,
+        rooms,
         messages,
+        older,
+        newer,
+        focus: match view {
+            View::Around(id) => Some(id),
+            _ => None,
+        },
     };
     // Without a hashed name the shell links the plain one.
     let stylesheet = state
@@ -99,11 +248,24 @@ pub async fn page(State(state): State<Arc<AppState>>, request: Request) -> Respo
 }
 
 pub async fn not_found() -> Response {
-    (
+    error_page(
         StatusCode::NOT_FOUND,
-        Html("<!DOCTYPE html><title>Not found</title><p>Not found. <a href=\"/\">Back to the chat</a></p>"),
+        "There is no such room or message here.",
     )
-        .into_response()
+}
+
+/// A small page for a request the chat cannot show, with a way back to `general`.
+fn error_page(status: StatusCode, why: &str) -> Response {
+    let why = why.replace('&', "&amp;").replace('<', "&lt;");
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Chat</title><main><h1>{}</h1><p>{why}</p>\
+         <p><a href=\"/r/general\">Go to #general</a></p></main></html>",
+        status.canonical_reason().unwrap_or("Error"),
+        status.canonical_reason().unwrap_or("Error"),
+    );
+    (status, Html(html)).into_response()
 }
 
 /// The page's Content-Security-Policy: scripts only from this origin or carrying the page's

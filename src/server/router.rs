@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use super::assets::Assets;
 use super::config::{POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
 use super::limit::Limiter;
+use super::rooms::Rooms;
 use super::store::Store;
 use super::{ajax, error, page};
 use crate::app::ChatConfig;
@@ -29,6 +30,8 @@ use crate::protocol::{Limits, ServerEnvelope, Status};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The rooms served, `general` first.
+    pub rooms: Arc<Rooms>,
     pub limits: Limits,
     pub poll_interval: Duration,
     pub leptos_options: Arc<LeptosOptions>,
@@ -46,6 +49,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
         Self {
             store,
+            rooms: Arc::new(Rooms::default()),
             limits: Limits::default(),
             poll_interval: Duration::from_millis(POLL_INTERVAL_MS),
             leptos_options: Arc::new(leptos_options),
@@ -90,7 +94,9 @@ pub fn app(state: AppState) -> Router {
             error::AjaxError::Panic.into_response()
         }));
     let router = Router::new()
-        .route("/", get(page::page))
+        .route("/", get(page::general))
+        .route("/r/{room}", get(page::room))
+        .route("/r/{room}/{id}", get(page::permalink))
         .route("/ajax", ajax_route)
         .route("/healthz", get(healthz));
     let router = if watching() {

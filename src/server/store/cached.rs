@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{self, TAIL_CAPACITY, Tail};
-use super::{Backend, BackendFault, Encoded, Store, StoreError};
-use crate::protocol::{ChatMessage, ValidMessage};
+use super::{Backend, BackendFault, Encoded, RoomFilter, Store, StoreError};
+use crate::protocol::{ChatMessage, MAX_UNREAD, RoomIds, RoomInfo, ValidMessage};
 
 /// The longest a lost notification can delay news from another instance.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -52,9 +52,13 @@ impl<B: Backend> CachedStore<B> {
             .latest(TAIL_CAPACITY)
             .await
             .map_err(StoreError::backend)?;
+        let by_room = backend
+            .newest_by_room()
+            .await
+            .map_err(StoreError::backend)?;
         let newest = recent.last().map_or(0, |message| message.id);
         let all = recent.len() < TAIL_CAPACITY;
-        let tail = Tail::new(TAIL_CAPACITY, recent, all).map_err(StoreError::backend)?;
+        let tail = Tail::new(TAIL_CAPACITY, recent, all, by_room).map_err(StoreError::backend)?;
         let shared = Arc::new(Shared {
             backend,
             tail,
@@ -83,22 +87,32 @@ impl<B: Backend> Store for CachedStore<B> {
         self.queue.submit(message).await
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    async fn since(
+        &self,
+        rooms: &[String],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         self.queue.ensure_open()?;
-        match self.shared.tail.since(after, limit) {
+        match self.shared.tail.since(Some(rooms), after, limit) {
             Some(messages) => Ok(messages),
-            None => self.shared.since(after, limit).await,
+            None => self.shared.since(Some(rooms), after, limit).await,
         }
     }
 
-    async fn since_encoded(&self, after: u64, limit: usize) -> Result<Vec<Encoded>, StoreError> {
+    async fn since_encoded(
+        &self,
+        rooms: &[String],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Encoded>, StoreError> {
         self.queue.ensure_open()?;
-        if let Some(encoded) = self.shared.tail.since_encoded(after, limit) {
+        if let Some(encoded) = self.shared.tail.since_encoded(Some(rooms), after, limit) {
             return Ok(encoded);
         }
         // Older than the tail: rare (a client back after a long absence), encoded here.
         self.shared
-            .since(after, limit)
+            .since(Some(rooms), after, limit)
             .await?
             .iter()
             .map(tail::encode)
@@ -106,13 +120,51 @@ impl<B: Backend> Store for CachedStore<B> {
             .map_err(StoreError::backend)
     }
 
-    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         self.queue.ensure_open()?;
-        if let Some(messages) = self.shared.tail.latest(limit) {
+        if let Some(messages) = self.shared.tail.history(room, before, limit) {
             return Ok(messages);
         }
         let backend = &self.shared.backend;
-        backend.latest(limit).await.map_err(StoreError::backend)
+        backend
+            .history(room, before, limit)
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn rooms(&self, rooms: &[String], read: &RoomIds) -> Result<Vec<RoomInfo>, StoreError> {
+        self.queue.ensure_open()?;
+        let newest = self.shared.tail.newest_of(rooms);
+        let mut infos = Vec::with_capacity(rooms.len());
+        for (name, newest) in rooms.iter().zip(newest) {
+            let unread = match read.get(name) {
+                None => None,
+                Some(after) if after >= newest => Some(0),
+                Some(after) => Some(
+                    match self.shared.tail.count_after(name, after, MAX_UNREAD) {
+                        Some(count) => count,
+                        None => {
+                            let backend = &self.shared.backend;
+                            backend
+                                .count_after(name, after, MAX_UNREAD)
+                                .await
+                                .map_err(StoreError::backend)?
+                        }
+                    },
+                ),
+            };
+            infos.push(RoomInfo {
+                name: name.clone(),
+                newest,
+                unread,
+            });
+        }
+        Ok(infos)
     }
 
     fn newest_id(&self) -> u64 {
@@ -150,10 +202,15 @@ impl<B: Backend> Drop for CachedStore<B> {
 }
 
 impl<B: Backend> Shared<B> {
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    async fn since(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         let backend = &self.backend;
         backend
-            .since(after, limit)
+            .since(rooms, after, limit)
             .await
             .map_err(StoreError::backend)
     }
@@ -186,7 +243,7 @@ impl<B: Backend> Shared<B> {
     /// The caller holds `publishing`.
     async fn read_news(&self) -> Result<(), StoreError> {
         loop {
-            let messages = self.since(self.tail.newest(), TAIL_CAPACITY).await?;
+            let messages = self.since(None, self.tail.newest(), TAIL_CAPACITY).await?;
             self.tail.push(&messages);
             // Commit order is id order, so everything up to the last id read is here.
             self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
@@ -244,8 +301,37 @@ mod tests {
     //! The layer's rules over a backend in memory, which can also be made to fail or die.
 
     use super::*;
-    use crate::server::store::testing::{Memory, post};
+    use crate::server::store::testing::{Memory, post, post_in};
     use tokio::sync::Notify;
+
+    fn general() -> Vec<String> {
+        vec!["general".to_owned()]
+    }
+
+    #[tokio::test]
+    async fn rooms_answer_from_memory_with_their_newest_ids_and_unread_counts() {
+        let store = CachedStore::open(Memory::default()).await.unwrap();
+        for (room, text) in [("a", "1"), ("b", "2"), ("a", "3"), ("a", "4")] {
+            store.append(post_in(room, text)).await.unwrap();
+        }
+        store.shared.backend.rows().clear();
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let read = RoomIds(vec![("a".to_owned(), 1), ("c".to_owned(), 0)]);
+        let infos = store.rooms(&names, &read).await.unwrap();
+        let summary: Vec<_> = infos
+            .iter()
+            .map(|i| (i.name.as_str(), i.newest, i.unread))
+            .collect();
+        assert_eq!(
+            summary,
+            [("a", 4, Some(2)), ("b", 2, None), ("c", 0, Some(0))]
+        );
+        let texts = |messages: Vec<ChatMessage>| -> Vec<String> {
+            messages.into_iter().map(|m| m.message).collect()
+        };
+        assert_eq!(texts(store.history("a", 4, 10).await.unwrap()), ["1", "3"]);
+        assert_eq!(texts(store.since(&names[1..], 0, 10).await.unwrap()), ["2"]);
+    }
 
     #[tokio::test]
     async fn a_commit_is_in_the_tail_before_its_id_is_published() {
@@ -254,7 +340,7 @@ mod tests {
         assert_eq!(store.newest_id(), stored.id);
         // The tail answers without the backend: empty its rows to prove it.
         store.shared.backend.rows().clear();
-        assert_eq!(store.since(0, 10).await.unwrap(), [stored]);
+        assert_eq!(store.since(&general(), 0, 10).await.unwrap(), [stored]);
     }
 
     #[tokio::test]
@@ -287,7 +373,7 @@ mod tests {
         ));
         assert!(store.append(post("after")).await.is_err());
         // What was stored can still be read.
-        assert_eq!(store.since(0, 10).await.unwrap().len(), 1);
+        assert_eq!(store.since(&general(), 0, 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -306,7 +392,10 @@ mod tests {
         let texts = |messages: Vec<ChatMessage>| -> Vec<String> {
             messages.into_iter().map(|m| m.message).collect()
         };
-        assert_eq!(texts(store.since(0, 10).await.unwrap()), ["theirs", "ours"]);
+        assert_eq!(
+            texts(store.since(&general(), 0, 10).await.unwrap()),
+            ["theirs", "ours"]
+        );
         // A notification brings the next one in without any post of ours.
         let theirs = backend.insert_elsewhere("later");
         backend.news.as_ref().unwrap().notify_one();
@@ -318,7 +407,10 @@ mod tests {
         .await
         .expect("the refresher reads news");
         store.shared.backend.rows().clear();
-        assert_eq!(texts(store.since(2, 10).await.unwrap()), ["later"]);
+        assert_eq!(
+            texts(store.since(&general(), 2, 10).await.unwrap()),
+            ["later"]
+        );
     }
 
     #[tokio::test]
@@ -330,6 +422,9 @@ mod tests {
             Err(StoreError::Closed)
         ));
         assert!(matches!(store.check().await, Err(StoreError::Closed)));
-        assert!(matches!(store.since(0, 1).await, Err(StoreError::Closed)));
+        assert!(matches!(
+            store.since(&general(), 0, 1).await,
+            Err(StoreError::Closed)
+        ));
     }
 }

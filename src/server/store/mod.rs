@@ -5,8 +5,13 @@
 //! - [`CachedStore`]: the one implementation of it. It owns the rules every backend shares:
 //!   the write queue with its group commit, the in-memory [`tail`] of the newest messages, the
 //!   newest committed id, and the order in which a commit becomes visible (tail first, then id).
-//! - [`Backend`]: what a database must do: commit a batch, read since an id, read the newest,
-//!   answer a health check. [`SqliteBackend`] (the embedded default, `sqlite://path`) and
+//! - [`Backend`]: what a database must do: commit a batch, read since an id (in some rooms or
+//!   all), read a room's page before an id, count, answer a health check.
+//!
+//! The stored messages are one ordered log: every room's messages take their ids from one
+//! sequence, handed out in commit order. A reader that holds "everything up to id N" of some
+//! rooms asks for what is above N and never misses anything; later kinds of events (edits,
+//! deletes) take their ids from the same sequence. [`SqliteBackend`] (the embedded default, `sqlite://path`) and
 //!   [`PostgresBackend`] (several instances over one database, `postgres://user@host/db`).
 
 mod cached;
@@ -17,6 +22,7 @@ mod tail;
 #[cfg(test)]
 pub(crate) mod testing;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -26,9 +32,9 @@ use tokio::sync::Notify;
 pub use cached::CachedStore;
 pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError};
-pub use tail::encode;
+pub use tail::{RoomFilter, encode};
 
-use crate::protocol::{ChatMessage, ValidMessage};
+use crate::protocol::{ChatMessage, RoomIds, RoomInfo, ValidMessage};
 
 /// A message as JSON, encoded once when it entered the tail and shared by every reply that
 /// carries it.
@@ -63,17 +69,36 @@ impl StoreError {
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores one message and returns it with its id, only once it is durably committed.
-    /// Ids are positive, strictly increasing in commit order and never reused.
+    /// Ids are positive, strictly increasing in commit order across all rooms and never reused.
     async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError>;
 
-    /// Up to `limit` messages with an id greater than `after`, ascending.
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Up to `limit` messages of `rooms` with an id greater than `after`, ascending.
+    async fn since(
+        &self,
+        rooms: &[String],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
 
     /// [`Store::since`] as the messages' JSON, encoded once, for a sync reply.
-    async fn since_encoded(&self, after: u64, limit: usize) -> Result<Vec<Encoded>, StoreError>;
+    async fn since_encoded(
+        &self,
+        rooms: &[String],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Encoded>, StoreError>;
 
-    /// The `limit` newest messages, ascending.
-    async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    /// The `limit` newest messages of `room` with an id below `before`, ascending.
+    async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// `rooms` with their newest ids and, for those in `read`, how many of their messages are
+    /// newer than the id given there (counting up to [`crate::protocol::MAX_UNREAD`]).
+    async fn rooms(&self, rooms: &[String], read: &RoomIds) -> Result<Vec<RoomInfo>, StoreError>;
 
     /// The newest id known to be committed, from memory. Never above the real newest id, so a
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
@@ -100,18 +125,41 @@ pub trait Backend: Send + Sync + 'static {
         batch: Vec<ValidMessage>,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
 
-    /// Up to `limit` messages with an id greater than `after`, ascending.
+    /// Up to `limit` messages of `rooms` (all rooms: `None`) with an id greater than `after`,
+    /// ascending.
     fn since(
         &self,
+        rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
 
-    /// The `limit` newest messages, ascending.
+    /// The `limit` newest messages of `room` with an id below `before`, ascending.
+    fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+
+    /// The `limit` newest messages of all rooms, ascending.
     fn latest(
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+
+    /// Every room that has messages, with the id of its newest.
+    fn newest_by_room(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, u64>, Self::Error>> + Send;
+
+    /// How many messages of `room` have an id greater than `after`, counting up to `cap`.
+    fn count_after(
+        &self,
+        room: &str,
+        after: u64,
+        cap: u64,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
     /// Whether the database (and anything of the backend's own, such as a writer thread) works.
     fn check(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;

@@ -24,7 +24,9 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::{Backend, format_micros, now_micros};
+use std::collections::HashMap;
+
+use super::{Backend, RoomFilter, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
@@ -42,31 +44,45 @@ const WRITE_LOCK: i64 = 0x6368_6174_7772_6974; // "chatwrit"
 const MIGRATE_LOCK: i64 = 0x6368_6174_6d69_6772; // "chatmigr"
 
 /// The schema, one entry per version; `chat_schema` records how many are applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE chat_messages (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE chat_messages (
         id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         sender  TEXT   NOT NULL,
         message TEXT   NOT NULL,
         sent_at BIGINT NOT NULL, -- microseconds since the Unix epoch, UTC
         nonce   TEXT
     );
-    CREATE UNIQUE INDEX chat_messages_by_nonce ON chat_messages (nonce) WHERE nonce IS NOT NULL;"];
+    CREATE UNIQUE INDEX chat_messages_by_nonce ON chat_messages (nonce) WHERE nonce IS NOT NULL;",
+    // Rooms: what was stored before them is `general`'s (a constant default: no table rewrite).
+    // The index serves history, syncs of some rooms, counts and each room's newest id.
+    "ALTER TABLE chat_messages ADD COLUMN room TEXT NOT NULL DEFAULT 'general';
+    CREATE INDEX chat_messages_by_room ON chat_messages (room, id);",
+];
 
 /// Inserts one post unless its nonce is already stored, and returns the stored row either way.
 /// Statements of one transaction run in order, so a repeat later in the same batch finds the
 /// first copy too.
 const INSERT: &str = "WITH earlier AS (
-        SELECT id, sender, message, sent_at FROM chat_messages WHERE nonce = $4
+        SELECT id, room, sender, message, sent_at FROM chat_messages WHERE nonce = $4
     ), inserted AS (
-        INSERT INTO chat_messages (sender, message, sent_at, nonce)
-        SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM earlier)
-        RETURNING id, sender, message, sent_at
+        INSERT INTO chat_messages (sender, message, sent_at, nonce, room)
+        SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
+        RETURNING id, room, sender, message, sent_at
     )
     SELECT * FROM inserted UNION ALL SELECT * FROM earlier";
-const SINCE: &str = "SELECT id, sender, message, sent_at FROM chat_messages
+const SINCE: &str = "SELECT id, room, sender, message, sent_at FROM chat_messages
     WHERE id > $1 ORDER BY id LIMIT $2";
-const LATEST: &str = "SELECT id, sender, message, sent_at FROM
+const SINCE_IN: &str = "SELECT id, room, sender, message, sent_at FROM chat_messages
+    WHERE room = ANY($1) AND id > $2 ORDER BY id LIMIT $3";
+const HISTORY: &str = "SELECT id, room, sender, message, sent_at FROM
+      (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3) AS page
+    ORDER BY id";
+const LATEST: &str = "SELECT id, room, sender, message, sent_at FROM
       (SELECT * FROM chat_messages ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
+const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
+const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
+      (SELECT 1 FROM chat_messages WHERE room = $1 AND id > $2 LIMIT $3) AS unread";
 
 /// What went wrong, with the database's own error as the cause.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +177,7 @@ impl Backend for PostgresBackend {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await?;
             let sent_at = now_micros();
-            let params: Vec<[&(dyn ToSql + Sync); 4]> = batch
+            let params: Vec<[&(dyn ToSql + Sync); 5]> = batch
                 .iter()
                 .map(|post| {
                     [
@@ -169,6 +185,7 @@ impl Backend for PostgresBackend {
                         &post.message,
                         &sent_at,
                         &post.nonce,
+                        &post.room,
                     ]
                 })
                 .collect();
@@ -182,15 +199,63 @@ impl Backend for PostgresBackend {
         timed("commit", work).await
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, PostgresError> {
+    async fn since(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, PostgresError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read("read messages", SINCE, &[&after, &limit]).await
+        match rooms {
+            None => self.read("read messages", SINCE, &[&after, &limit]).await,
+            Some(rooms) => {
+                let what = "read messages of rooms";
+                self.read(what, SINCE_IN, &[&rooms, &after, &limit]).await
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, PostgresError> {
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let what = "read a room's history";
+        self.read(what, HISTORY, &[&room, &before, &limit]).await
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, PostgresError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read("read latest messages", LATEST, &[&limit]).await
+    }
+
+    async fn newest_by_room(&self) -> Result<HashMap<String, u64>, PostgresError> {
+        let what = "read each room's newest id";
+        let client = self.connection().await?;
+        let rows = timed(what, client.query(NEWEST_BY_ROOM, &[])).await?;
+        rows.iter()
+            .map(|row| {
+                let newest: i64 = row.try_get(1)?;
+                Ok((row.try_get(0)?, newest.unsigned_abs()))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|source| PostgresError::Query { what, source })
+    }
+
+    async fn count_after(&self, room: &str, after: u64, cap: u64) -> Result<u64, PostgresError> {
+        let what = "count a room's unread messages";
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let client = self.connection().await?;
+        let row = timed(what, client.query_one(COUNT_AFTER, &[&room, &after, &cap])).await?;
+        let count: i64 = row
+            .try_get(0)
+            .map_err(|source| PostgresError::Query { what, source })?;
+        Ok(count.unsigned_abs())
     }
 
     async fn check(&self) -> Result<(), PostgresError> {
@@ -234,9 +299,10 @@ fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
     Ok(ChatMessage {
         // An identity column starts at 1: never negative.
         id: id.unsigned_abs(),
-        sender: row.try_get(1)?,
-        message: row.try_get(2)?,
-        sent_at: format_micros(row.try_get(3)?),
+        room: row.try_get(1)?,
+        sender: row.try_get(2)?,
+        message: row.try_get(3)?,
+        sent_at: format_micros(row.try_get(4)?),
     })
 }
 

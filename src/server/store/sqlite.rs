@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::{Backend, format_micros, now_micros};
+use std::collections::HashMap;
+
+use super::{Backend, RoomFilter, format_micros, now_micros};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 /// Read-only connections open at once; more readers wait for one.
@@ -34,6 +36,10 @@ const MIGRATIONS: &[&str] = &[
     // The client's idempotency key: a retried post finds its first copy instead of adding one.
     "ALTER TABLE messages ADD COLUMN nonce TEXT;
      CREATE UNIQUE INDEX messages_by_nonce ON messages (nonce) WHERE nonce IS NOT NULL;",
+    // Rooms: what was stored before them is `general`'s. The index serves "room R, id < B,
+    // newest first" (history), "room R, id > N" (sync, counts) and each room's newest id.
+    "ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT 'general';
+     CREATE INDEX messages_by_room ON messages (room, id);",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -187,16 +193,60 @@ impl Backend for SqliteBackend {
         answer.await.map_err(|_| SqliteError::WriterStopped)?
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, SqliteError> {
+    async fn since(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, SqliteError> {
         // Ids live in SQLite's i64; anything past its range has nothing newer.
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read("read messages", move |conn| {
+        match rooms {
+            None => {
+                self.read("read messages", move |conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id, room, sender, message, sent_at FROM messages
+                         WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    )?;
+                    let rows = stmt.query_map(params![after, limit], row_to_message)?;
+                    rows.collect()
+                })
+                .await
+            }
+            Some(rooms) => {
+                // The room names as one JSON array parameter: one statement for any number.
+                let rooms = serde_json::to_string(rooms).unwrap_or_else(|_| "[]".to_owned());
+                self.read("read messages of rooms", move |conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id, room, sender, message, sent_at FROM messages
+                         WHERE room IN (SELECT value FROM json_each(?1)) AND id > ?2
+                         ORDER BY id LIMIT ?3",
+                    )?;
+                    let rows = stmt.query_map(params![rooms, after, limit], row_to_message)?;
+                    rows.collect()
+                })
+                .await
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, SqliteError> {
+        let room = room.to_owned();
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("read a room's history", move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, sender, message, sent_at FROM messages
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, room, sender, message, sent_at FROM
+                   (SELECT * FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)
+                 ORDER BY id",
             )?;
-            let rows = stmt.query_map(params![after, limit], row_to_message)?;
+            let rows = stmt.query_map(params![room, before, limit], row_to_message)?;
             rows.collect()
         })
         .await
@@ -205,6 +255,32 @@ impl Backend for SqliteBackend {
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, SqliteError> {
         self.read("read latest messages", move |conn| latest(conn, limit))
             .await
+    }
+
+    async fn newest_by_room(&self) -> Result<HashMap<String, u64>, SqliteError> {
+        self.read("read each room's newest id", |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT room, MAX(id) FROM messages GROUP BY room")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, positive_id(row.get(1)?))))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn count_after(&self, room: &str, after: u64, cap: u64) -> Result<u64, SqliteError> {
+        let room = room.to_owned();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        self.read("count a room's unread messages", move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT COUNT(*) FROM
+                   (SELECT 1 FROM messages WHERE room = ?1 AND id > ?2 LIMIT ?3)",
+            )?;
+            stmt.query_row(params![room, after, cap], |row| {
+                Ok(positive_id(row.get(0)?))
+            })
+        })
+        .await
     }
 
     async fn check(&self) -> Result<(), SqliteError> {
@@ -289,7 +365,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// The `limit` newest messages, ascending.
 fn latest(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<ChatMessage>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, sender, message, sent_at FROM
+        "SELECT id, room, sender, message, sent_at FROM
            (SELECT * FROM messages ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
     )?;
@@ -315,9 +391,10 @@ fn positive_id(id: i64) -> u64 {
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
         id: positive_id(row.get(0)?),
-        sender: row.get(1)?,
-        message: row.get(2)?,
-        sent_at: format_micros(row.get(3)?),
+        room: row.get(1)?,
+        sender: row.get(2)?,
+        message: row.get(3)?,
+        sent_at: format_micros(row.get(4)?),
     })
 }
 
@@ -355,11 +432,12 @@ fn commit(conn: &mut Connection, batch: &[ValidMessage]) -> rusqlite::Result<Vec
     let mut stored = Vec::with_capacity(batch.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (sender, message, sent_at, nonce) VALUES (?1, ?2, ?3, ?4)
-             RETURNING id",
+            "INSERT INTO messages (room, sender, message, sent_at, nonce)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         )?;
-        let mut earlier = tx
-            .prepare_cached("SELECT id, sender, message, sent_at FROM messages WHERE nonce = ?1")?;
+        let mut earlier = tx.prepare_cached(
+            "SELECT id, room, sender, message, sent_at FROM messages WHERE nonce = ?1",
+        )?;
         for post in batch {
             // A repeat (also one earlier in this same batch) gets its first copy back.
             if let Some(nonce) = &post.nonce
@@ -369,11 +447,12 @@ fn commit(conn: &mut Connection, batch: &[ValidMessage]) -> rusqlite::Result<Vec
                 continue;
             }
             let id: i64 = insert.query_row(
-                params![post.sender, post.message, sent_at, post.nonce],
+                params![post.room, post.sender, post.message, sent_at, post.nonce],
                 |row| row.get(0),
             )?;
             stored.push(ChatMessage {
                 id: positive_id(id),
+                room: post.room.clone(),
                 sender: post.sender.clone(),
                 message: post.message.clone(),
                 sent_at: format_micros(sent_at),
@@ -390,6 +469,7 @@ mod tests {
 
     fn post(text: &str, nonce: Option<&str>) -> ValidMessage {
         ValidMessage {
+            room: "general".into(),
             sender: "ann".into(),
             message: text.into(),
             nonce: nonce.map(Into::into),
@@ -417,7 +497,7 @@ mod tests {
         let ids: Vec<u64> = stored.iter().map(|message| message.id).collect();
         assert_eq!(ids, [1, 2, 1]);
         assert_eq!(stored[2].message, "one");
-        assert_eq!(backend.since(0, 10).await.unwrap().len(), 2);
+        assert_eq!(backend.since(None, 0, 10).await.unwrap().len(), 2);
         assert_eq!(backend.latest(1).await.unwrap()[0].message, "two");
         backend.close().await;
     }
@@ -442,5 +522,73 @@ mod tests {
             backend.commit(vec![post("lost", None)]).await,
             Err(SqliteError::WriterStopped)
         ));
+    }
+
+    #[tokio::test]
+    async fn rooms_are_read_apart() {
+        let (_dir, backend) = fresh().await;
+        let in_room = |room: &str, text: &str| ValidMessage {
+            room: room.into(),
+            ..post(text, None)
+        };
+        let batch = vec![
+            in_room("a", "1"),
+            in_room("b", "2"),
+            in_room("a", "3"),
+            in_room("c", "4"),
+        ];
+        backend.commit(batch).await.unwrap();
+        let texts = |messages: Vec<ChatMessage>| -> Vec<String> {
+            messages.into_iter().map(|m| m.message).collect()
+        };
+        let a_c = ["a".to_owned(), "c".to_owned()];
+        assert_eq!(
+            texts(backend.since(Some(&a_c), 1, 10).await.unwrap()),
+            ["3", "4"]
+        );
+        assert_eq!(texts(backend.history("a", 3, 10).await.unwrap()), ["1"]);
+        assert_eq!(
+            texts(backend.history("a", u64::MAX, 1).await.unwrap()),
+            ["3"]
+        );
+        let newest = backend.newest_by_room().await.unwrap();
+        assert_eq!(
+            newest,
+            HashMap::from([("a".into(), 3), ("b".into(), 2), ("c".into(), 4)])
+        );
+        assert_eq!(backend.count_after("a", 0, 10).await.unwrap(), 2);
+        assert_eq!(backend.count_after("a", 0, 1).await.unwrap(), 1);
+        backend.close().await;
+    }
+
+    /// A database file written by the server before rooms existed (schema version 2, three
+    /// messages): opening it migrates it, and its messages are `general`'s.
+    #[tokio::test]
+    async fn a_database_from_before_rooms_is_migrated_into_general() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chat.db");
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chat-v2.db");
+        std::fs::copy(fixture, &path).unwrap();
+        let backend = SqliteBackend::open(path).await.unwrap();
+        let old = backend.history("general", u64::MAX, 10).await.unwrap();
+        let texts: Vec<&str> = old.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["before rooms 1", "before rooms 2", "before rooms 3"]
+        );
+        assert!(old.iter().all(|m| m.room == "general"));
+        // The nonces came along: a retry of an old post is still answered by its first copy.
+        let repeat = ValidMessage {
+            room: "dev".into(),
+            ..post("retried", Some("nonce-0002"))
+        };
+        let fresh = post("new", None);
+        let stored = backend.commit(vec![repeat, fresh]).await.unwrap();
+        assert_eq!(
+            (stored[0].id, stored[1].id),
+            (2, 4),
+            "ids go on from the old ones"
+        );
+        backend.close().await;
     }
 }

@@ -12,7 +12,7 @@
 //! (`perf` showed that as a fifth of a 20-message sync), and writers never make syncs wait on
 //! serialisation.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::Encoded;
@@ -33,6 +33,9 @@ struct Inner {
     /// Every committed message with an id above this is in `messages`.
     floor: u64,
     messages: VecDeque<Held>,
+    /// Every room's newest id, also of rooms whose messages are all older than the floor: what
+    /// tells an up-to-date sync of any rooms "nothing new" without a scan, and `rooms` replies.
+    newest_by_room: HashMap<String, u64>,
 }
 
 /// A message and the text `serde_json` makes of it.
@@ -59,17 +62,50 @@ fn held(messages: impl IntoIterator<Item = ChatMessage>) -> serde_json::Result<V
         .collect()
 }
 
+/// Which rooms a read is about: `None` for all of them.
+pub type RoomFilter<'a> = Option<&'a [String]>;
+
+fn wanted(rooms: RoomFilter<'_>, room: &str) -> bool {
+    rooms.is_none_or(|rooms| rooms.iter().any(|wanted| wanted == room))
+}
+
 impl Inner {
-    /// Held messages with an id above `after`, at most `limit`, or `None` if some of them may
-    /// be older than the tail.
-    fn above(&self, after: u64, limit: usize) -> Option<impl Iterator<Item = &Held>> {
+    /// Held messages of `rooms` with an id above `after`, at most `limit`, or `None` if some of
+    /// them may be older than the tail.
+    fn above<'a>(
+        &'a self,
+        rooms: RoomFilter<'a>,
+        after: u64,
+        limit: usize,
+    ) -> Option<impl Iterator<Item = &'a Held>> {
         if after < self.floor {
             return None;
         }
-        let start = self
-            .messages
-            .partition_point(|held| held.message.id <= after);
-        Some(self.messages.range(start..).take(limit))
+        // Nothing newer in those rooms (the usual poll): no scan.
+        let start = if self.newest_in(rooms) <= after {
+            self.messages.len()
+        } else {
+            self.messages
+                .partition_point(|held| held.message.id <= after)
+        };
+        Some(
+            self.messages
+                .range(start..)
+                .filter(move |held| wanted(rooms, &held.message.room))
+                .take(limit),
+        )
+    }
+
+    fn newest_in(&self, rooms: RoomFilter<'_>) -> u64 {
+        match rooms {
+            None => self.newest(),
+            Some(rooms) => rooms
+                .iter()
+                .filter_map(|room| self.newest_by_room.get(room))
+                .copied()
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     fn newest(&self) -> u64 {
@@ -82,10 +118,12 @@ impl Inner {
 impl Tail {
     /// A tail over `newest`, the most recent committed messages in ascending id order; `all`
     /// says whether they are every message in storage (a young chat), so that nothing is older.
+    /// `newest_by_room` is each room's newest id in storage.
     pub fn new(
         capacity: usize,
         mut newest: Vec<ChatMessage>,
         all: bool,
+        newest_by_room: HashMap<String, u64>,
     ) -> serde_json::Result<Self> {
         let all = all && newest.len() <= capacity;
         if newest.len() > capacity {
@@ -102,6 +140,7 @@ impl Tail {
             inner: RwLock::new(Inner {
                 floor,
                 messages: newest.into(),
+                newest_by_room,
             }),
         })
     }
@@ -130,6 +169,15 @@ impl Tail {
                 tracing::error!(error = %err, "encoding committed messages failed");
                 let last = committed.iter().map(|message| message.id).max();
                 self.skip_through(last.unwrap_or(newest));
+                // Their rooms' newest ids still move, or a sync of them would see nothing new.
+                let mut inner = self.write();
+                for message in committed {
+                    let newest = inner
+                        .newest_by_room
+                        .entry(message.room.clone())
+                        .or_default();
+                    *newest = (*newest).max(message.id);
+                }
             }
         }
     }
@@ -144,6 +192,14 @@ impl Tail {
                 && let Some(oldest) = inner.messages.pop_front()
             {
                 inner.floor = oldest.message.id;
+            }
+            let id = held.message.id;
+            match inner.newest_by_room.get_mut(&held.message.room) {
+                Some(newest) => *newest = id,
+                None => {
+                    let room = held.message.room.clone();
+                    inner.newest_by_room.insert(room, id);
+                }
             }
             inner.messages.push_back(held);
         }
@@ -163,35 +219,73 @@ impl Tail {
         self.read().newest()
     }
 
-    /// Up to `limit` messages with an id above `after`, or `None` if some of them may be older
-    /// than the tail.
-    pub fn since(&self, after: u64, limit: usize) -> Option<Vec<ChatMessage>> {
+    /// Up to `limit` messages of `rooms` with an id above `after`, or `None` if some of them
+    /// may be older than the tail.
+    pub fn since(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Option<Vec<ChatMessage>> {
         let inner = self.read();
-        let above = inner.above(after, limit)?;
+        let above = inner.above(rooms, after, limit)?;
         Some(above.map(|held| held.message.clone()).collect())
     }
 
     /// [`Tail::since`] as the messages' encodings: one reference count each, no copy.
-    pub fn since_encoded(&self, after: u64, limit: usize) -> Option<Vec<Encoded>> {
+    pub fn since_encoded(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Option<Vec<Encoded>> {
         let inner = self.read();
-        let above = inner.above(after, limit)?;
+        let above = inner.above(rooms, after, limit)?;
         Some(above.map(|held| Encoded::clone(&held.json)).collect())
     }
 
-    /// The `limit` newest messages, or `None` if the tail holds fewer and older ones exist.
-    pub fn latest(&self, limit: usize) -> Option<Vec<ChatMessage>> {
+    /// The `limit` newest messages of `room` with an id below `before`, ascending, or `None` if
+    /// the tail holds fewer and older ones may exist.
+    pub fn history(&self, room: &str, before: u64, limit: usize) -> Option<Vec<ChatMessage>> {
         let inner = self.read();
-        let held = inner.messages.len();
-        if held < limit && inner.floor > 0 {
+        let end = inner
+            .messages
+            .partition_point(|held| held.message.id < before);
+        let mut page: Vec<ChatMessage> = inner
+            .messages
+            .range(..end)
+            .rev()
+            .filter(|held| held.message.room == room)
+            .take(limit)
+            .map(|held| held.message.clone())
+            .collect();
+        if page.len() < limit && inner.floor > 0 {
             return None;
         }
+        page.reverse();
+        Some(page)
+    }
+
+    /// How many messages of `room` have an id above `after`, counting up to `cap`, or `None` if
+    /// some may be older than the tail.
+    pub fn count_after(&self, room: &str, after: u64, cap: u64) -> Option<u64> {
+        let room = [room.to_owned()];
+        let inner = self.read();
+        let above = inner.above(Some(&room), after, usize::MAX)?;
         Some(
-            inner
-                .messages
-                .range(held.saturating_sub(limit)..)
-                .map(|held| held.message.clone())
-                .collect(),
+            above
+                .take(usize::try_from(cap).unwrap_or(usize::MAX))
+                .count() as u64,
         )
+    }
+
+    /// The newest id of each room in `rooms` (0 for a room without messages).
+    pub fn newest_of(&self, rooms: &[String]) -> Vec<u64> {
+        let inner = self.read();
+        rooms
+            .iter()
+            .map(|room| inner.newest_by_room.get(room).copied().unwrap_or(0))
+            .collect()
     }
 }
 
@@ -200,8 +294,13 @@ mod tests {
     use super::*;
 
     fn message(id: u64) -> ChatMessage {
+        in_room(id, "general")
+    }
+
+    fn in_room(id: u64, room: &str) -> ChatMessage {
         ChatMessage {
             id,
+            room: room.into(),
             sender: "s".into(),
             message: format!("m{id}"),
             sent_at: "2026-01-01T00:00:00Z".into(),
@@ -209,7 +308,17 @@ mod tests {
     }
 
     fn tail_of(capacity: usize, newest: impl IntoIterator<Item = ChatMessage>, all: bool) -> Tail {
-        Tail::new(capacity, newest.into_iter().collect(), all).unwrap()
+        let newest: Vec<ChatMessage> = newest.into_iter().collect();
+        let by_room = newest.iter().map(|m| (m.room.clone(), m.id)).collect();
+        Tail::new(capacity, newest, all, by_room).unwrap()
+    }
+
+    fn since(tail: &Tail, after: u64, limit: usize) -> Option<Vec<ChatMessage>> {
+        tail.since(None, after, limit)
+    }
+
+    fn latest(tail: &Tail, limit: usize) -> Option<Vec<ChatMessage>> {
+        tail.history("general", u64::MAX, limit)
     }
 
     fn ids(messages: Option<Vec<ChatMessage>>) -> Option<Vec<u64>> {
@@ -219,30 +328,30 @@ mod tests {
     #[test]
     fn a_young_chat_is_answered_entirely_from_memory() {
         let tail = tail_of(4, (1..=3).map(message), true);
-        assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
-        assert_eq!(ids(tail.since(1, 1)), Some(vec![2]));
-        assert_eq!(ids(tail.since(3, 10)), Some(vec![]));
-        assert_eq!(ids(tail.latest(50)), Some(vec![1, 2, 3]));
-        assert_eq!(ids(tail_of(4, [], true).since(0, 10)), Some(vec![]));
+        assert_eq!(ids(since(&tail, 0, 10)), Some(vec![1, 2, 3]));
+        assert_eq!(ids(since(&tail, 1, 1)), Some(vec![2]));
+        assert_eq!(ids(since(&tail, 3, 10)), Some(vec![]));
+        assert_eq!(ids(latest(&tail, 50)), Some(vec![1, 2, 3]));
+        assert_eq!(ids(since(&tail_of(4, [], true), 0, 10)), Some(vec![]));
     }
 
     #[test]
     fn reads_older_than_the_tail_go_to_storage() {
         // Started over a database whose newest messages are 7..=10 (older ones exist).
         let tail = tail_of(4, (5..=10).map(message), false);
-        assert_eq!(ids(tail.since(6, 10)), Some(vec![7, 8, 9, 10]));
-        assert_eq!(tail.since(5, 10), None, "message 6 is not held");
-        assert_eq!(ids(tail.latest(2)), Some(vec![9, 10]));
-        assert_eq!(tail.latest(5), None);
+        assert_eq!(ids(since(&tail, 6, 10)), Some(vec![7, 8, 9, 10]));
+        assert_eq!(since(&tail, 5, 10), None, "message 6 is not held");
+        assert_eq!(ids(latest(&tail, 2)), Some(vec![9, 10]));
+        assert_eq!(latest(&tail, 5), None);
     }
 
     #[test]
     fn commits_push_out_the_oldest_and_raise_the_floor() {
         let tail = tail_of(3, [], true);
         tail.push(&(1..=5).map(message).collect::<Vec<_>>());
-        assert_eq!(ids(tail.since(2, 10)), Some(vec![3, 4, 5]));
-        assert_eq!(tail.since(1, 10), None);
-        assert_eq!(tail.latest(4), None);
+        assert_eq!(ids(since(&tail, 2, 10)), Some(vec![3, 4, 5]));
+        assert_eq!(since(&tail, 1, 10), None);
+        assert_eq!(latest(&tail, 4), None);
     }
 
     #[test]
@@ -250,10 +359,10 @@ mod tests {
         let tail = tail_of(8, (1..=3).map(message), true);
         tail.skip_through(5);
         assert_eq!(tail.newest(), 5);
-        assert_eq!(tail.since(3, 10), None, "4 and 5 are not held");
-        assert_eq!(ids(tail.since(5, 10)), Some(vec![]));
+        assert_eq!(since(&tail, 3, 10), None, "4 and 5 are not held");
+        assert_eq!(ids(since(&tail, 5, 10)), Some(vec![]));
         tail.push(&[message(6)]);
-        assert_eq!(ids(tail.since(5, 10)), Some(vec![6]));
+        assert_eq!(ids(since(&tail, 5, 10)), Some(vec![6]));
         tail.skip_through(2);
         assert_eq!(tail.newest(), 6, "never moves back");
     }
@@ -262,6 +371,7 @@ mod tests {
     fn encodings_are_what_serde_json_makes_of_the_messages() {
         let tricky = ChatMessage {
             id: 7,
+            room: "general".into(),
             sender: "\"quoted\" \\ name".into(),
             message: "<script>alert(1)</script>\u{0}\u{1f}\n\té 😀 \u{2028}".into(),
             sent_at: "2026-01-01T00:00:00.000001Z".into(),
@@ -269,11 +379,14 @@ mod tests {
         let tail = tail_of(8, [message(5), message(6)], false);
         tail.push(&[tricky, message(8)]);
         for (after, limit) in [(4, 10), (5, 10), (5, 2), (6, 1), (8, 10)] {
-            let expected = serde_json::to_string(&tail.since(after, limit).unwrap()).unwrap();
-            let encoded = serde_json::to_string(&tail.since_encoded(after, limit).unwrap());
+            let expected = serde_json::to_string(&since(&tail, after, limit).unwrap()).unwrap();
+            let encoded = serde_json::to_string(&tail.since_encoded(None, after, limit).unwrap());
             assert_eq!(encoded.unwrap(), expected, "{after} {limit}");
         }
-        assert!(tail.since_encoded(3, 10).is_none(), "message 4 is not held");
+        assert!(
+            tail.since_encoded(None, 3, 10).is_none(),
+            "message 4 is not held"
+        );
     }
 
     #[test]
@@ -282,6 +395,41 @@ mod tests {
         // A batch whose third post repeats the first (same nonce): it carries the first's id.
         tail.push(&[message(1), message(2), message(1)]);
         tail.push(&[message(2), message(3)]);
-        assert_eq!(ids(tail.since(0, 10)), Some(vec![1, 2, 3]));
+        assert_eq!(ids(since(&tail, 0, 10)), Some(vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn rooms_are_read_apart_and_their_newest_ids_kept() {
+        // Room b's newest (2) is older than the tail, which holds 3..=6.
+        let messages = [
+            in_room(2, "b"),
+            in_room(3, "a"),
+            in_room(4, "c"),
+            in_room(5, "a"),
+            in_room(6, "c"),
+        ];
+        let mut by_room: HashMap<String, u64> = HashMap::new();
+        for m in &messages {
+            by_room.insert(m.room.clone(), m.id);
+        }
+        let tail = Tail::new(4, messages[1..].to_vec(), false, by_room).unwrap();
+        let rooms = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let a_c = rooms(&["a", "c"]);
+        assert_eq!(ids(tail.since(Some(&a_c), 3, 10)), Some(vec![4, 5, 6]));
+        assert_eq!(
+            ids(tail.since(Some(&rooms(&["a"])), 2, 10)),
+            Some(vec![3, 5])
+        );
+        assert_eq!(ids(tail.since(Some(&rooms(&["b"])), 2, 10)), Some(vec![]));
+        assert_eq!(tail.newest_of(&rooms(&["a", "b", "c", "d"])), [5, 2, 6, 0]);
+        assert_eq!(ids(tail.history("a", u64::MAX, 2)), Some(vec![3, 5]));
+        assert_eq!(ids(tail.history("c", 6, 1)), Some(vec![4]));
+        assert_eq!(tail.history("a", u64::MAX, 3), None, "older ones may exist");
+        assert_eq!(tail.count_after("c", 3, 10), Some(2));
+        assert_eq!(tail.count_after("c", 3, 1), Some(1));
+        assert_eq!(tail.count_after("c", 1, 10), None);
+        tail.push(&[in_room(7, "b")]);
+        assert_eq!(tail.newest_of(&rooms(&["b"])), [7]);
+        assert_eq!(ids(tail.since(Some(&rooms(&["b"])), 3, 10)), Some(vec![7]));
     }
 }

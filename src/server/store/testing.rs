@@ -1,12 +1,13 @@
 //! A backend in memory for the tests of the layers above storage; it can be made to refuse
 //! commits or to die, as a real backend's writer might.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use super::Backend;
+use super::{Backend, RoomFilter};
 use crate::protocol::{ChatMessage, ValidMessage};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,16 +30,21 @@ impl Memory {
 
     /// A commit by "another instance": straight into the rows, as a database would.
     pub fn insert_elsewhere(&self, text: &str) -> u64 {
+        self.insert("general", text)
+    }
+
+    fn insert(&self, room: &str, text: &str) -> u64 {
         let mut rows = self.rows();
         let id = rows.last().map_or(1, |last| last.id + 1);
-        rows.push(message(id, text));
+        rows.push(message(id, room, text));
         id
     }
 }
 
-fn message(id: u64, text: &str) -> ChatMessage {
+fn message(id: u64, room: &str, text: &str) -> ChatMessage {
     ChatMessage {
         id,
+        room: room.into(),
         sender: "s".into(),
         message: text.into(),
         sent_at: "2026-01-01T00:00:00Z".into(),
@@ -46,7 +52,12 @@ fn message(id: u64, text: &str) -> ChatMessage {
 }
 
 pub fn post(text: &str) -> ValidMessage {
+    post_in("general", text)
+}
+
+pub fn post_in(room: &str, text: &str) -> ValidMessage {
     ValidMessage {
+        room: room.into(),
         sender: "s".into(),
         message: text.into(),
         nonce: None,
@@ -65,19 +76,59 @@ impl Backend for Memory {
         }
         Ok(batch
             .iter()
-            .map(|post| self.insert_elsewhere(&post.message))
+            .map(|post| self.insert(&post.room, &post.message))
             .map(|id| self.rows()[id as usize - 1].clone())
             .collect())
     }
 
-    async fn since(&self, after: u64, limit: usize) -> Result<Vec<ChatMessage>, Refused> {
+    async fn since(
+        &self,
+        rooms: RoomFilter<'_>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, Refused> {
         let rows = self.rows();
         Ok(rows
             .iter()
-            .filter(|row| row.id > after)
+            .filter(|row| row.id > after && rooms.is_none_or(|rooms| rooms.contains(&row.room)))
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn history(
+        &self,
+        room: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, Refused> {
+        let rows = self.rows();
+        let mut page: Vec<ChatMessage> = rows
+            .iter()
+            .rev()
+            .filter(|row| row.id < before && row.room == room)
+            .take(limit)
+            .cloned()
+            .collect();
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn newest_by_room(&self) -> Result<HashMap<String, u64>, Refused> {
+        Ok(self
+            .rows()
+            .iter()
+            .map(|row| (row.room.clone(), row.id))
+            .collect())
+    }
+
+    async fn count_after(&self, room: &str, after: u64, cap: u64) -> Result<u64, Refused> {
+        let rows = self.rows();
+        let count = rows
+            .iter()
+            .filter(|row| row.room == room && row.id > after)
+            .count();
+        Ok((count as u64).min(cap))
     }
 
     async fn latest(&self, limit: usize) -> Result<Vec<ChatMessage>, Refused> {
