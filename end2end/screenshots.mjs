@@ -4,16 +4,17 @@
 import { chromium } from "@playwright/test";
 
 const [base, out] = process.argv.slice(2);
-const post = (sender, message) =>
+const post = (sender, message, room = "general") =>
   fetch(`${base}/ajax`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ type: "message", data: { sender, message } }),
+    body: JSON.stringify({ type: "message", data: { sender, message, room } }),
   });
 
 for (const [sender, message] of [
   ["Ana", "Morning! Is the deploy still planned for 11?"],
   ["Ben", "Yes, after the migration check. I'll post here when it starts."],
+  ["Ben", "It usually takes ten minutes."],
   ["Ana", "Great. Shift+Enter gives a new line,\nlike this."],
 ]) {
   await post(sender, message);
@@ -34,7 +35,11 @@ for (const colorScheme of ["light", "dark"]) {
     await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
     await page.getByRole("textbox", { name: "Name", exact: true }).fill("Cleo");
     await page.getByRole("textbox", { name: "Message", exact: true }).fill("On my way");
-    await page.waitForTimeout(300);
+    // News in another room while the page is open: its link counts it.
+    await post("Dev", `Build ${colorScheme}-${width} is green`, "dev");
+    await post("Dev", "Release notes are in the wiki", "dev");
+    await page.getByRole("link", { name: "#dev 2 unread" }).or(page.getByRole("button", { name: "Rooms" })).first().waitFor();
+    await page.waitForTimeout(1500);
     await page.screenshot({ path: `${out}/chat-${colorScheme}-${width}.png` });
     await page.close();
   }

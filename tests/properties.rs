@@ -1,7 +1,8 @@
 //! Property tests of envelope decoding and validation through the real router: arbitrary bytes
 //! and arbitrary JSON never make the server panic or answer outside the protocol; every input
 //! is either accepted, and then round-trips byte-exact through a sync, or refused with a
-//! status-1 envelope and nothing stored.
+//! status-1 envelope and nothing stored. The server serves `general` and `dev`, and the inputs
+//! lean towards every envelope a client may send (`message`, `sync`, `history`, `rooms`).
 
 mod common;
 
@@ -22,7 +23,9 @@ thread_local! {
             .enable_all()
             .build()
             .unwrap();
-        let fixture = runtime.block_on(Fixture::new());
+        let mut fixture = runtime.block_on(Fixture::new());
+        fixture.state.rooms =
+            std::sync::Arc::new(ajax_chat::server::rooms::Rooms::parse("dev").unwrap());
         (runtime, fixture)
     };
 }
@@ -45,7 +48,7 @@ async fn all_messages(router: &Router) -> Vec<Value> {
     loop {
         let (status, body) = post(
             router,
-            json!({"type": "sync", "data": {"last_message": last}})
+            json!({"type": "sync", "data": {"last_message": last, "rooms": ["general", "dev"]}})
                 .to_string()
                 .into_bytes(),
         )
@@ -73,11 +76,34 @@ fn check(body: Vec<u8>) -> Result<StatusCode, TestCaseError> {
             let after = all_messages(&router).await;
             match status {
                 StatusCode::OK => {
+                    let kind = reply["type"].as_str().unwrap_or_default();
                     prop_assert!(
-                        reply["type"] == "sync" || reply["data"]["status"] == 0,
+                        ["sync", "history", "rooms"].contains(&kind)
+                            || reply["data"]["status"] == 0,
                         "{reply}"
                     );
-                    if reply["type"] == "status" {
+                    if kind == "history" || kind == "sync" {
+                        // Items in ascending id order, each of a served room.
+                        let items = reply["data"].as_array().unwrap();
+                        let ids: Vec<u64> =
+                            items.iter().map(|m| m["id"].as_u64().unwrap()).collect();
+                        prop_assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{reply}");
+                        prop_assert!(
+                            items
+                                .iter()
+                                .all(|m| m["room"] == "general" || m["room"] == "dev")
+                        );
+                    }
+                    if kind == "rooms" {
+                        let names: Vec<&str> = reply["data"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|r| r["name"].as_str().unwrap())
+                            .collect();
+                        prop_assert_eq!(names, ["general", "dev"]);
+                    }
+                    if kind == "status" {
                         // A stored message: exactly one more, equal to what was sent.
                         prop_assert_eq!(after.len(), before.len() + 1);
                         let sent: Value = serde_json::from_slice(&body).unwrap();
@@ -85,11 +111,13 @@ fn check(body: Vec<u8>) -> Result<StatusCode, TestCaseError> {
                         prop_assert_eq!(&stored["message"], &sent["data"]["message"]);
                         let sender = sent["data"]["sender"].as_str().unwrap().trim();
                         prop_assert_eq!(stored["sender"].as_str().unwrap(), sender);
+                        let room = sent["data"]["room"].as_str().unwrap_or("general");
+                        prop_assert_eq!(stored["room"].as_str().unwrap(), room);
                     } else {
                         prop_assert_eq!(after.len(), before.len());
                     }
                 }
-                StatusCode::BAD_REQUEST => {
+                StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => {
                     prop_assert_eq!(&reply["type"], "status");
                     prop_assert_eq!(&reply["data"]["status"], 1);
                     prop_assert_eq!(after.len(), before.len(), "a refused input stored nothing");
@@ -111,7 +139,17 @@ fn json_value() -> impl Strategy<Value = Value> {
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(Value::from),
         any::<String>().prop_map(Value::from),
-        prop_oneof![Just("message"), Just("sync"), Just("status")].prop_map(Value::from),
+        prop_oneof![
+            Just("message"),
+            Just("sync"),
+            Just("status"),
+            Just("history"),
+            Just("rooms"),
+            Just("general"),
+            Just("dev"),
+        ]
+        .prop_map(Value::from),
+        (0u64..5).prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
@@ -123,6 +161,13 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("sender".to_owned()),
                     Just("message".to_owned()),
                     Just("last_message".to_owned()),
+                    Just("room".to_owned()),
+                    Just("rooms".to_owned()),
+                    Just("before".to_owned()),
+                    Just("limit".to_owned()),
+                    Just("read".to_owned()),
+                    Just("general".to_owned()),
+                    Just("dev".to_owned()),
                     any::<String>(),
                 ],
                 inner,
@@ -160,6 +205,8 @@ proptest! {
             Just("message".to_owned()),
             Just("sync".to_owned()),
             Just("status".to_owned()),
+            Just("history".to_owned()),
+            Just("rooms".to_owned()),
             any::<String>(),
         ],
         data in json_value(),
@@ -176,5 +223,32 @@ proptest! {
         prop_assume!(!sender.contains('\0') && !message.contains('\0'));
         let body = json!({"type": "message", "data": {"sender": sender, "message": message}});
         prop_assert_eq!(check(serde_json::to_vec(&body).unwrap())?, StatusCode::OK);
+    }
+
+    #[test]
+    fn history_is_the_newest_page_of_its_room_before_an_id(
+        rooms in prop::collection::vec(prop_oneof![Just("general"), Just("dev")], 1..12),
+        before in 1u64..40,
+        limit in 1u32..8,
+    ) {
+        SHARED.with(|(runtime, fixture)| {
+            runtime.block_on(async {
+                let router = fixture.router();
+                for room in &rooms {
+                    let body = json!({"type": "message", "data": {"sender": "p", "message": "m", "room": room}});
+                    let (status, _) = post(&router, body.to_string().into_bytes()).await;
+                    prop_assert_eq!(status, StatusCode::OK);
+                }
+                let all = all_messages(&router).await;
+                let body = json!({"type": "history", "data": {"room": "dev", "before": before, "limit": limit}});
+                let (status, reply) = post(&router, body.to_string().into_bytes()).await;
+                prop_assert_eq!(status, StatusCode::OK);
+                let got: Vec<u64> = reply["data"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()).collect();
+                let dev: Vec<u64> = all.iter().filter(|m| m["room"] == "dev").map(|m| m["id"].as_u64().unwrap()).filter(|&id| id < before).collect();
+                let expected = dev[dev.len().saturating_sub(limit as usize)..].to_vec();
+                prop_assert_eq!(got, expected);
+                Ok(())
+            })
+        })?;
     }
 }

@@ -1154,6 +1154,16 @@ async fn unread_counts_stop_at_1000() {
     assert_eq!(reply.body["data"][2]["unread"], 1000, "{:?}", reply.body);
 }
 
+/// Whether the element of class `class` (the ends of a room's log) is shown, not `hidden`.
+fn shown(html: &str, class: &str) -> bool {
+    let at = html
+        .find(&format!(r#"class="{class}""#))
+        .unwrap_or_else(|| panic!("no .{class} in {html}"));
+    let start = html[..at].rfind('<').unwrap();
+    let end = at + html[at..].find('>').unwrap();
+    !html[start..end].contains(" hidden")
+}
+
 async fn get_page(router: &Router, path: &str) -> (StatusCode, String) {
     let response = router
         .clone()
@@ -1213,10 +1223,11 @@ async fn room_pages_transcripts_and_permalinks_are_rendered_on_the_server() {
         "{html}"
     );
     let (_, html) = get_page(&router, &format!("/r/dev?before={}", dev[20])).await;
-    assert!(html.contains("dev message 0.") && html.contains("Beginning of #dev"));
+    assert!(html.contains("dev message 0.") && shown(&html, "beginning"));
+    assert!(!shown(&html, "older"));
     let (_, html) = get_page(&router, &format!("/r/dev?after={}", dev[69])).await;
     assert!(html.contains("dev message 70.") && html.contains("dev message 119."));
-    assert!(!html.contains("Newer messages"), "the newest page");
+    assert!(!shown(&html, "newer"), "the newest page");
 
     // A permalink: 25 before, the message marked, 25 after.
     let (status, html) = get_page(&router, &format!("/r/dev/{}", dev[60])).await;
@@ -1230,7 +1241,7 @@ async fn room_pages_transcripts_and_permalinks_are_rendered_on_the_server() {
         )),
         "{html}"
     );
-    assert!(html.contains("Jump to newest"));
+    assert!(html.contains("Jump to newest") && shown(&html, "newer"));
 
     // Not found: an unknown room, a message of another room, an id that is no id.
     for path in [

@@ -172,6 +172,108 @@ async fn concurrent_pollers_see_every_message_exactly_once_in_order() {
     server.stop().await;
 }
 
+/// Several rooms: each writer posts to one room, each poller follows a subset of them (as the
+/// page follows the rooms of its navigation) and must get exactly its rooms' messages, each
+/// once, each writer's in the order sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pollers_of_several_rooms_get_exactly_their_rooms_once_in_order() {
+    const ROOMS: [&str; 4] = ["general", "a", "b", "c"];
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 100;
+    let subsets: [&[&str]; 4] = [&["general"], &["a", "b"], &["c", "general", "b"], &ROOMS];
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_store(&common::db_path(&dir)).await;
+    let mut state = AppState::new(store, common::leptos_options());
+    state.rooms = std::sync::Arc::new(ajax_chat::server::rooms::Rooms::parse("a,b,c").unwrap());
+    let server = Server::start_state(state, ListenOptions::default()).await;
+    let addr = server.addr;
+    let room_of = |writer: usize| ROOMS[writer % ROOMS.len()];
+    let expected_for = |rooms: &[&str]| -> HashSet<String> {
+        (0..WRITERS)
+            .filter(|&w| rooms.contains(&room_of(w)))
+            .flat_map(|w| (0..PER_WRITER).map(move |n| format!("{w}:{n}")))
+            .collect()
+    };
+
+    let pollers: Vec<_> = subsets
+        .iter()
+        .map(|rooms| {
+            let rooms: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+            let total = expected_for(&rooms.iter().map(String::as_str).collect::<Vec<_>>()).len();
+            tokio::spawn(async move {
+                let client = client();
+                let mut last = 0;
+                let mut seen = Vec::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while seen.len() < total {
+                    assert!(tokio::time::Instant::now() < deadline, "poller timed out");
+                    let (status, body) = post(
+                        &client,
+                        addr,
+                        json!({"type": "sync", "data": {"last_message": last, "rooms": rooms}}),
+                    )
+                    .await;
+                    assert_eq!(status, 200, "{body}");
+                    for item in body["data"].as_array().unwrap() {
+                        let id = item["id"].as_u64().unwrap();
+                        assert!(id > last, "ids ascend: {id} after {last}");
+                        let room = item["room"].as_str().unwrap();
+                        assert!(rooms.iter().any(|r| r == room), "{room} not followed");
+                        last = id;
+                        seen.push(item["message"].as_str().unwrap().to_owned());
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                // Nothing more arrives for these rooms once every writer is done.
+                (rooms, seen)
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            tokio::spawn(async move {
+                let client = client();
+                for n in 0..PER_WRITER {
+                    let body = json!({"type": "message", "data": {
+                        "sender": format!("w{writer}"),
+                        "message": format!("{writer}:{n}"),
+                        "room": room_of(writer),
+                    }});
+                    let (status, reply) = post(&client, addr, body).await;
+                    assert_eq!(
+                        (status, &reply["data"]["status"]),
+                        (200, &json!(0)),
+                        "{reply}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for poller in pollers {
+        let (rooms, seen) = poller.await.unwrap();
+        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        let expected = expected_for(&rooms);
+        assert_eq!(seen.len(), expected.len(), "no duplicates in {rooms:?}");
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique, expected, "exactly the messages of {rooms:?}");
+        for w in (0..WRITERS).filter(|&w| rooms.contains(&room_of(w))) {
+            let prefix = format!("{w}:");
+            let order: Vec<usize> = seen
+                .iter()
+                .filter_map(|text| text.strip_prefix(&prefix))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
+        }
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn messages_survive_a_restart_and_ids_keep_growing() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test } from "@playwright/test";
-import { log, nameField, openChat, postMessage, say, unique } from "./helpers";
+import { log, nameField, openChat, postMessage, postTo, roomLink, say, unique } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   for (const width of [1280, 360]) {
@@ -33,4 +33,44 @@ for (const colorScheme of ["light", "dark"] as const) {
       expect(serious).toEqual([]);
     });
   }
+}
+
+// The parts rooms add: the navigation with unread counts (open behind its button on a phone),
+// day headings, a "New messages" separator, grouped messages and a permalink's marked message.
+for (const colorScheme of ["light", "dark"] as const) {
+  test(`a room, its separator and a permalink have no serious violations: ${colorScheme}`, async ({
+    page,
+    request,
+  }) => {
+    await page.emulateMedia({ colorScheme });
+    await page.setViewportSize({ width: 360, height: 800 });
+    await openChat(page, "/r/dev");
+    await page.getByRole("button", { name: "Rooms" }).click();
+    await roomLink(page, "#general").click();
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText("#general");
+    const ids = [];
+    for (let n = 0; n < 3; n++) ids.push(await postTo(request, "dev", "Grouped", unique("unread")));
+    await postTo(request, "ops", "Elsewhere", unique("unread"));
+    await page.getByRole("button", { name: "Rooms" }).click();
+    await expect(roomLink(page, "#dev 3 unread")).toBeVisible();
+    expect(await serious(page)).toEqual([]);
+    await roomLink(page, "#dev 3 unread").click();
+    await expect(page.getByRole("separator", { name: "New messages" })).toHaveCount(1);
+    expect(await serious(page)).toEqual([]);
+    await openChat(page, `/r/dev/${ids[1]}`);
+    await expect(log(page).locator('li[aria-current="true"]')).toHaveCount(1);
+    expect(await serious(page)).toEqual([]);
+  });
+}
+
+async function serious(page: import("@playwright/test").Page) {
+  const results = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
+    .analyze();
+  return results.violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((violation) => ({
+      rule: violation.id,
+      where: violation.nodes.map((node) => node.target.join(" ")),
+    }));
 }

@@ -124,3 +124,24 @@ export class Server {
     await exited;
   }
 }
+
+/** Posts a message to `room` through the JSON API and returns its id. */
+export async function postTo(
+  request: APIRequestContext,
+  room: string,
+  sender: string,
+  message: string,
+): Promise<number> {
+  const reply = await request.post("/ajax", {
+    data: { type: "message", data: { sender, message, room } },
+  });
+  expect(reply.status()).toBe(200);
+  const status = (await reply.json()).data;
+  expect(status.status).toBe(0);
+  // "message <id> stored"
+  return Number(status.message.split(" ")[1]);
+}
+
+/** The link to `room` in the navigation, by its accessible name ("#dev", "#dev 3 unread"). */
+export const roomLink = (page: Page, name: string) =>
+  page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name, exact: true });

@@ -1,10 +1,13 @@
 //! Fuzz target: any bytes through the server's envelope decoding and validation. Nothing may
 //! panic; whatever decodes must re-encode and decode to the same envelope; whatever validates
-//! must keep the text exactly and the sender trimmed within its limits.
+//! must keep the text exactly and the sender trimmed within its limits, in a well-formed room;
+//! a `history` whose bounds pass asks for 1 to 200 messages below an id of at least 1.
 
 #![no_main]
 
-use ajax_chat::protocol::{ClientEnvelope, Limits, NONCE_CHARS, decode_client};
+use ajax_chat::protocol::{
+    ClientEnvelope, Limits, MAX_HISTORY, NONCE_CHARS, decode_client, is_room_name,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,5 +27,13 @@ fuzz_target!(|data: &[u8]| {
         if let Some(nonce) = &valid.nonce {
             assert!(NONCE_CHARS.contains(&nonce.chars().count()));
         }
+        assert!(is_room_name(&valid.room));
+        assert_eq!(post.room.as_deref().unwrap_or("general"), valid.room);
+    }
+    if let ClientEnvelope::History(history) = &envelope
+        && let Ok((before, limit)) = history.bounds()
+    {
+        assert!(before >= 1 && (1..=MAX_HISTORY as usize).contains(&limit));
+        assert_eq!(history.before.unwrap_or(u64::MAX), before);
     }
 });

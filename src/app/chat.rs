@@ -460,10 +460,13 @@ pub fn Chat(page: PageState) -> impl IntoView {
     });
     // The one place the name is remembered: whenever it changes (also when loaded above).
     Effect::new(move |_| name.with(|name| browser::save(NAME_KEY, name.trim())));
+    // Unread messages across rooms: the room shown counts only while the tab is hidden.
+    let total = move || {
+        chat.rooms
+            .with(|rooms| rooms.iter().map(|r| r.unread).sum::<u64>())
+    };
     Effect::new(move |_| {
-        let total: u64 = chat
-            .rooms
-            .with(|rooms| rooms.iter().map(|r| r.unread).sum());
+        let total = total();
         let room = chat.room.get();
         browser::set_title(&if total > 0 {
             format!("({total}) #{room} · Chat")
@@ -531,6 +534,10 @@ pub fn Chat(page: PageState) -> impl IntoView {
                         on:click=move |_| menu_open.update(|open| *open = !*open)
                     >
                         "Rooms"
+                        // The links behind it say which rooms; the title says how many.
+                        <span class="badge" aria-hidden="true" hidden=move || total() == 0>
+                            {total}
+                        </span>
                     </button>
                     <h1>{move || format!("#{}", chat.room.get())}</h1>
                 </header>
