@@ -18,7 +18,14 @@
 //!    16,384 loopback source addresses (127.1.0.0 and up), each under its limit (a client
 //!    sends 90 requests on one connection, then the next address takes over on a new one): the
 //!    cost of the limiter on every request, with the connection churn that spreading takes;
-//! 4. measures the page's first-visit download (WASM + JS + CSS, gzip) as served.
+//! 4. on a server over a database of 1,000,000 messages in 10 rooms (written straight into the
+//!    file the server created, then served by it), saturates `history` requests for 50
+//!    messages before a random id of a random room: at 1 client (latency) and over
+//!    `--connections` (throughput);
+//! 5. measures the page's first-visit download (WASM + JS + CSS, gzip) as served.
+//!
+//! Every chat server it starts serves 10 rooms, `general` and `r1` to `r9` (`CHAT_ROOMS`); the
+//! rooms phases follow several of them. Servers given with `--addr` must serve those too.
 //!
 //! Every reply is checked (status, shape, order, nothing missed); `--smoke` runs it all for a
 //! few seconds and fails on any protocol error. Numbers from a debug build mean nothing, so
@@ -167,6 +174,34 @@ impl Server {
         Self::chat_limited(args, false)
     }
 
+    /// A chat server (rate limits off) over the database file `db`, which it creates if needed.
+    fn chat_over(args: &Args, db: &std::path::Path) -> Result<Self, Error> {
+        let mut command = Command::new(&args.server_bin);
+        command
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("CHAT_ROOMS", BENCH_ROOMS)
+            .env("CHAT_MESSAGE_RATE", "0")
+            .env("CHAT_SYNC_RATE", "0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        if let Some(threads) = args.server_threads {
+            command.env("CHAT_WORKER_THREADS", threads.to_string());
+        }
+        Self::spawn(command, None)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits until it has closed its database.
+    fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: signals a child process of ours by its id.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+    }
+
     /// The chat server; with `limits`, at its default rate limits (otherwise they are off, since
     /// one address sends everything).
     fn chat_limited(args: &Args, limits: bool) -> Result<Self, Error> {
@@ -187,6 +222,7 @@ impl Server {
                 format!("sqlite://{}", dir.path().join("chat.db").display()),
             )
             .env("CHAT_POLL_INTERVAL_MS", args.poll_interval_ms.to_string())
+            .env("CHAT_ROOMS", BENCH_ROOMS)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1");
         if !limits {
@@ -331,6 +367,21 @@ impl Connection {
     }
 }
 
+/// The rooms every chat server started here serves, besides `general`.
+const BENCH_ROOMS: &str = "r1,r2,r3,r4,r5,r6,r7,r8,r9";
+
+/// All ten rooms, `general` first.
+fn all_rooms() -> Vec<String> {
+    std::iter::once("general")
+        .chain(BENCH_ROOMS.split(','))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Messages in the database of the history phase (a tenth in each room); `--smoke` uses fewer.
+const HISTORY_ROWS: u64 = 1_000_000;
+const HISTORY_ROWS_SMOKE: u64 = 20_000;
+
 /// Client addresses of the limits-on phase, and requests each sends on one keep-alive
 /// connection. At the default sync limit (50/s, bursts of 100), 90 requests a visit stay within
 /// a burst, and at ~100,000 req/s in all an address comes back every ~15 s, by when its budget
@@ -349,8 +400,26 @@ fn sync_body(last_message: u64) -> Bytes {
         .into()
 }
 
+fn sync_rooms_body(last_message: u64, rooms: &[String]) -> Bytes {
+    json!({"type": "sync", "data": {"last_message": last_message, "rooms": rooms}})
+        .to_string()
+        .into()
+}
+
 fn message_body(text: &str) -> Bytes {
     json!({"type": "message", "data": {"sender": "bench", "message": text}})
+        .to_string()
+        .into()
+}
+
+fn message_in(room: &str, text: &str) -> Bytes {
+    json!({"type": "message", "data": {"sender": "bench", "message": text, "room": room}})
+        .to_string()
+        .into()
+}
+
+fn history_body(room: &str, before: u64, limit: usize) -> Bytes {
+    json!({"type": "history", "data": {"room": room, "before": before, "limit": limit}})
         .to_string()
         .into()
 }
@@ -361,6 +430,7 @@ fn message_body(text: &str) -> Bytes {
 enum Expect {
     EmptySync,
     Sync(usize),
+    History(usize),
     Stored,
 }
 
@@ -372,6 +442,10 @@ impl Expect {
                 Expect::EmptySync => text == r#"{"type":"sync","data":[]}"#,
                 Expect::Sync(count) => {
                     text.starts_with(r#"{"type":"sync","data":["#)
+                        && text.matches(r#"{"id":"#).count() == count
+                }
+                Expect::History(count) => {
+                    text.starts_with(r#"{"type":"history","data":["#)
                         && text.matches(r#"{"id":"#).count() == count
                 }
                 Expect::Stored => text.starts_with(r#"{"type":"status","data":{"status":0"#),
@@ -512,12 +586,13 @@ async fn saturate_from(
     Ok(result)
 }
 
-/// The newest id, found by paging through syncs from the start.
+/// The newest id in any room, found by paging through syncs of every room from the start.
 async fn newest_id(addr: SocketAddr) -> Result<u64, Error> {
     let mut connection = Connection::open(addr).await?;
     let mut newest = 0;
+    let rooms = all_rooms();
     loop {
-        let (_, body) = connection.post(sync_body(newest)).await?;
+        let (_, body) = connection.post(sync_rooms_body(newest, &rooms)).await?;
         let reply: Value = serde_json::from_slice(&body)?;
         let page = reply["data"].as_array().ok_or("a sync reply")?;
         match page.last() {
@@ -802,6 +877,8 @@ impl Polling {
 struct Report {
     ceiling: Saturation,
     chat: Vec<(Saturation, f64)>,
+    /// `history` on a large database: each run with its target and whether it was met.
+    history: Vec<(Saturation, String, bool)>,
     /// `None` with `--pollers 0`.
     polling: Option<Polling>,
     first_visit: (u64, Vec<(String, u64)>),
@@ -811,6 +888,7 @@ impl Report {
     fn errors(&self) -> u64 {
         self.ceiling.errors
             + self.chat.iter().map(|(run, _)| run.errors).sum::<u64>()
+            + self.history.iter().map(|(run, ..)| run.errors).sum::<u64>()
             + self
                 .polling
                 .as_ref()
@@ -867,6 +945,32 @@ impl Report {
                 if met { "yes" } else { "no" },
             );
         }
+        if !self.history.is_empty() {
+            let rows = if args.smoke {
+                HISTORY_ROWS_SMOKE
+            } else {
+                HISTORY_ROWS
+            };
+            out += &format!(
+                "\nHistory: `history` of 50 messages before a random id of a random room, on a \
+                 database of {rows} messages in 10 rooms (SQLite).\n\n\
+                 | scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | target | met |\n\
+                 |---|---:|---:|---:|---:|---:|---|---|\n"
+            );
+            for (run, target, met) in &self.history {
+                out += &format!(
+                    "| {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+                    run.name,
+                    run.rate(),
+                    ms(&run.latency, 0.5),
+                    ms(&run.latency, 0.99),
+                    ms(&run.latency, 0.999),
+                    run.errors,
+                    target,
+                    yes(*met)
+                );
+            }
+        }
         if let Some(polling) = &self.polling {
             out += &polling.markdown(args);
         }
@@ -922,15 +1026,20 @@ async fn run(args: &Args) -> Result<Report, Error> {
     let server = Server::chat(args)?;
     let addr = server.addr;
     let first_visit = first_visit_bytes(addr).await?;
-    // Something to sync: 100 messages, so the newest 20 exist.
+    // Something to sync: 100 messages in general, so its newest 20 exist, then 60 taking turns
+    // in r1, r2 and r3, so the newest 20 of those three rooms are the 20 newest ids.
     let mut connection = Connection::open(addr).await?;
-    for n in 0..100 {
-        let (status, body) = connection.post(message_body(&format!("seed {n}"))).await?;
+    let seeds = (0..100)
+        .map(|n| message_body(&format!("seed {n}")))
+        .chain((0..60).map(|n| message_in(["r1", "r2", "r3"][n % 3], &format!("seed r {n}"))));
+    for body in seeds {
+        let (status, body) = connection.post(body).await?;
         if !Expect::Stored.holds(status, &body) {
             return Err(format!("seeding: {status} {}", String::from_utf8_lossy(&body)).into());
         }
     }
     let newest = newest_id(addr).await?;
+    let general_newest = newest - 60;
     let mut chat = Vec::new();
     eprintln!("chat: idle sync");
     let idle = sync_body(newest);
@@ -948,7 +1057,7 @@ async fn run(args: &Args) -> Result<Report, Error> {
         0.70,
     ));
     eprintln!("chat: sync returning the newest 20");
-    let behind = sync_body(newest - 20);
+    let behind = sync_body(general_newest - 20);
     chat.push((
         saturate(
             "chat: sync, newest 20",
@@ -958,6 +1067,55 @@ async fn run(args: &Args) -> Result<Report, Error> {
             duration,
             Expect::Sync(20),
             move |_, _| behind.clone(),
+        )
+        .await?,
+        0.50,
+    ));
+    eprintln!("chat: idle sync following 10 rooms");
+    let idle_rooms = sync_rooms_body(newest, &all_rooms());
+    chat.push((
+        saturate(
+            "chat: idle sync, following 10 rooms",
+            &server.addrs,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::EmptySync,
+            move |_, _| idle_rooms.clone(),
+        )
+        .await?,
+        0.70,
+    ));
+    // Up to date in its rooms while another room has newer messages: the newest id alone cannot
+    // answer it, the tail's per-room newest ids do.
+    eprintln!("chat: idle sync following 3 rooms, others newer");
+    let rooms = ["general", "r4", "r5"].map(String::from);
+    let idle_some = sync_rooms_body(general_newest, &rooms);
+    chat.push((
+        saturate(
+            "chat: idle sync, 3 of 10 rooms, others newer",
+            &server.addrs,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::EmptySync,
+            move |_, _| idle_some.clone(),
+        )
+        .await?,
+        0.0,
+    ));
+    eprintln!("chat: sync returning the newest 20 of 3 rooms");
+    let rooms = ["r1", "r2", "r3"].map(String::from);
+    let behind_rooms = sync_rooms_body(newest - 20, &rooms);
+    chat.push((
+        saturate(
+            "chat: sync, newest 20 across 3 rooms",
+            &server.addrs,
+            args.connections,
+            warm_up,
+            duration,
+            Expect::Sync(20),
+            move |_, _| behind_rooms.clone(),
         )
         .await?,
         0.50,
@@ -1016,6 +1174,12 @@ async fn run(args: &Args) -> Result<Report, Error> {
         chat.push((spread_sync(name, &server, 0).await?, 0.65));
     }
 
+    let history = if args.addr.is_empty() {
+        history_phase(args, warm_up, duration).await?
+    } else {
+        Vec::new()
+    };
+
     let polling = if args.pollers > 0 {
         eprintln!("polling: {} clients", args.pollers);
         let mut polling = simulate_polling(args).await?;
@@ -1028,7 +1192,89 @@ async fn run(args: &Args) -> Result<Report, Error> {
     Ok(Report {
         ceiling,
         chat,
+        history,
         polling,
         first_visit,
     })
+}
+
+/// `history` on a large database: rows written straight into the file the server created
+/// (schema and all), in 10 rooms taking turns, then served by a fresh server over it.
+async fn history_phase(
+    args: &Args,
+    warm_up: Duration,
+    duration: Duration,
+) -> Result<Vec<(Saturation, String, bool)>, Error> {
+    let rows = if args.smoke {
+        HISTORY_ROWS_SMOKE
+    } else {
+        HISTORY_ROWS
+    };
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("chat.db");
+    // The server makes the schema; then it stops and the rows go in.
+    Server::chat_over(args, &db)?.stop();
+    eprintln!("history: writing {rows} messages");
+    let rooms = all_rooms();
+    {
+        let mut conn = rusqlite::Connection::open(&db)?;
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO messages (room, sender, message, sent_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_micros() as i64
+                - rows as i64 * 1000;
+            for n in 0..rows {
+                let room = &rooms[(n % 10) as usize];
+                let text = format!("message {n} of the history benchmark, in {room}");
+                insert.execute(rusqlite::params![
+                    room,
+                    "bench",
+                    text,
+                    start + n as i64 * 1000
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    let server = Server::chat_over(args, &db)?;
+    // A random room, 50 messages before a random id: ids below 1000 are skipped so that every
+    // page is full (a room has 100 of them).
+    let body = move |connection: usize, n: u64| {
+        let mix = (connection as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ n.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let before = 1000 + mix % (rows - 1000);
+        history_body(&all_rooms()[(mix >> 40) as usize % 10], before, 50)
+    };
+    let mut results = Vec::new();
+    eprintln!("history: 1 client");
+    let one = saturate(
+        "history of 50, 1 client",
+        &[server.addr],
+        1,
+        warm_up,
+        duration,
+        Expect::History(50),
+        body,
+    )
+    .await?;
+    let p99 = one.latency.value_at_quantile(0.99) as f64 / 1000.0;
+    results.push((one, format!("p99 <= 5 ms (is {p99:.2})"), p99 <= 5.0));
+    eprintln!("history: {} connections", args.connections);
+    let many = saturate(
+        "history of 50",
+        &[server.addr],
+        args.connections,
+        warm_up,
+        duration,
+        Expect::History(50),
+        body,
+    )
+    .await?;
+    let rate = many.rate();
+    results.push((many, ">= 5,000 req/s".to_owned(), rate >= 5000.0));
+    Ok(results)
 }

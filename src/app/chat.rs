@@ -20,7 +20,7 @@ use leptos::task::spawn_local;
 use super::browser::{self, Timer};
 use super::composer::Composer;
 use super::messages::MessageList;
-use super::{ChatConfig, PAGE_HISTORY, PageState};
+use super::{PAGE_HISTORY, PageState};
 use crate::protocol::{
     ChatMessage, ClientEnvelope, HistoryRequest, RoomIds, RoomsRequest, ServerEnvelope, SyncRequest,
 };
@@ -90,7 +90,9 @@ pub struct Room {
 /// component: dropped (and the timers cancelled) with it.
 #[derive(Clone, Copy)]
 pub(super) struct Chat {
-    config: ChatConfig,
+    /// How often to poll, and the size of a full sync reply.
+    poll_interval_ms: u64,
+    max_sync_batch: usize,
     /// The rooms of the navigation, in the server's order.
     pub rooms: RwSignal<Vec<Room>>,
     pub room: RwSignal<String>,
@@ -131,7 +133,8 @@ impl Chat {
             })
             .collect();
         Self {
-            config: page.config,
+            poll_interval_ms: page.poll_interval_ms,
+            max_sync_batch: page.max_sync_batch,
             rooms: RwSignal::new(rooms),
             room: RwSignal::new(page.room),
             messages: RwSignal::new(page.messages),
@@ -372,7 +375,7 @@ impl Chat {
             }
             match reply {
                 Ok(ServerEnvelope::Sync(batch)) => {
-                    let full = batch.len() >= self.config.limits.max_sync_batch;
+                    let full = batch.len() >= self.max_sync_batch;
                     self.receive(batch);
                     if self.failures.try_get_untracked().unwrap_or(0) != 0 {
                         self.failures.try_set(0);
@@ -393,7 +396,7 @@ impl Chat {
         }) else {
             return;
         };
-        let delay = backoff_ms(self.config.poll_interval_ms, failures);
+        let delay = backoff_ms(self.poll_interval_ms, failures);
         let timer = browser::after(delay, move || {
             self.retry.try_set_value(None);
             self.sync_now();
@@ -425,7 +428,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
             name.set(saved);
         }
         chat.restore_seen();
-        let interval_ms = u32::try_from(chat.config.poll_interval_ms).unwrap_or(u32::MAX);
+        let interval_ms = u32::try_from(chat.poll_interval_ms).unwrap_or(u32::MAX);
         let ticker = browser::every(interval_ms, move || chat.tick());
         let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
             if !browser::page_hidden() {

@@ -24,27 +24,15 @@ pub const AROUND: usize = 25;
 /// The id of the `<script type="application/json">` element that carries [`PageState`].
 pub const STATE_ELEMENT_ID: &str = "chat-state";
 
-/// What the page learns of the server's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatConfig {
-    /// How often to poll `sync`, in milliseconds.
-    pub poll_interval_ms: u64,
-    pub limits: Limits,
-}
-
-impl Default for ChatConfig {
-    fn default() -> Self {
-        Self {
-            poll_interval_ms: 1000,
-            limits: Limits::default(),
-        }
-    }
-}
-
-/// Everything the page starts from: configuration, the rooms, and the messages shown.
+/// Everything the page starts from: what it needs of the server's configuration, the rooms,
+/// and the messages shown. Flat: every struct the client decodes costs the WASM bundle its own
+/// copy of serde's decoding code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageState {
-    pub config: ChatConfig,
+    /// How often to poll `sync`, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// The most messages in a `sync` reply: a full one means "ask again".
+    pub max_sync_batch: usize,
     /// The room shown.
     pub room: String,
     /// Every room served, with its newest id when the page was rendered.
@@ -62,7 +50,8 @@ pub struct PageState {
 impl Default for PageState {
     fn default() -> Self {
         Self {
-            config: ChatConfig::default(),
+            poll_interval_ms: 1000,
+            max_sync_batch: Limits::default().max_sync_batch,
             room: GENERAL.to_owned(),
             rooms: vec![RoomInfo {
                 name: GENERAL.to_owned(),

@@ -174,7 +174,8 @@ async fn render(
         Err(err) => return unavailable(err),
     };
     let page = PageState {
-        config: state.chat_config(),
+        poll_interval_ms: u64::try_from(state.poll_interval.as_millis()).unwrap_or(u64::MAX),
+        max_sync_batch: state.limits.max_sync_batch,
         room,
         rooms,
         messages,

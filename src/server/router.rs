@@ -23,7 +23,6 @@ use super::limit::Limiter;
 use super::rooms::Rooms;
 use super::store::Store;
 use super::{ajax, error, page};
-use crate::app::ChatConfig;
 use crate::protocol::{Limits, ServerEnvelope, Status};
 
 /// What every handler can reach. Cheap to clone: storage is shared behind an `Arc`.
@@ -57,14 +56,6 @@ impl AppState {
             body_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
             message_limit: Arc::new(Limiter::new(None)),
             sync_limit: Arc::new(Limiter::new(None)),
-        }
-    }
-
-    /// What the page needs to know of the server's configuration.
-    pub fn chat_config(&self) -> ChatConfig {
-        ChatConfig {
-            poll_interval_ms: self.poll_interval.as_millis() as u64,
-            limits: self.limits,
         }
     }
 }
