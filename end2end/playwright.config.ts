@@ -51,6 +51,9 @@ export default defineConfig({
       RUST_LOG: "warn",
       // general, and two more rooms for the tests of rooms (end2end/tests/rooms.spec.ts).
       CHAT_ROOMS: "dev,ops",
+      // Polling every second, as the seed's page: the tests of ticks, back-off and hidden tabs
+      // drive it with Playwright's clock. Long polling has its own servers (longpoll.spec.ts).
+      CHAT_LONG_POLL_MS: "0",
       // The tests post quickly from one address; rate limits have their own test.
       CHAT_MESSAGE_RATE: "1000",
       CHAT_MESSAGE_BURST: "1000",

@@ -18,6 +18,8 @@ pub const MAX_SYNC_ROOMS: usize = 100;
 /// Most messages one `history` reply may hold, and how many it holds when not told.
 pub const MAX_HISTORY: u32 = 200;
 pub const DEFAULT_HISTORY: u32 = 50;
+/// The longest a `sync` may ask to be held, in milliseconds.
+pub const MAX_WAIT_MS: u64 = 30_000;
 /// `unread` counts stop here: "1000" reads as "1000 or more".
 pub const MAX_UNREAD: u64 = 1000;
 
@@ -117,6 +119,22 @@ pub struct SyncRequest {
     /// The rooms to follow, 1 to [`MAX_SYNC_ROOMS`] distinct names; `["general"]` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rooms: Option<Vec<String>>,
+    /// Long polling: when nothing is newer, how long the server may hold the request until
+    /// something is, in milliseconds, 0 to [`MAX_WAIT_MS`]. Absent or 0: answer at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+impl SyncRequest {
+    /// How long the request may be held, checked: at most [`MAX_WAIT_MS`].
+    pub fn wait(&self) -> Result<u64, Invalid> {
+        match self.wait_ms {
+            Some(wait) if wait > MAX_WAIT_MS => Err(Invalid(format!(
+                "data.wait_ms: {wait}, 0 to {MAX_WAIT_MS} allowed"
+            ))),
+            wait => Ok(wait.unwrap_or(0)),
+        }
+    }
 }
 
 /// The `data` of a client's `history` envelope.
@@ -489,7 +507,8 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ClientEnvelope::Sync(SyncRequest {
                 last_message: 7,
-                rooms: None
+                rooms: None,
+                wait_ms: None
             }))
             .unwrap(),
             json!({"type": "sync", "data": {"last_message": 7}})
@@ -519,7 +538,8 @@ mod tests {
             decode_client(br#"{"data":{"last_message":5},"type":"sync"}"#).unwrap(),
             ClientEnvelope::Sync(SyncRequest {
                 last_message: 5,
-                rooms: None
+                rooms: None,
+                wait_ms: None
             }),
             "keys in any order"
         );

@@ -1261,3 +1261,107 @@ async fn room_pages_transcripts_and_permalinks_are_rendered_on_the_server() {
     let (_, html) = get_page(&router, "/").await;
     assert!(html.contains("a general message.") && !html.contains("dev message"));
 }
+
+// ---- Long polling: `sync` with `wait_ms` -----------------------------------------------------
+
+/// Sends a sync that may be held, and returns its reply's items and how long it took.
+async fn held_sync(
+    router: &Router,
+    last: u64,
+    rooms: &[&str],
+    wait_ms: u64,
+) -> (Vec<(u64, String, String)>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let body =
+        json!({"type": "sync", "data": {"last_message": last, "rooms": rooms, "wait_ms": wait_ms}});
+    let reply = post(router, &body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    (items(&reply, "sync"), started.elapsed())
+}
+
+#[tokio::test]
+async fn a_held_sync_is_answered_by_a_post_in_its_rooms_only() {
+    let (_fx, router) = with_rooms().await;
+    let last = send_to(&router, "dev", "before").await;
+    // Nothing newer: held. A post in a room it does not follow leaves it held.
+    let waiting = tokio::spawn({
+        let router = router.clone();
+        async move { held_sync(&router, last, &["dev", "general"], 10_000).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    send_to(&router, "ops", "not followed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "news of another room does not answer it"
+    );
+    let id = send_to(&router, "general", "news").await;
+    let (items, took) = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("answered well before its wait ends")
+        .unwrap();
+    assert_eq!(items, [(id, "general".to_owned(), "news".to_owned())]);
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // Something newer already: answered at once, as without wait_ms.
+    let (items, took) = held_sync(&router, last, &["general"], 10_000).await;
+    assert_eq!(items.len(), 1);
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_held_sync_ends_empty_when_its_wait_is_over_or_the_server_closes() {
+    let (fx, router) = with_rooms().await;
+    let last = send_to(&router, "general", "only").await;
+    let (items, took) = held_sync(&router, last, &["general"], 300).await;
+    assert!(items.is_empty());
+    assert!(
+        took >= std::time::Duration::from_millis(290),
+        "held for its wait: {took:?}"
+    );
+    // A seed-shaped sync (no rooms) may wait too.
+    let reply = post(
+        &router,
+        &json!({"type": "sync", "data": {"last_message": last, "wait_ms": 200}}),
+    )
+    .await;
+    assert_eq!(reply.body, json!({"type": "sync", "data": []}));
+
+    let waiting = tokio::spawn({
+        let router = router.clone();
+        async move { held_sync(&router, last, &["dev"], 30_000).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    fx.state.closing.close();
+    let (items, _) = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
+        .await
+        .expect("answered at once when the server closes")
+        .unwrap();
+    assert!(items.is_empty());
+    // And a sync that arrives while it closes is not held.
+    let (_, took) = held_sync(&router, last, &["dev"], 30_000).await;
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn wait_ms_is_checked() {
+    let (_fx, router) = with_rooms().await;
+    let sync = |wait: Value| json!({"type": "sync", "data": {"last_message": 0, "wait_ms": wait}});
+    for (what, wait) in [
+        ("over 30000", json!(30_001)),
+        ("negative", json!(-1)),
+        ("fractional", json!(1.5)),
+        ("a string", json!("100")),
+    ] {
+        assert_refused(
+            &post(&router, &sync(wait)).await,
+            StatusCode::BAD_REQUEST,
+            what,
+        );
+    }
+    // Something to sync, so that the accepted ones are answered at once.
+    send_to(&router, "general", "here").await;
+    for ok in [json!(0), json!(30_000)] {
+        let reply = post(&router, &sync(ok)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+}

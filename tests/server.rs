@@ -473,3 +473,133 @@ async fn behind_a_trusted_proxy_rate_limits_key_on_the_forwarded_address() {
         server.stop().await;
     }
 }
+
+/// Long polling on a real server: many held syncs and concurrent writers; every poller gets
+/// every message once, in order, and most of them by being woken rather than by polling again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_pollers_get_every_message_once_in_order() {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 50;
+    const POLLERS: usize = 40;
+    let total = WRITERS * PER_WRITER;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&common::db_path(&dir)).await;
+    let addr = server.addr;
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let client = client();
+                let (mut last, mut seen, mut requests) = (0, Vec::new(), 0);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                while seen.len() < total {
+                    assert!(tokio::time::Instant::now() < deadline, "poller timed out");
+                    let body =
+                        json!({"type": "sync", "data": {"last_message": last, "wait_ms": 5000}});
+                    let (status, reply) = post(&client, addr, body).await;
+                    assert_eq!(status, 200, "{reply}");
+                    requests += 1;
+                    for item in reply["data"].as_array().unwrap() {
+                        let id = item["id"].as_u64().unwrap();
+                        assert!(id > last, "ids ascend: {id} after {last}");
+                        last = id;
+                        seen.push(item["message"].as_str().unwrap().to_owned());
+                    }
+                }
+                (seen, requests)
+            })
+        })
+        .collect();
+    // Let the pollers be held before anything is written.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            tokio::spawn(async move {
+                let client = client();
+                for n in 0..PER_WRITER {
+                    send(
+                        &client,
+                        addr,
+                        &format!("w{writer}"),
+                        &format!("{writer}:{n}"),
+                    )
+                    .await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for poller in pollers {
+        let (seen, requests) = poller.await.unwrap();
+        assert_eq!(seen.len(), total, "no duplicates");
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), total, "nothing missing");
+        for w in 0..WRITERS {
+            let prefix = format!("{w}:");
+            let order: Vec<usize> = seen
+                .iter()
+                .filter_map(|text| text.strip_prefix(&prefix))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
+        }
+        assert!(
+            requests <= total + 1,
+            "one request per news at most: {requests}"
+        );
+    }
+    server.stop().await;
+}
+
+/// A graceful shutdown answers held syncs at once with nothing new, instead of waiting out
+/// their wait (or the drain timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_held_syncs_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&common::db_path(&dir)).await;
+    let addr = server.addr;
+    let held: Vec<_> = (0..5)
+        .map(|_| {
+            tokio::spawn(async move {
+                let body = json!({"type": "sync", "data": {"last_message": 0, "wait_ms": 30_000}});
+                post(&client(), addr, body).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    server.stop().await;
+    for poll in held {
+        let (status, reply) = poll.await.unwrap();
+        assert_eq!((status, reply), (200, json!({"type": "sync", "data": []})));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A held sync counts once against the sync rate limit, however long it is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sync_counts_once_against_the_rate_limit() {
+    use ajax_chat::server::limit::{Limiter, Rate};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open_store(&common::db_path(&dir)).await;
+    let mut state = AppState::new(store, common::leptos_options());
+    // A burst of 3, then next to nothing.
+    state.sync_limit = Arc::new(Limiter::new(Rate::new(0.001, 3).unwrap()));
+    let server = Server::start_state(state, ListenOptions::default()).await;
+    let client = client();
+    let held = json!({"type": "sync", "data": {"last_message": 0, "wait_ms": 400}});
+    for _ in 0..3 {
+        let (status, reply) = post(&client, server.addr, held.clone()).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (status, _) = post(&client, server.addr, held).await;
+    assert_eq!(status, 429, "the fourth is over the burst");
+    server.stop().await;
+}

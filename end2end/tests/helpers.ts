@@ -98,6 +98,8 @@ export class Server {
         LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
         DATABASE_URL: `sqlite://${path.join(this.dir, "chat.db")}`,
         RUST_LOG: "warn",
+        // Polling as the seed's page unless a test asks for long polling.
+        CHAT_LONG_POLL_MS: "0",
         ...this.env,
       },
       stdio: ["ignore", "ignore", "inherit"],

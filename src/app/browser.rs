@@ -120,6 +120,11 @@ mod imp {
         (js_sys::Date::now() / 1000.0) as i64
     }
 
+    /// Now, in milliseconds since the Unix epoch.
+    pub fn now_ms() -> u64 {
+        js_sys::Date::now() as u64
+    }
+
     /// How far the reader's clock was ahead of UTC at `secs`, in seconds (summer time included).
     pub fn utc_offset_secs(secs: i64) -> i64 {
         let date = js_sys::Date::new(&JsValue::from_f64(secs as f64 * 1000.0));
@@ -203,6 +208,10 @@ mod imp {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs() as i64)
+    }
+
+    pub fn now_ms() -> u64 {
+        now_secs() as u64 * 1000
     }
 
     pub fn utc_offset_secs(_secs: i64) -> i64 {

@@ -3,10 +3,16 @@
 //! in the page (`history.pushState`, Back and Forward).
 //!
 //! Polling rules: one `sync` follows every room in the navigation; at most one is in flight; a
-//! tick that finds one pending is skipped; a full reply (the server's batch limit) or a request
-//! made while one was pending is followed at once by another; while the tab is hidden ticks are
-//! skipped; after a failure, retry with exponential back-off capped at 30 s and show
+//! full reply (the server's batch limit) or a request made while one was pending is followed at
+//! once by another; after a failure, retry with exponential back-off capped at 30 s and show
 //! "Reconnecting…" until a sync succeeds.
+//!
+//! Long polling (the server's `long_poll_ms` > 0, the default): each sync asks to be held until
+//! there is news (`wait_ms`), and the next one goes out as soon as the answer is in, or
+//! [`NEWS_PAUSE_MS`] after an answer with news. The gloo interval timer stays as the heartbeat:
+//! it restarts polling after a failure and replaces a poll that stalled. Hidden tabs keep their
+//! long poll (one request per wait while nothing happens), so news reaches them at once.
+//! Without long polling the interval timer polls, and ticks are skipped while the tab is hidden.
 //!
 //! Unread: per room, the newest id the reader has seen is kept in localStorage (`chat.seen`).
 //! A first visit counts everything that exists as seen. On load the page asks `rooms` how many
@@ -30,6 +36,11 @@ use crate::protocol::{
 pub const MAX_KEPT: usize = 2000;
 /// The longest wait between retries of a failing sync.
 pub const MAX_BACKOFF_MS: u32 = 30_000;
+/// Long polling: how long a page that just got news waits before it polls again, so that a busy
+/// room costs each page at most about two requests a second, not one per message.
+pub const NEWS_PAUSE_MS: u32 = 500;
+/// A long poll with no answer this long after its wait is over is abandoned for a new one.
+const STALLED_AFTER_MS: u64 = 10_000;
 
 const NAME_KEY: &str = "chat.name";
 const SEEN_KEY: &str = "chat.seen";
@@ -90,8 +101,10 @@ pub struct Room {
 /// component: dropped (and the timers cancelled) with it.
 #[derive(Clone, Copy)]
 pub(super) struct Chat {
-    /// How often to poll, and the size of a full sync reply.
+    /// How often to poll (with long polling: the heartbeat), and the size of a full sync reply.
     poll_interval_ms: u64,
+    /// How long a sync asks to be held; 0: no long polling.
+    long_poll_ms: u64,
     max_sync_batch: usize,
     /// The rooms of the navigation, in the server's order.
     pub rooms: RwSignal<Vec<Room>>,
@@ -112,9 +125,13 @@ pub(super) struct Chat {
     loading: StoredValue<bool>,
     failures: RwSignal<u32>,
     in_flight: StoredValue<bool>,
+    /// The number of the newest sync, and when it was sent (ms since the epoch).
+    generation: StoredValue<u64>,
+    started: StoredValue<u64>,
     /// A sync was asked for while one was in flight: run another as soon as it ends.
     again: StoredValue<bool>,
-    /// The pending retry after a failure; while it is set, ticks are skipped.
+    /// The next sync, when one is scheduled: a retry after a failure, or the pause after news;
+    /// while it is set, ticks are skipped.
     retry: StoredValue<Option<Timer>, LocalStorage>,
 }
 
@@ -134,6 +151,7 @@ impl Chat {
             .collect();
         Self {
             poll_interval_ms: page.poll_interval_ms,
+            long_poll_ms: page.long_poll_ms,
             max_sync_batch: page.max_sync_batch,
             rooms: RwSignal::new(rooms),
             room: RwSignal::new(page.room),
@@ -146,6 +164,8 @@ impl Chat {
             loading: StoredValue::new(false),
             failures: RwSignal::new(0),
             in_flight: StoredValue::new(false),
+            generation: StoredValue::new(0),
+            started: StoredValue::new(0),
             again: StoredValue::new(false),
             retry: StoredValue::new_local(None),
         }
@@ -338,16 +358,25 @@ impl Chat {
         });
     }
 
-    /// An interval tick: skipped while hidden, backing off, or with a sync in flight.
+    /// An interval tick, the heartbeat: skipped while backing off or with a sync in flight (but
+    /// a long poll with no answer 10 s past its wait is stalled: it is abandoned for a new one),
+    /// and while the tab is hidden unless the page long-polls, which keeps hidden tabs current.
     fn tick(self) {
+        if self.in_flight.get_value() {
+            let held = browser::now_ms().saturating_sub(self.started.get_value());
+            if self.long_poll_ms > 0 && held > self.long_poll_ms + STALLED_AFTER_MS {
+                self.sync();
+            }
+            return;
+        }
         let backing_off = self.retry.try_with_value(Option::is_some).unwrap_or(true);
-        if browser::page_hidden() || backing_off || self.in_flight.get_value() {
+        if backing_off || (browser::page_hidden() && self.long_poll_ms == 0) {
             return;
         }
         self.sync();
     }
 
-    /// Syncs now, or as soon as the sync in flight ends. Cancels a pending back-off.
+    /// Syncs now, or as soon as the sync in flight ends. Cancels a pending back-off or pause.
     fn sync_now(self) {
         self.retry.try_set_value(None);
         if self.in_flight.get_value() {
@@ -358,6 +387,10 @@ impl Chat {
     }
 
     fn sync(self) {
+        // Each sync has its number: the answer to one that was abandoned is not taken.
+        let number = self.generation.get_value() + 1;
+        self.generation.set_value(number);
+        self.started.set_value(browser::now_ms());
         self.in_flight.set_value(true);
         self.again.set_value(false);
         let request = SyncRequest {
@@ -366,27 +399,44 @@ impl Chat {
                 self.rooms
                     .with_untracked(|rooms| rooms.iter().map(|r| r.name.clone()).collect()),
             ),
+            wait_ms: (self.long_poll_ms > 0).then_some(self.long_poll_ms),
         };
         spawn_local(async move {
             let reply = browser::post(&ClientEnvelope::Sync(request)).await;
-            // The component may be gone by now; every access below tolerates that.
-            if self.in_flight.try_set_value(false).is_some() {
+            // The component may be gone by now, or this sync abandoned as stalled.
+            if self.generation.try_get_value() != Some(number) {
                 return;
             }
+            self.in_flight.set_value(false);
             match reply {
                 Ok(ServerEnvelope::Sync(batch)) => {
                     let full = batch.len() >= self.max_sync_batch;
+                    let news = !batch.is_empty();
                     self.receive(batch);
                     if self.failures.try_get_untracked().unwrap_or(0) != 0 {
                         self.failures.try_set(0);
                     }
-                    if full || self.again.try_get_value().unwrap_or(false) {
+                    let again = full || self.again.try_get_value().unwrap_or(false);
+                    // Long polling: the next poll at once, unless this one brought news.
+                    if again || (self.long_poll_ms > 0 && !news) {
                         self.sync();
+                    } else if self.long_poll_ms > 0 {
+                        // A busy room would otherwise cost a request per message per page.
+                        self.pause(NEWS_PAUSE_MS);
                     }
                 }
                 _ => self.failed(),
             }
         });
+    }
+
+    /// Syncs again after `delay`; until then ticks are skipped, and `sync_now` cuts it short.
+    fn pause(self, delay: u32) {
+        let timer = browser::after(delay, move || {
+            self.retry.try_set_value(None);
+            self.sync_now();
+        });
+        self.retry.try_set_value(Some(timer));
     }
 
     fn failed(self) {
@@ -396,12 +446,7 @@ impl Chat {
         }) else {
             return;
         };
-        let delay = backoff_ms(self.poll_interval_ms, failures);
-        let timer = browser::after(delay, move || {
-            self.retry.try_set_value(None);
-            self.sync_now();
-        });
-        self.retry.try_set_value(Some(timer));
+        self.pause(backoff_ms(self.poll_interval_ms, failures));
     }
 }
 
@@ -446,8 +491,9 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 _ => browser::reload(),
             }
         });
-        // A page that arrived without history (the client-only build) loads it at once.
-        if chat.cursor.get_value() == 0 {
+        // A long-polling page starts its poll at once; so does a page that arrived without
+        // history (the client-only build).
+        if chat.long_poll_ms > 0 || chat.cursor.get_value() == 0 {
             chat.sync_now();
         }
         // Nothing of the poller may outlive the component: stop the interval, the pending

@@ -29,8 +29,11 @@ pub const STATE_ELEMENT_ID: &str = "chat-state";
 /// copy of serde's decoding code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageState {
-    /// How often to poll `sync`, in milliseconds.
+    /// How often to poll `sync`, in milliseconds; with long polling, the heartbeat that restarts
+    /// a poll that failed or stalled.
     pub poll_interval_ms: u64,
+    /// How long a `sync` may be held waiting for news (its `wait_ms`); 0: no long polling.
+    pub long_poll_ms: u64,
     /// The most messages in a `sync` reply: a full one means "ask again".
     pub max_sync_batch: usize,
     /// The room shown.
@@ -51,6 +54,7 @@ impl Default for PageState {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1000,
+            long_poll_ms: 0,
             max_sync_batch: Limits::default().max_sync_batch,
             room: GENERAL.to_owned(),
             rooms: vec![RoomInfo {

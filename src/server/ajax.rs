@@ -1,6 +1,7 @@
 //! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,7 +15,7 @@ use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::store::Encoded;
 use crate::protocol::{
-    ClientEnvelope, Limits, RoomsRequest, ServerEnvelope, Status, SyncRequest, decode_client,
+    ClientEnvelope, Limits, RoomsRequest, ServerEnvelope, Status, decode_client,
 };
 
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
@@ -98,23 +99,15 @@ pub async fn ajax(
             ))))
             .into_response())
         }
-        ClientEnvelope::Sync(SyncRequest {
-            last_message,
-            rooms,
-        }) => {
-            let rooms = state.rooms.select(rooms.as_deref())?;
-            // Most polls come from clients that are up to date: the same reply every time,
-            // encoded once. (The store answers "nothing new in these rooms" from memory too.)
-            if last_message >= state.store.newest_id() {
-                return Ok(json_reply(Bytes::from_static(EMPTY_SYNC.as_slice())));
+        ClientEnvelope::Sync(request) => {
+            let wait = request.wait()?;
+            let rooms = state.rooms.select(request.rooms.as_deref())?;
+            let last = request.last_message;
+            let news = fresh(&state, &rooms, last).await?;
+            if !news.is_empty() || wait == 0 {
+                return sync_reply(&news);
             }
-            let limit = state.limits.max_sync_batch;
-            sync_reply(
-                &state
-                    .store
-                    .since_encoded(&rooms, last_message, limit)
-                    .await?,
-            )
+            hold(&state, &rooms, last, Duration::from_millis(wait)).await
         }
         ClientEnvelope::History(request) => {
             let (before, limit) = request.bounds()?;
@@ -133,6 +126,45 @@ pub async fn ajax(
     }
 }
 
+/// The messages of `rooms` above `last`, from memory unless the client is far behind.
+async fn fresh(state: &AppState, rooms: &[String], last: u64) -> Result<Vec<Encoded>, AjaxError> {
+    // Most polls come from clients that are up to date: nothing to read. (The store answers
+    // "nothing new in these rooms" from memory too.)
+    if last >= state.store.newest_id() {
+        return Ok(Vec::new());
+    }
+    let limit = state.limits.max_sync_batch;
+    Ok(state.store.since_encoded(rooms, last, limit).await?)
+}
+
+/// A long poll: holds the sync until a commit brings news to its rooms (answered with it), its
+/// wait ends or the server shuts down (both answered with an empty list). A commit in a room it
+/// does not follow does not wake it.
+async fn hold(
+    state: &AppState,
+    rooms: &[String],
+    last: u64,
+    wait: Duration,
+) -> Result<Response, AjaxError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let closed = state.closing.closed();
+    tokio::pin!(closed);
+    loop {
+        // Registered before looking, so a commit in between still wakes this wait.
+        let news = state.store.news_in(rooms);
+        let found = fresh(state, rooms, last).await?;
+        if !found.is_empty() {
+            return sync_reply(&found);
+        }
+        tokio::select! {
+            () = news => {}
+            () = tokio::time::sleep_until(deadline) => break,
+            () = &mut closed => break,
+        }
+    }
+    sync_reply(&[])
+}
+
 /// `ServerEnvelope::Sync` over messages the store has already encoded: serde writes the
 /// envelope and copies each message's JSON into it as it is.
 #[derive(serde::Serialize)]
@@ -149,8 +181,11 @@ static EMPTY_SYNC: LazyLock<Vec<u8>> = LazyLock::new(|| {
 
 /// The sync reply over `messages`. Written into a buffer of its final size (the messages'
 /// lengths are known), where `Json` would grow one from 128 bytes, copying a 20-message reply
-/// five times over.
+/// five times over. An empty one is the same bytes every time, made once.
 fn sync_reply(messages: &[Encoded]) -> Result<Response, AjaxError> {
+    if messages.is_empty() {
+        return Ok(json_reply(Bytes::from_static(EMPTY_SYNC.as_slice())));
+    }
     let size = EMPTY_SYNC.len() + messages.iter().map(|m| m.get().len() + 1).sum::<usize>();
     let mut body = Vec::with_capacity(size);
     serde_json::to_writer(&mut body, &EncodedSync::Sync(messages)).map_err(AjaxError::Encode)?;

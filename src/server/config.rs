@@ -14,6 +14,9 @@ use super::rooms::{BadRoom, Rooms};
 
 /// How often the page polls when nothing says otherwise, in milliseconds.
 pub const POLL_INTERVAL_MS: u64 = 1000;
+/// How long the page's syncs wait for news, in milliseconds: below the 60 s idle timeouts of
+/// common proxies (nginx's `proxy_read_timeout`).
+pub const LONG_POLL_MS: u64 = 25_000;
 /// Seconds a client has for a request's headers, and then for its body.
 pub const REQUEST_TIMEOUT_SECS: u64 = 10;
 /// Open connections at most.
@@ -39,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_POLL_INTERVAL_MS", default_value_t = POLL_INTERVAL_MS,
           value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub poll_interval_ms: u64,
+    /// How long the page's syncs wait for news, in milliseconds (0: no long polling; the page
+    /// polls every poll interval)
+    #[arg(long, env = "CHAT_LONG_POLL_MS", default_value_t = LONG_POLL_MS,
+          value_parser = clap::value_parser!(u64).range(0..=crate::protocol::MAX_WAIT_MS))]
+    pub long_poll_ms: u64,
     /// Most characters in a sender name
     #[arg(long, env = "CHAT_MAX_SENDER_CHARS", default_value_t = Limits::default().max_sender_chars)]
     pub max_sender_chars: usize,

@@ -38,6 +38,12 @@ pub async fn run(
             limiters.iter().for_each(|limiter| limiter.sweep());
         }
     });
+    // Held syncs are answered first (with nothing new), so that the drain does not wait for them.
+    let closing = Arc::clone(&state.closing);
+    let shutdown = async move {
+        shutdown.await;
+        closing.close();
+    };
     let served = listen::serve(listener, app(state), options, shutdown).await;
     sweeper.abort();
     store.close().await;
@@ -70,6 +76,8 @@ pub async fn start(
         rooms: Arc::new(config.rooms.clone()),
         limits: config.limits(),
         poll_interval: config.poll_interval(),
+        long_poll: Duration::from_millis(config.long_poll_ms),
+        closing: Arc::default(),
         leptos_options: Arc::new(leptos_options),
         assets: Arc::new(assets),
         body_timeout: config.request_timeout(),

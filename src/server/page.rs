@@ -175,6 +175,7 @@ async fn render(
     };
     let page = PageState {
         poll_interval_ms: u64::try_from(state.poll_interval.as_millis()).unwrap_or(u64::MAX),
+        long_poll_ms: u64::try_from(state.long_poll.as_millis()).unwrap_or(u64::MAX),
         max_sync_batch: state.limits.max_sync_batch,
         room,
         rooms,

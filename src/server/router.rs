@@ -18,7 +18,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use super::assets::Assets;
-use super::config::{POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
+use super::config::{LONG_POLL_MS, POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
 use super::limit::Limiter;
 use super::rooms::Rooms;
 use super::store::Store;
@@ -33,6 +33,10 @@ pub struct AppState {
     pub rooms: Arc<Rooms>,
     pub limits: Limits,
     pub poll_interval: Duration,
+    /// How long the page's syncs ask to be held (their `wait_ms`); zero: no long polling.
+    pub long_poll: Duration,
+    /// Set when the server starts shutting down: held syncs are answered at once.
+    pub closing: Arc<Closing>,
     pub leptos_options: Arc<LeptosOptions>,
     /// The site's static files, compressed in memory; empty in tests that need none.
     pub assets: Arc<Assets>,
@@ -51,11 +55,43 @@ impl AppState {
             rooms: Arc::new(Rooms::default()),
             limits: Limits::default(),
             poll_interval: Duration::from_millis(POLL_INTERVAL_MS),
+            long_poll: Duration::from_millis(LONG_POLL_MS),
+            closing: Arc::new(Closing::default()),
             leptos_options: Arc::new(leptos_options),
             assets: Arc::new(Assets::default()),
             body_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
             message_limit: Arc::new(Limiter::new(None)),
             sync_limit: Arc::new(Limiter::new(None)),
+        }
+    }
+}
+
+/// The server's "shutting down" signal, for the requests that wait: set once, never cleared.
+#[derive(Debug, Default)]
+pub struct Closing {
+    closing: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Closing {
+    pub fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Resolves once the server is closing (at once if it already is).
+    pub async fn closed(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a `close` in between is not missed.
+        notified.as_mut().enable();
+        if !self.is_closing() {
+            notified.await;
         }
     }
 }

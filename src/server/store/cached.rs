@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::news::{Bells, News};
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{self, TAIL_CAPACITY, Tail};
 use super::{Backend, BackendFault, Encoded, RoomFilter, Store, StoreError};
@@ -40,6 +41,8 @@ struct Shared<B> {
     backend: B,
     tail: Tail,
     newest: AtomicU64,
+    /// Held syncs wait on these, room by room; rung once a commit is published.
+    bells: Bells,
     /// One change of the tail at a time, so each extends it from where the last one ended.
     publishing: tokio::sync::Mutex<()>,
 }
@@ -63,6 +66,7 @@ impl<B: Backend> CachedStore<B> {
             backend,
             tail,
             newest: AtomicU64::new(newest),
+            bells: Bells::default(),
             publishing: tokio::sync::Mutex::new(()),
         });
         let (queue, jobs) = WriteQueue::new();
@@ -167,6 +171,10 @@ impl<B: Backend> Store for CachedStore<B> {
         Ok(infos)
     }
 
+    fn news_in(&self, rooms: &[String]) -> News {
+        self.shared.bells.listen(rooms)
+    }
+
     fn newest_id(&self) -> u64 {
         self.shared.newest.load(Ordering::Acquire)
     }
@@ -231,6 +239,8 @@ impl<B: Backend> Shared<B> {
         if self.backend.news().is_none() || first_new == newest_held + 1 {
             self.tail.push(stored);
             self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
+            // Last: whoever wakes finds the commit in the tail and its id published.
+            self.bells.ring(stored.iter().map(|m| m.room.as_str()));
         } else if let Err(err) = self.read_news().await {
             tracing::warn!(
                 error = &err as &dyn std::error::Error,
@@ -247,6 +257,7 @@ impl<B: Backend> Shared<B> {
             self.tail.push(&messages);
             // Commit order is id order, so everything up to the last id read is here.
             self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
+            self.bells.ring(messages.iter().map(|m| m.room.as_str()));
             if messages.len() < TAIL_CAPACITY {
                 return Ok(());
             }

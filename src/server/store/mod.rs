@@ -4,7 +4,8 @@
 //! - [`Store`]: what the HTTP layer uses (`Arc<dyn Store>` in the router's state).
 //! - [`CachedStore`]: the one implementation of it. It owns the rules every backend shares:
 //!   the write queue with its group commit, the in-memory [`tail`] of the newest messages, the
-//!   newest committed id, and the order in which a commit becomes visible (tail first, then id).
+//!   newest committed id, and the order in which a commit becomes visible (tail first, then id,
+//!   then the [`news`] bells of its rooms, which wake held syncs).
 //! - [`Backend`]: what a database must do: commit a batch, read since an id (in some rooms or
 //!   all), read a room's page before an id, count, answer a health check.
 //!
@@ -15,6 +16,7 @@
 //!   [`PostgresBackend`] (several instances over one database, `postgres://user@host/db`).
 
 mod cached;
+mod news;
 mod postgres;
 mod queue;
 mod sqlite;
@@ -30,6 +32,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 pub use cached::CachedStore;
+pub use news::News;
 pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError};
 pub use tail::{RoomFilter, encode};
@@ -99,6 +102,10 @@ pub trait Store: Send + Sync + 'static {
     /// `rooms` with their newest ids and, for those in `read`, how many of their messages are
     /// newer than the id given there (counting up to [`crate::protocol::MAX_UNREAD`]).
     async fn rooms(&self, rooms: &[String], read: &RoomIds) -> Result<Vec<RoomInfo>, StoreError>;
+
+    /// A wait for the next commit in any of `rooms`, registered when this is called: made before
+    /// checking for news, it cannot miss a commit that lands after the check.
+    fn news_in(&self, rooms: &[String]) -> News;
 
     /// The newest id known to be committed, from memory. Never above the real newest id, so a
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
