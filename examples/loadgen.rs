@@ -94,6 +94,9 @@ struct Args {
     /// Also write the results as Markdown to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Only the long-polling scenarios (a quicker run while working on them).
+    #[arg(long)]
+    long_poll_only: bool,
     /// Internal: run the bare axum ceiling server instead.
     #[arg(long, hide = true)]
     ceiling_server: bool,
@@ -113,6 +116,11 @@ fn main() -> Result<(), Error> {
     }
     raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new()?;
+    if args.long_poll_only {
+        let runs = runtime.block_on(long_polling(&args))?;
+        println!("{}", long_polling_markdown(&args, &runs));
+        return Ok(());
+    }
     let report = runtime.block_on(run(&args))?;
     let markdown = report.markdown(&args);
     println!("{markdown}");
@@ -618,6 +626,20 @@ struct Polling {
     ceiling_rss: Option<u64>,
 }
 
+/// What one simulated page received: message ids, and when.
+type Receipts = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+/// The ids of a sync reply's messages: all a simulated page reads of it.
+#[derive(serde::Deserialize)]
+struct SyncIds {
+    data: Vec<IdOnly>,
+}
+
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
 #[derive(Default)]
 struct Delivery {
     acknowledged: Option<Instant>,
@@ -625,11 +647,48 @@ struct Delivery {
     last_received: Option<Instant>,
 }
 
+/// How the simulated pages poll, and how much is written meanwhile.
+#[derive(Clone, Copy)]
+struct Scenario {
+    pollers: usize,
+    /// Long polling: each sync asks to be held this long (ms); `None`: a sync every interval.
+    long_poll_ms: Option<u64>,
+    writers: usize,
+    write_interval: Duration,
+    secs: u64,
+}
+
+impl Scenario {
+    fn polling(args: &Args) -> Self {
+        Self {
+            pollers: args.pollers,
+            long_poll_ms: None,
+            writers: args.writers,
+            write_interval: Duration::from_millis(args.write_interval_ms),
+            secs: args.poll_secs,
+        }
+    }
+}
+
+/// How long a long-polling page waits after news before it polls again (the page's
+/// `NEWS_PAUSE_MS`).
+const NEWS_PAUSE: Duration = Duration::from_millis(ajax_chat::app::chat::NEWS_PAUSE_MS as u64);
+/// What the long-poll pages ask to be held for (the server's default).
+const LONG_POLL_MS: u64 = 25_000;
+
 async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
+    simulate(args, Scenario::polling(args)).await
+}
+
+/// Pages polling (every interval, or long polling) while writers post: what each page saw.
+async fn simulate(args: &Args, scenario: Scenario) -> Result<Polling, Error> {
     let server = Server::chat(args)?;
     let addrs = server.addrs.clone();
     let interval = Duration::from_millis(args.poll_interval_ms);
-    let deliveries: Arc<Mutex<HashMap<String, Delivery>>> = Arc::default();
+    // Each page's receipts (message id, when) in a list of its own, so that pages never contend
+    // on a lock while they measure; writers' acknowledgements by message id.
+    let mut receipts: Vec<Receipts> = Vec::with_capacity(scenario.pollers);
+    let acknowledgements: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
     let sync_latency = Arc::new(Mutex::new(histogram()));
     let errors = Arc::new(AtomicU64::new(0));
     let syncs = Arc::new(AtomicU64::new(0));
@@ -637,11 +696,13 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     let started = Instant::now();
 
     // Every poller connects and starts at a random point of its first interval.
-    let mut pollers = Vec::with_capacity(args.pollers);
-    for index in 0..args.pollers {
+    let mut pollers = Vec::with_capacity(scenario.pollers);
+    for index in 0..scenario.pollers {
         let jitter = interval.mul_f64(fraction(index as u64));
         let addr = addrs[index % addrs.len()];
-        let (deliveries, sync_latency) = (Arc::clone(&deliveries), Arc::clone(&sync_latency));
+        let mine: Receipts = Arc::default();
+        receipts.push(Arc::clone(&mine));
+        let sync_latency = Arc::clone(&sync_latency);
         let (errors, syncs, stop) = (Arc::clone(&errors), Arc::clone(&syncs), Arc::clone(&stop));
         pollers.push(tokio::spawn(async move {
             tokio::time::sleep(jitter).await;
@@ -655,40 +716,57 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last = 0u64;
+            let mut news = false;
             while !stop.load(Ordering::Relaxed) {
-                ticks.tick().await;
+                match scenario.long_poll_ms {
+                    // Like the page: the next long poll at once, or a moment after news.
+                    Some(_) if news => tokio::time::sleep(NEWS_PAUSE).await,
+                    Some(_) => {}
+                    None => {
+                        ticks.tick().await;
+                    }
+                }
+                news = false;
                 // Like the page: a full reply is followed at once by another sync.
                 loop {
                     let started = Instant::now();
-                    let Ok((200, body)) = connection.post(sync_body(last)).await else {
+                    let body = match scenario.long_poll_ms {
+                        Some(wait) => {
+                            json!({"type": "sync", "data": {"last_message": last, "wait_ms": wait}})
+                                .to_string()
+                                .into()
+                        }
+                        None => sync_body(last),
+                    };
+                    let Ok((200, body)) = connection.post(body).await else {
                         errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     };
                     let received = Instant::now();
                     syncs.fetch_add(1, Ordering::Relaxed);
-                    sync_latency
-                        .lock()
-                        .unwrap()
-                        .saturating_record((received - started).as_micros() as u64);
-                    let Ok(reply) = serde_json::from_slice::<Value>(&body) else {
+                    if scenario.long_poll_ms.is_none() {
+                        // A long poll's time is mostly waiting: not a latency.
+                        sync_latency
+                            .lock()
+                            .unwrap()
+                            .saturating_record((received - started).as_micros() as u64);
+                    }
+                    let Ok(reply) = serde_json::from_slice::<SyncIds>(&body) else {
                         errors.fetch_add(1, Ordering::Relaxed);
                         return;
                     };
-                    let page = reply["data"].as_array().cloned().unwrap_or_default();
+                    let page = reply.data;
                     if page.is_empty() {
                         break;
                     }
-                    let mut deliveries = deliveries.lock().unwrap();
+                    news = true;
+                    let mut mine = mine.lock().unwrap();
                     for message in &page {
-                        let id = message["id"].as_u64().unwrap_or(0);
-                        if id <= last {
+                        if message.id <= last {
                             errors.fetch_add(1, Ordering::Relaxed);
                         }
-                        last = id;
-                        let text = message["message"].as_str().unwrap_or_default();
-                        let delivery = deliveries.entry(text.to_owned()).or_default();
-                        delivery.received += 1;
-                        delivery.last_received = Some(received);
+                        last = message.id;
+                        mine.push((message.id, received));
                     }
                     if page.len() < 1000 {
                         break;
@@ -701,12 +779,12 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     tokio::time::sleep(interval + Duration::from_millis(500)).await;
     let cpu_before = (server.cpu_time(), Instant::now());
 
-    let writing_until = Instant::now() + Duration::from_secs(args.poll_secs);
+    let writing_until = Instant::now() + Duration::from_secs(scenario.secs);
     let mut writers = Vec::new();
-    for writer in 0..args.writers {
-        let deliveries = Arc::clone(&deliveries);
+    for writer in 0..scenario.writers {
+        let acknowledgements = Arc::clone(&acknowledgements);
         let errors = Arc::clone(&errors);
-        let pause = Duration::from_millis(args.write_interval_ms);
+        let pause = scenario.write_interval;
         let mut connection = Connection::open(addrs[writer % addrs.len()]).await?;
         writers.push(tokio::spawn(async move {
             let mut sent = 0usize;
@@ -715,12 +793,25 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
                 match connection.post(message_body(&text)).await {
                     Ok((status, body)) if Expect::Stored.holds(status, &body) => {
                         let now = Instant::now();
-                        deliveries
-                            .lock()
-                            .unwrap()
-                            .entry(text)
-                            .or_default()
-                            .acknowledged = Some(now);
+                        // "message <id> stored"
+                        let id = serde_json::from_slice::<Value>(&body)
+                            .ok()
+                            .and_then(|reply| {
+                                reply["data"]["message"]
+                                    .as_str()?
+                                    .split(' ')
+                                    .nth(1)?
+                                    .parse::<u64>()
+                                    .ok()
+                            });
+                        match id {
+                            Some(id) => {
+                                acknowledgements.lock().unwrap().insert(id, now);
+                            }
+                            None => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         sent += 1;
                     }
                     _ => {
@@ -734,6 +825,8 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     for writer in writers {
         writer.await?;
     }
+    // Nobody writing: the pages wait as long as the writers would have written.
+    tokio::time::sleep_until(writing_until.into()).await;
     let cpu_after = (server.cpu_time(), Instant::now());
     // Two more intervals for the last messages to reach every poller.
     tokio::time::sleep(interval * 2 + Duration::from_millis(200)).await;
@@ -744,18 +837,29 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
         poller.abort();
     }
 
-    let deliveries = deliveries.lock().unwrap();
+    let mut deliveries: HashMap<u64, Delivery> = HashMap::new();
+    for (&id, &acknowledged) in acknowledgements.lock().unwrap().iter() {
+        deliveries.entry(id).or_default().acknowledged = Some(acknowledged);
+    }
+    for page in &receipts {
+        for &(id, received) in page.lock().unwrap().iter() {
+            let delivery = deliveries.entry(id).or_default();
+            delivery.received += 1;
+            delivery.last_received = delivery.last_received.max(Some(received));
+        }
+    }
     let mut delivery = histogram();
     let mut undelivered = 0;
     let mut messages = 0;
     for entry in deliveries.values() {
         let Some(acknowledged) = entry.acknowledged else {
-            // Received but never acknowledged: a post the server stored but whose reply failed.
+            // Received but never acknowledged: a post the server stored but whose reply failed,
+            // or one of another phase.
             continue;
         };
         messages += 1;
         match entry.last_received {
-            Some(last) if entry.received == args.pollers => delivery
+            Some(last) if entry.received == scenario.pollers => delivery
                 .saturating_record(last.saturating_duration_since(acknowledged).as_micros() as u64),
             _ => undelivered += 1,
         }
@@ -765,7 +869,7 @@ async fn simulate_polling(args: &Args) -> Result<Polling, Error> {
     });
     let sync_latency = sync_latency.lock().unwrap().clone();
     Ok(Polling {
-        pollers: args.pollers,
+        pollers: scenario.pollers,
         messages,
         undelivered,
         errors: errors.load(Ordering::Relaxed),
@@ -881,6 +985,8 @@ struct Report {
     history: Vec<(Saturation, String, bool)>,
     /// `None` with `--pollers 0`.
     polling: Option<Polling>,
+    /// Empty with `--pollers 0`.
+    long_polling: Vec<LongRun>,
     first_visit: (u64, Vec<(String, u64)>),
 }
 
@@ -893,6 +999,11 @@ impl Report {
                 .polling
                 .as_ref()
                 .map_or(0, |polling| polling.errors + polling.undelivered as u64)
+            + self
+                .long_polling
+                .iter()
+                .map(|run| run.polling.errors + run.polling.undelivered as u64)
+                .sum::<u64>()
     }
 
     fn markdown(&self, args: &Args) -> String {
@@ -974,6 +1085,7 @@ impl Report {
         if let Some(polling) = &self.polling {
             out += &polling.markdown(args);
         }
+        out += &long_polling_markdown(args, &self.long_polling);
         let (total, files) = &self.first_visit;
         out += &format!(
             "\nFirst visit (gzip, as served): {total} B ({}) | target <= 150,000 B | met: {}\n",
@@ -986,6 +1098,45 @@ impl Report {
         );
         out
     }
+}
+
+/// The long-polling runs as a Markdown table (nothing without runs).
+fn long_polling_markdown(args: &Args, runs: &[LongRun]) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        return out;
+    }
+    out += &format!(
+        "\nLong polling: pages long-polling (`wait_ms` {LONG_POLL_MS}, the next poll at once, or \
+                 {} ms after news), each on its own connection, for {} s.\n\n\
+                 | scenario | messages | delivered p50 / p99 ms | missing | syncs/s | server CPU | peak RSS | target | met |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---|---|\n",
+        NEWS_PAUSE.as_millis(),
+        args.poll_secs
+    );
+    for run in runs {
+        let polling = &run.polling;
+        out += &format!(
+            "| {} | {} | {} / {} | {} | {:.0} | {} | {} | {} | {} |\n",
+            run.name,
+            polling.messages,
+            ms(&polling.delivery, 0.5),
+            ms(&polling.delivery, 0.99),
+            polling.undelivered,
+            polling.syncs as f64 / polling.elapsed.as_secs_f64(),
+            polling
+                .cpu
+                .map_or("n/a".into(), |cpu| format!("{:.1} %", cpu * 100.0)),
+            polling.peak_rss.map_or("n/a".into(), |bytes| format!(
+                "{:.1} MB",
+                bytes as f64 / 1_048_576.0
+            )),
+            run.target,
+            yes(run.met)
+        );
+    }
+
+    out
 }
 
 /// A latency quantile in milliseconds, from a histogram of microseconds.
@@ -1189,13 +1340,85 @@ async fn run(args: &Args) -> Result<Report, Error> {
     } else {
         None
     };
+    let long_polling = if args.pollers > 0 {
+        long_polling(args).await?
+    } else {
+        Vec::new()
+    };
     Ok(Report {
         ceiling,
         chat,
         history,
         polling,
+        long_polling,
         first_visit,
     })
+}
+
+/// One long-polling run, with its target and whether it was met.
+struct LongRun {
+    name: String,
+    polling: Polling,
+    target: String,
+    met: bool,
+}
+
+/// The long-poll scenarios, each on a fresh server: `--pollers` pages with one message a
+/// second, with ten, with none; a tenth as many pages with one a second.
+async fn long_polling(args: &Args) -> Result<Vec<LongRun>, Error> {
+    let pages = args.pollers;
+    let scenario = |pollers, writers, every_ms| Scenario {
+        pollers,
+        long_poll_ms: Some(LONG_POLL_MS),
+        writers,
+        write_interval: Duration::from_millis(every_ms),
+        secs: args.poll_secs,
+    };
+    let mut runs = Vec::new();
+    for (scenario, kind) in [
+        (scenario(pages, 1, 1000), 0),
+        (scenario(pages, 2, 200), 1),
+        (scenario(pages, 0, 1000), 2),
+        (scenario((pages / 10).max(1), 1, 1000), 3),
+    ] {
+        let writes_per_sec =
+            scenario.writers as f64 * 1000.0 / scenario.write_interval.as_millis() as f64;
+        let name = format!(
+            "{} pages, {writes_per_sec:.0} message(s)/s",
+            scenario.pollers
+        );
+        eprintln!("long polling: {name}");
+        let polling = simulate(args, scenario).await?;
+        let p50 = polling.delivery.value_at_quantile(0.5) as f64 / 1000.0;
+        let p99 = polling.delivery.value_at_quantile(0.99) as f64 / 1000.0;
+        let whole = polling.undelivered == 0 && polling.errors == 0;
+        let (target, met) = match kind {
+            0 => (
+                "p50 <= 100, p99 <= 250 ms, none missed".to_owned(),
+                whole && p50 <= 100.0 && p99 <= 250.0,
+            ),
+            1 => (
+                "p99 <= 1,100 ms, none missed".to_owned(),
+                whole && p99 <= 1100.0,
+            ),
+            2 => {
+                let cpu = polling.cpu.unwrap_or(1.0);
+                let rss = polling.peak_rss.unwrap_or(u64::MAX) as f64 / 1_048_576.0;
+                (
+                    "CPU <= 2 %, RSS <= 150 MB".to_owned(),
+                    polling.errors == 0 && cpu <= 0.02 && rss <= 150.0,
+                )
+            }
+            _ => ("p99 <= 20 ms, none missed".to_owned(), whole && p99 <= 20.0),
+        };
+        runs.push(LongRun {
+            name,
+            polling,
+            target,
+            met,
+        });
+    }
+    Ok(runs)
 }
 
 /// `history` on a large database: rows written straight into the file the server created
