@@ -11,12 +11,17 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::AppState;
+use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::store::Encoded;
 use crate::protocol::{
     ClientEnvelope, Limits, RoomsRequest, ServerEnvelope, Status, decode_client,
 };
+
+/// How soon a long-polling client is back with its next sync: the page's pause after news
+/// (`NEWS_PAUSE_MS`, 500 ms) with room to spare. Its connection waits that long before parking.
+const LONG_POLLER_RETURNS: Duration = Duration::from_secs(2);
 
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
 /// content type or an oversized body is answered with a status envelope.
@@ -104,10 +109,19 @@ pub async fn ajax(
             let rooms = state.rooms.select(request.rooms.as_deref())?;
             let last = request.last_message;
             let news = fresh(&state, &rooms, last).await?;
-            if !news.is_empty() || wait == 0 {
+            if wait == 0 {
                 return sync_reply(&news);
             }
-            hold(&state, &rooms, last, Duration::from_millis(wait)).await
+            let mut reply = if news.is_empty() {
+                hold(&state, &rooms, last, Duration::from_millis(wait)).await?
+            } else {
+                sync_reply(&news)?
+            };
+            // A long-polling client polls again at once, or a moment after news.
+            reply
+                .extensions_mut()
+                .insert(StayAwake(LONG_POLLER_RETURNS));
+            Ok(reply)
         }
         ClientEnvelope::History(request) => {
             let (before, limit) = request.bounds()?;
