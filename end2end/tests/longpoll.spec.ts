@@ -48,3 +48,29 @@ test("a hidden tab keeps its long poll and counts news in its title", async ({ p
   await setHidden(page, false);
   await expect(page).toHaveTitle("#general · Chat");
 });
+
+test("a long poll that stalls is abandoned for a new one 10 s after its wait", async ({ page }) => {
+  const { pauseClock } = await import("./helpers");
+  await pauseClock(page);
+  // The page's first sync gets no answer at all (a proxy that swallowed it); later ones pass.
+  let syncs = 0;
+  await page.route("**/ajax", async (route) => {
+    const body = route.request().postDataJSON();
+    if (body?.type !== "sync") return route.continue();
+    syncs += 1;
+    if (syncs === 1) return; // never answered
+    return route.continue();
+  });
+  await openChat(page, server.url);
+  await expect.poll(() => syncs).toBe(1);
+  // Within its wait (25 s) and the 10 s of grace: left alone (the heartbeat here ticks every
+  // 10 s, the server's poll interval).
+  await page.clock.runFor(30_000);
+  expect(syncs).toBe(1);
+  // Past them: the next tick (at 40 s) sends a new one.
+  await page.clock.runFor(12_000);
+  await expect.poll(() => syncs).toBeGreaterThanOrEqual(2);
+  const text = unique("after the stall");
+  await post(text);
+  await expect(log(page).getByText(text)).toBeVisible({ timeout: 5000 });
+});
