@@ -1192,85 +1192,58 @@ async fn run(args: &Args) -> Result<Report, Error> {
     let newest = newest_id(addr).await?;
     let general_newest = newest - 60;
     let mut chat = Vec::new();
-    eprintln!("chat: idle sync");
-    let idle = sync_body(newest);
-    chat.push((
-        saturate(
-            "chat: idle sync",
-            &server.addrs,
-            args.connections,
-            warm_up,
-            duration,
-            Expect::EmptySync,
-            move |_, _| idle.clone(),
-        )
-        .await?,
-        0.70,
-    ));
-    eprintln!("chat: sync returning the newest 20");
-    let behind = sync_body(general_newest - 20);
-    chat.push((
-        saturate(
-            "chat: sync, newest 20",
-            &server.addrs,
-            args.connections,
-            warm_up,
-            duration,
-            Expect::Sync(20),
-            move |_, _| behind.clone(),
-        )
-        .await?,
-        0.50,
-    ));
-    eprintln!("chat: idle sync following 10 rooms");
-    let idle_rooms = sync_rooms_body(newest, &all_rooms());
-    chat.push((
-        saturate(
-            "chat: idle sync, following 10 rooms",
-            &server.addrs,
-            args.connections,
-            warm_up,
-            duration,
-            Expect::EmptySync,
-            move |_, _| idle_rooms.clone(),
-        )
-        .await?,
-        0.70,
-    ));
+    // The sync phases: each sends the same body on every request.
+    let all = all_rooms();
+    let three = ["r1", "r2", "r3"].map(String::from);
     // Up to date in its rooms while another room has newer messages: the newest id alone cannot
-    // answer it, the tail's per-room newest ids do.
-    eprintln!("chat: idle sync following 3 rooms, others newer");
-    let rooms = ["general", "r4", "r5"].map(String::from);
-    let idle_some = sync_rooms_body(general_newest, &rooms);
-    chat.push((
-        saturate(
-            "chat: idle sync, 3 of 10 rooms, others newer",
-            &server.addrs,
-            args.connections,
-            warm_up,
-            duration,
+    // answer it, the tail's per-room newest ids do (a comparison row, no target).
+    let others_newer = ["general", "r4", "r5"].map(String::from);
+    let syncs = [
+        (
+            "chat: idle sync",
+            sync_body(newest),
             Expect::EmptySync,
-            move |_, _| idle_some.clone(),
-        )
-        .await?,
-        0.0,
-    ));
-    eprintln!("chat: sync returning the newest 20 of 3 rooms");
-    let rooms = ["r1", "r2", "r3"].map(String::from);
-    let behind_rooms = sync_rooms_body(newest - 20, &rooms);
-    chat.push((
-        saturate(
+            0.70,
+        ),
+        (
+            "chat: sync, newest 20",
+            sync_body(general_newest - 20),
+            Expect::Sync(20),
+            0.50,
+        ),
+        (
+            "chat: idle sync, following 10 rooms",
+            sync_rooms_body(newest, &all),
+            Expect::EmptySync,
+            0.70,
+        ),
+        (
+            "chat: idle sync, 3 of 10 rooms, others newer",
+            sync_rooms_body(general_newest, &others_newer),
+            Expect::EmptySync,
+            0.0,
+        ),
+        (
             "chat: sync, newest 20 across 3 rooms",
+            sync_rooms_body(newest - 20, &three),
+            Expect::Sync(20),
+            0.50,
+        ),
+    ];
+    for (name, body, expect, target) in syncs {
+        eprintln!("{name}");
+        let make = move |_, _| body.clone();
+        let run = saturate(
+            name,
             &server.addrs,
             args.connections,
             warm_up,
             duration,
-            Expect::Sync(20),
-            move |_, _| behind_rooms.clone(),
-        )
-        .await?,
-        0.50,
-    ));
+            expect,
+            make,
+        );
+        chat.push((run.await?, target));
+    }
     eprintln!("chat: message posts");
     chat.push((
         saturate(

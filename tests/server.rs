@@ -77,6 +77,19 @@ async fn send(client: &HttpClient, addr: SocketAddr, sender: &str, message: &str
     );
 }
 
+/// Each writer's messages (`"<writer>:<n>"`) were seen in the order it sent them, all of them.
+fn assert_sent_order(seen: &[String], writers: impl Iterator<Item = usize>, per_writer: usize) {
+    for w in writers {
+        let prefix = format!("{w}:");
+        let order: Vec<usize> = seen
+            .iter()
+            .filter_map(|text| text.strip_prefix(&prefix))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(order, (0..per_writer).collect::<Vec<_>>(), "writer {w}");
+    }
+}
+
 async fn sync(client: &HttpClient, addr: SocketAddr, last: u64) -> Vec<(u64, String)> {
     let (status, body) = post(
         client,
@@ -159,15 +172,7 @@ async fn concurrent_pollers_see_every_message_exactly_once_in_order() {
         let unique: HashSet<String> = seen.iter().cloned().collect();
         assert_eq!(unique, expected, "nothing missing");
         // Each writer's own messages arrive in the order it sent them.
-        for w in 0..WRITERS {
-            let prefix = format!("{w}:");
-            let order: Vec<usize> = seen
-                .iter()
-                .filter_map(|text| text.strip_prefix(&prefix))
-                .map(|n| n.parse().unwrap())
-                .collect();
-            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
-        }
+        assert_sent_order(&seen, 0..WRITERS, PER_WRITER);
     }
     server.stop().await;
 }
@@ -261,15 +266,11 @@ async fn pollers_of_several_rooms_get_exactly_their_rooms_once_in_order() {
         assert_eq!(seen.len(), expected.len(), "no duplicates in {rooms:?}");
         let unique: HashSet<String> = seen.iter().cloned().collect();
         assert_eq!(unique, expected, "exactly the messages of {rooms:?}");
-        for w in (0..WRITERS).filter(|&w| rooms.contains(&room_of(w))) {
-            let prefix = format!("{w}:");
-            let order: Vec<usize> = seen
-                .iter()
-                .filter_map(|text| text.strip_prefix(&prefix))
-                .map(|n| n.parse().unwrap())
-                .collect();
-            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
-        }
+        assert_sent_order(
+            &seen,
+            (0..WRITERS).filter(|&w| rooms.contains(&room_of(w))),
+            PER_WRITER,
+        );
     }
     server.stop().await;
 }
@@ -536,15 +537,7 @@ async fn long_pollers_get_every_message_once_in_order() {
         assert_eq!(seen.len(), total, "no duplicates");
         let unique: HashSet<&String> = seen.iter().collect();
         assert_eq!(unique.len(), total, "nothing missing");
-        for w in 0..WRITERS {
-            let prefix = format!("{w}:");
-            let order: Vec<usize> = seen
-                .iter()
-                .filter_map(|text| text.strip_prefix(&prefix))
-                .map(|n| n.parse().unwrap())
-                .collect();
-            assert_eq!(order, (0..PER_WRITER).collect::<Vec<_>>());
-        }
+        assert_sent_order(&seen, 0..WRITERS, PER_WRITER);
         assert!(
             requests <= total + 1,
             "one request per news at most: {requests}"

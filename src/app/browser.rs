@@ -115,11 +115,6 @@ mod imp {
         leptos::prelude::document().set_title(title);
     }
 
-    /// Now, in seconds since the Unix epoch.
-    pub fn now_secs() -> i64 {
-        (js_sys::Date::now() / 1000.0) as i64
-    }
-
     /// Now, in milliseconds since the Unix epoch.
     pub fn now_ms() -> u64 {
         js_sys::Date::now() as u64
@@ -204,14 +199,10 @@ mod imp {
 
     pub fn set_title(_title: &str) {}
 
-    pub fn now_secs() -> i64 {
+    pub fn now_ms() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs() as i64)
-    }
-
-    pub fn now_ms() -> u64 {
-        now_secs() as u64 * 1000
+            .map_or(0, |since| since.as_millis() as u64)
     }
 
     pub fn utc_offset_secs(_secs: i64) -> i64 {

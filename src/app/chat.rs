@@ -181,6 +181,13 @@ impl Chat {
         self.room.with_untracked(|room| self.index(room))
     }
 
+    /// Per room, the newest id seen: what is remembered, and what `rooms` is asked to count from.
+    fn seen_marks(self) -> RoomIds {
+        self.rooms.with_untracked(|rooms| {
+            RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
+        })
+    }
+
     /// Marks the room shown as read up to its newest message shown, and remembers it.
     fn mark_seen(self) {
         let (Some(index), Some(newest)) = (
@@ -195,10 +202,8 @@ impl Chat {
             room.unread = 0;
             room.seen = room.seen.max(newest);
         });
-        let seen = self.rooms.with_untracked(|rooms| {
-            RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
-        });
-        browser::save(SEEN_KEY, &serde_json::to_string(&seen).unwrap_or_default());
+        let seen = serde_json::to_string(&self.seen_marks()).unwrap_or_default();
+        browser::save(SEEN_KEY, &seen);
     }
 
     /// Starts from what this browser saw before: the separator in the room shown, and the
@@ -217,9 +222,7 @@ impl Chat {
                 room.seen = saved.get(&room.name).unwrap_or(room.seen);
             }
         });
-        let read = self.rooms.with_untracked(|rooms| {
-            RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
-        });
+        let read = self.seen_marks();
         if let Some(index) = self.current() {
             let seen = self.rooms.with_untracked(|rooms| rooms[index].seen);
             let first = self

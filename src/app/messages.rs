@@ -86,7 +86,7 @@ pub fn rows(messages: &[ChatMessage], local: bool, marker: Option<u64>) -> Vec<R
         };
         (secs + offset).div_euclid(86_400)
     };
-    let today = day_of(browser::now_secs());
+    let today = day_of((browser::now_ms() / 1000) as i64);
     let mut previous: Option<(&str, i64, i64)> = None;
     messages
         .iter()
