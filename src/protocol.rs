@@ -70,6 +70,16 @@ pub enum ClientEnvelope {
     History(#[serde(deserialize_with = "object")] HistoryRequest),
     /// The rooms, their newest ids and, for those the client names, how many it has not read.
     Rooms(#[serde(deserialize_with = "object")] RoomsRequest),
+    /// Replaces the text of one's own message.
+    Edit(#[serde(deserialize_with = "object")] EditRequest),
+    /// Deletes one's own message, or (with the admin token) anyone's.
+    Delete(#[serde(deserialize_with = "object")] DeleteRequest),
+    /// Operator: refuses an author's or an address's messages from now on.
+    Ban(#[serde(deserialize_with = "object")] BanRequest),
+    /// Operator: lifts a ban.
+    Unban(#[serde(deserialize_with = "object")] BanRequest),
+    /// Operator: the bans in force.
+    Bans(#[serde(deserialize_with = "object")] AdminRequest),
 }
 
 /// Deserializes `T` from a JSON object only. serde's derived structs also accept a list of
@@ -109,6 +119,120 @@ pub struct PostMessage {
     /// The room to post to; `general` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
+    /// The browser's secret key ([`KEY_CHARS`] of `A-Za-z0-9_-`): the message carries the
+    /// fingerprint the server derives from it, and only that key can edit or delete it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The `data` of a client's `edit` envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditRequest {
+    pub id: u64,
+    /// The new text, checked like a message's.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Refused: the operator deletes, but does not put words in anyone's mouth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
+    /// As a message's: a retry with the same nonce is answered like the first try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The `data` of a client's `delete` envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteRequest {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The `data` of `ban` and `unban`: the admin token and exactly one of `author` (a
+/// fingerprint) or `address` (an IP address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanRequest {
+    pub admin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `ban` only: also delete every message of the author or address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge: bool,
+}
+
+/// The `data` of operator requests that carry nothing but the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRequest {
+    pub admin: String,
+}
+
+/// One ban: of an author (fingerprint) or of an address, as `bans` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ban {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl BanRequest {
+    /// Who is (un)banned, checked: exactly one of a fingerprint or an IP address (written back
+    /// in its canonical form, so `::FFFF:1.2.3.4`-style spellings cannot dodge a ban).
+    pub fn target(&self) -> Result<Ban, Invalid> {
+        match (&self.author, &self.address) {
+            (Some(author), None) if is_fingerprint(author) => Ok(Ban {
+                author: Some(author.clone()),
+                address: None,
+            }),
+            (Some(_), None) => Err(Invalid(
+                "data.author: not a fingerprint (8 of a-z and 2-7)".into(),
+            )),
+            (None, Some(address)) => match address.parse::<std::net::IpAddr>() {
+                Ok(ip) => Ok(Ban {
+                    author: None,
+                    address: Some(ip.to_canonical().to_string()),
+                }),
+                Err(_) => Err(Invalid("data.address: not an IP address".into())),
+            },
+            _ => Err(Invalid(
+                "data: give exactly one of \"author\" and \"address\"".into(),
+            )),
+        }
+    }
+}
+
+/// Shortest and longest secret key, in characters (22 of base64url is 132 bits).
+pub const KEY_CHARS: std::ops::RangeInclusive<usize> = 22..=128;
+
+/// Checks a secret key's form: [`KEY_CHARS`] characters of `A-Za-z0-9_-`.
+pub fn check_key(key: &str) -> Result<(), Invalid> {
+    let form = key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if form && KEY_CHARS.contains(&key.len()) {
+        Ok(())
+    } else {
+        Err(Invalid(format!(
+            "data.key: {} to {} of A-Z, a-z, 0-9, _ and - required",
+            KEY_CHARS.start(),
+            KEY_CHARS.end()
+        )))
+    }
+}
+
+/// Whether `text` is a fingerprint: 8 characters of lowercase base32 (`a-z`, `2-7`).
+pub fn is_fingerprint(text: &str) -> bool {
+    text.len() == 8
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
 
 /// The `data` of a client's `sync` envelope.
@@ -255,6 +379,8 @@ pub enum ServerEnvelope {
     History(Vec<ChatMessage>),
     /// Every room the server serves, in its configured order.
     Rooms(Vec<RoomInfo>),
+    /// The bans in force (operator only).
+    Bans(Vec<Ban>),
 }
 
 /// serde's derived decoding of an adjacently tagged enum can buffer the whole envelope (for
@@ -274,10 +400,13 @@ impl<'de> Deserialize<'de> for ServerEnvelope {
                 "status" => ServerEnvelope::Status(map.next_value()?),
                 "history" => ServerEnvelope::History(map.next_value()?),
                 "rooms" => ServerEnvelope::Rooms(map.next_value()?),
+                // The page never asks for bans: the browser build does not carry their decoder.
+                #[cfg(not(feature = "browser"))]
+                "bans" => ServerEnvelope::Bans(map.next_value()?),
                 other => {
                     return Err(A::Error::unknown_variant(
                         other,
-                        &["sync", "status", "history", "rooms"],
+                        &["sync", "status", "history", "rooms", "bans"],
                     ));
                 }
             })
@@ -315,16 +444,44 @@ impl<'de> Deserialize<'de> for ServerEnvelope {
     }
 }
 
-/// One stored message, as the server hands it out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One item of the event log, as the server hands it out: a message (`kind` "message", with its
+/// current text), or an event about an earlier message (`kind` "edit" or "delete", with its
+/// `target`; only for clients whose `sync` names `rooms`). Fields an item does not have are
+/// left out of its JSON: a message has no `target`, an edit no `sender`, a delete no text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Positive, strictly increasing in commit order across all rooms, never reused.
     pub id: u64,
     pub room: String,
+    #[serde(default)]
+    pub kind: Kind,
+    /// The message an edit or delete is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sender: String,
+    /// The text: a message's current one, or the one an edit put in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
-    /// When the server stored it: RFC 3339, UTC.
+    /// When the server stored the message: RFC 3339, UTC.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sent_at: String,
+    /// The fingerprint of the key it was sent with, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// When it was last edited (a message), or when this edit was made (an edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+}
+
+/// What an item of the log is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Message,
+    Edit,
+    Delete,
 }
 
 /// The `data` of a `status` envelope.
@@ -333,6 +490,12 @@ pub struct Status {
     pub status: Outcome,
     /// Where and why it failed, or what succeeded.
     pub message: String,
+    /// A stored message's (or edit's, or delete's) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// A message sent with a key: its fingerprint, so the page learns its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 impl Status {
@@ -340,6 +503,8 @@ impl Status {
         Self {
             status: Outcome::Succeeded,
             message: message.into(),
+            id: None,
+            author: None,
         }
     }
 
@@ -347,6 +512,8 @@ impl Status {
         Self {
             status: Outcome::Failed,
             message: message.into(),
+            id: None,
+            author: None,
         }
     }
 }
@@ -381,12 +548,17 @@ impl TryFrom<u8> for Outcome {
 }
 
 /// A `message` that passed validation: the sender trimmed, the text exactly as sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValidMessage {
     pub room: String,
     pub sender: String,
     pub message: String,
     pub nonce: Option<String>,
+    /// The fingerprint of its key; the server fills it in (the key itself goes no further).
+    pub author: Option<String>,
+    /// The client's address, kept so that a ban of it can purge its messages; the server
+    /// fills it in.
+    pub address: Option<String>,
 }
 
 /// Shortest and longest idempotency key, in characters.
@@ -428,38 +600,70 @@ impl PostMessage {
         if sender.contains('\0') {
             return Err(Invalid("data.sender: must not contain NUL".into()));
         }
-        if self.message.trim().is_empty() {
-            return Err(Invalid(
-                "data.message: must not be empty or only white space".into(),
-            ));
-        }
-        let message_chars = self.message.chars().count();
-        if message_chars > limits.max_message_chars {
-            return Err(Invalid(format!(
-                "data.message: {message_chars} characters, at most {} allowed",
-                limits.max_message_chars
-            )));
-        }
-        if self.message.contains('\0') {
-            return Err(Invalid("data.message: must not contain NUL".into()));
-        }
-        if let Some(nonce) = &self.nonce {
-            let nonce_chars = nonce.chars().count();
-            if !NONCE_CHARS.contains(&nonce_chars) || nonce.contains('\0') {
-                return Err(Invalid(format!(
-                    "data.nonce: {nonce_chars} characters, {} to {} allowed",
-                    NONCE_CHARS.start(),
-                    NONCE_CHARS.end()
-                )));
-            }
+        check_text(&self.message, limits)?;
+        check_nonce(self.nonce.as_deref())?;
+        if let Some(key) = &self.key {
+            check_key(key)?;
         }
         Ok(ValidMessage {
             room: room.to_owned(),
             sender: sender.to_owned(),
             message: self.message.clone(),
             nonce: self.nonce.clone(),
+            author: None,
+            address: None,
         })
     }
+}
+
+impl EditRequest {
+    /// Checks the new text like a message's, and the nonce and key.
+    pub fn validate(&self, limits: &Limits) -> Result<(), Invalid> {
+        check_text(&self.message, limits)?;
+        check_nonce(self.nonce.as_deref())?;
+        self.key.as_deref().map_or(Ok(()), check_key)
+    }
+}
+
+impl DeleteRequest {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_nonce(self.nonce.as_deref())?;
+        self.key.as_deref().map_or(Ok(()), check_key)
+    }
+}
+
+/// A message's text: not blank, at most the limit's characters, no NUL.
+fn check_text(text: &str, limits: &Limits) -> Result<(), Invalid> {
+    if text.trim().is_empty() {
+        return Err(Invalid(
+            "data.message: must not be empty or only white space".into(),
+        ));
+    }
+    let message_chars = text.chars().count();
+    if message_chars > limits.max_message_chars {
+        return Err(Invalid(format!(
+            "data.message: {message_chars} characters, at most {} allowed",
+            limits.max_message_chars
+        )));
+    }
+    if text.contains('\0') {
+        return Err(Invalid("data.message: must not contain NUL".into()));
+    }
+    Ok(())
+}
+
+fn check_nonce(nonce: Option<&str>) -> Result<(), Invalid> {
+    if let Some(nonce) = nonce {
+        let nonce_chars = nonce.chars().count();
+        if !NONCE_CHARS.contains(&nonce_chars) || nonce.contains('\0') {
+            return Err(Invalid(format!(
+                "data.nonce: {nonce_chars} characters, {} to {} allowed",
+                NONCE_CHARS.start(),
+                NONCE_CHARS.end()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why a room name was refused.
@@ -493,11 +697,12 @@ mod tests {
             sender: "ann".into(),
             message: "hi".into(),
             sent_at: "2026-01-01T00:00:00Z".into(),
+            ..ChatMessage::default()
         }]);
         assert_eq!(
             serde_json::to_value(&sync).unwrap(),
             json!({"type": "sync", "data": [
-                {"id": 3, "room": "general", "sender": "ann", "message": "hi", "sent_at": "2026-01-01T00:00:00Z"}
+                {"id": 3, "room": "general", "kind": "message", "sender": "ann", "message": "hi", "sent_at": "2026-01-01T00:00:00Z"}
             ]})
         );
         assert_eq!(
@@ -560,6 +765,7 @@ mod tests {
             message: message.into(),
             nonce: None,
             room: None,
+            key: None,
         };
         let ok = post("  \u{2003}ann\n", " hi ").validate(&limits).unwrap();
         assert_eq!(ok.sender, "ann");

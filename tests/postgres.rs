@@ -60,6 +60,7 @@ fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
         message: text,
         nonce: None,
         room: None,
+        key: None,
     }
     .validate(&Limits::default())
     .expect("a valid message")
@@ -141,7 +142,7 @@ async fn commit_order_is_id_order_across_instances() {
         let mut served = Vec::new();
         loop {
             let after = served.last().map_or(0, |&id: &i64| id as u64);
-            let page = store.since(&general(), after, 1000).await.unwrap();
+            let page = store.since(&general(), after, 1000, true).await.unwrap();
             if page.is_empty() {
                 break;
             }
@@ -176,7 +177,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(
-        stores[5].since(&general(), 0, 10).await.unwrap()[0].id,
+        stores[5].since(&general(), 0, 10, true).await.unwrap()[0].id,
         stored.id
     );
     let client = raw_client(&url).await;
@@ -221,7 +222,7 @@ async fn a_lost_notification_delays_news_but_never_hides_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let page = store.since(&general(), first.id, 10).await.unwrap();
+    let page = store.since(&general(), first.id, 10, true).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].message, "unannounced");
     store.close().await;
@@ -516,4 +517,78 @@ async fn a_post_on_one_instance_wakes_a_sync_held_by_the_other() {
     let _ = second.kill();
     let _ = first.wait();
     let _ = second.wait();
+}
+
+/// Two instances over one database: the same key has the same fingerprint on both (one secret,
+/// kept in the database), a ban made on one is honoured by the other, and an edit made on one
+/// reaches the other's syncs as an event, with the message's text changed there too.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn fingerprints_bans_and_edits_hold_across_instances() {
+    use ajax_chat::server::identity::Identity;
+    use ajax_chat::server::{AppState, app};
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    const ADMIN: &str = "an-operator-token-of-at-least-32-characters";
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let mut routers = Vec::new();
+    for _ in 0..2 {
+        let store = store::open(&url).await.unwrap();
+        let mut state = AppState::new(Arc::clone(&store), common::leptos_options());
+        state.identity = Arc::new(Identity::new(store.secret(), Some(ADMIN)));
+        routers.push(app(state));
+    }
+    let call = |at: usize, body: serde_json::Value| {
+        let router = routers[at].clone();
+        async move {
+            let request = axum::http::Request::post("/ajax")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+            )
+        }
+    };
+    let key = "a-key-of-the-right-length-0123";
+    let post = json!({"type": "message", "data": {"sender": "Ana", "message": "hi", "key": key}});
+    let (_, first) = call(0, post.clone()).await;
+    let (_, second) = call(1, post.clone()).await;
+    assert_eq!(
+        first["data"]["author"], second["data"]["author"],
+        "{first} {second}"
+    );
+    let id = first["data"]["id"].as_u64().unwrap();
+
+    let edit = json!({"type": "edit", "data": {"id": id, "message": "edited on 1", "key": key}});
+    assert_eq!(call(1, edit).await.0, 200);
+    let sync = json!({"type": "sync", "data": {"last_message": 0, "rooms": ["general"]}});
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, reply) = call(0, sync.clone()).await;
+        let items = reply["data"].as_array().unwrap();
+        if items.iter().any(|item| item["kind"] == "edit") {
+            assert_eq!(items[0]["message"], "edited on 1", "{reply}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached instance 0: {reply}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let author = first["data"]["author"].clone();
+    let ban = json!({"type": "ban", "data": {"admin": ADMIN, "author": author}});
+    assert_eq!(call(0, ban).await.0, 200);
+    let (status, reply) = call(1, post).await;
+    assert_eq!(status, 403, "the other instance honours the ban: {reply}");
+    let bans = json!({"type": "bans", "data": {"admin": ADMIN}});
+    assert_eq!(call(1, bans).await.1["data"], json!([{"author": author}]));
 }

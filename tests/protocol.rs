@@ -130,7 +130,8 @@ async fn a_posted_message_is_acknowledged_and_synced_back() {
     let messages = sync(&router, 0).await;
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
-    assert_eq!(message.as_object().unwrap().len(), 5, "{message}");
+    assert_eq!(message.as_object().unwrap().len(), 6, "{message}");
+    assert_eq!(message["kind"], "message");
     assert!(message["id"].as_u64().unwrap() >= 1);
     assert_eq!(message["room"], "general", "a seed post goes to general");
     assert_eq!(message["sender"], "ann", "sender is stored trimmed");

@@ -616,6 +616,7 @@ mod tests {
             sender: "a".into(),
             message: format!("m{id}"),
             sent_at: "2026-01-01T00:00:00Z".into(),
+            ..ChatMessage::default()
         }
     }
 

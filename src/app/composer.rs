@@ -98,6 +98,7 @@ pub fn Composer(
             message: draft.get_untracked(),
             nonce: None,
             room: Some(room.get_untracked()),
+            key: None,
         };
         if post.sender.trim().is_empty() {
             local_error.set(Some("Enter your name before sending.".into()));

@@ -325,6 +325,7 @@ mod tests {
             sender: sender.into(),
             message: "x".into(),
             sent_at: sent_at.into(),
+            ..ChatMessage::default()
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
                 sender: "<b>".into(),
                 message: "</script><script>alert(1)</script> & \u{2028}".into(),
                 sent_at: "2026-01-01T00:00:00Z".into(),
+                ..ChatMessage::default()
             }],
             ..PageState::default()
         };

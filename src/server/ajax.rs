@@ -14,9 +14,10 @@ use super::AppState;
 use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
-use super::store::Encoded;
+use super::store::{Actor, Encoded, Outcome, Refusal, Write};
 use crate::protocol::{
-    ClientEnvelope, Limits, RoomsRequest, ServerEnvelope, Status, decode_client,
+    ClientEnvelope, DeleteRequest, EditRequest, Limits, RoomsRequest, ServerEnvelope, Status,
+    decode_client,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -85,35 +86,102 @@ pub async fn ajax(
     // Requests that came through the accept loop carry their client's address; those built
     // in-process (tests) do not, and are not limited.
     if let Some(Extension(ClientAddr(client))) = client {
-        // Reads of every kind share the sync budget; posts have their own.
+        // Reads of every kind share the sync budget; writes (posts, edits, deletes, bans, and
+        // wrong admin tokens with them) have their own.
         let limiter = match envelope {
-            ClientEnvelope::Message(_) => &state.message_limit,
+            ClientEnvelope::Message(_)
+            | ClientEnvelope::Edit(_)
+            | ClientEnvelope::Delete(_)
+            | ClientEnvelope::Ban(_)
+            | ClientEnvelope::Unban(_) => &state.message_limit,
             _ => &state.sync_limit,
         };
         limiter.check(client).map_err(AjaxError::RateLimited)?;
     }
+    // Kept with each message so that a ban of the address can purge them; canonical, so that
+    // an IPv4 client seen as `::ffff:a.b.c.d` is banned as `a.b.c.d`.
+    let address = client.map(|Extension(ClientAddr(ip))| ip.to_canonical().to_string());
     match envelope {
         ClientEnvelope::Message(post) => {
-            let valid = post.validate(&state.limits)?;
+            let mut valid = post.validate(&state.limits)?;
             state.rooms.check("data.room", &valid.room)?;
-            let stored = state.store.append(valid).await?;
+            valid.author = post
+                .key
+                .as_deref()
+                .map(|key| state.identity.fingerprint(key));
+            valid.address = address;
+            let author = valid.author.clone();
+            let stored = stored(state.store.write(Write::Post(valid)).await?, 0)?;
             tracing::debug!(id = stored.id, room = stored.room, "message stored");
-            Ok(Json(ServerEnvelope::Status(Status::ok(format!(
-                "message {} stored",
-                stored.id
-            ))))
-            .into_response())
+            let status = Status {
+                id: Some(stored.id),
+                author,
+                ..Status::ok(format!("message {} stored", stored.id))
+            };
+            Ok(Json(ServerEnvelope::Status(status)).into_response())
+        }
+        ClientEnvelope::Edit(edit) => {
+            let write = edit_write(&state, edit, address)?;
+            let Write::Edit { id, .. } = write else {
+                unreachable!("edit_write makes edits")
+            };
+            let event = stored(state.store.write(write).await?, id)?;
+            let status = Status {
+                id: Some(event.id),
+                ..Status::ok(format!("message {id} edited"))
+            };
+            Ok(Json(ServerEnvelope::Status(status)).into_response())
+        }
+        ClientEnvelope::Delete(delete) => {
+            let id = delete.id;
+            let write = delete_write(&state, delete, address)?;
+            let event = stored(state.store.write(write).await?, id)?;
+            let status = Status {
+                id: Some(event.id),
+                ..Status::ok(format!("message {id} deleted"))
+            };
+            Ok(Json(ServerEnvelope::Status(status)).into_response())
+        }
+        ClientEnvelope::Ban(request) => {
+            let ban = request.target()?;
+            operator(&state, &request.admin)?;
+            let purge = request.purge;
+            refused(state.store.write(Write::Ban { ban, purge }).await?, 0)?;
+            let done = if purge {
+                "banned, messages deleted"
+            } else {
+                "banned"
+            };
+            Ok(Json(ServerEnvelope::Status(Status::ok(done))).into_response())
+        }
+        ClientEnvelope::Unban(request) => {
+            if request.purge {
+                return Err(AjaxError::Invalid(crate::protocol::Invalid(
+                    "data.purge: only a ban can purge".into(),
+                )));
+            }
+            let ban = request.target()?;
+            operator(&state, &request.admin)?;
+            refused(state.store.write(Write::Unban(ban)).await?, 0)?;
+            Ok(Json(ServerEnvelope::Status(Status::ok("unbanned"))).into_response())
+        }
+        ClientEnvelope::Bans(request) => {
+            operator(&state, &request.admin)?;
+            let bans = state.store.bans().await?;
+            Ok(Json(ServerEnvelope::Bans(bans)).into_response())
         }
         ClientEnvelope::Sync(request) => {
             let wait = request.wait()?;
             let rooms = state.rooms.select(request.rooms.as_deref())?;
             let last = request.last_message;
-            let news = fresh(&state, &rooms, last).await?;
+            // Clients that name rooms know events; the seed's clients get messages only.
+            let events = request.rooms.is_some();
+            let news = fresh(&state, &rooms, last, events).await?;
             if wait == 0 {
                 return sync_reply(&news);
             }
             let mut reply = if news.is_empty() {
-                hold(&state, &rooms, last, Duration::from_millis(wait)).await?
+                hold(&state, &rooms, last, events, Duration::from_millis(wait)).await?
             } else {
                 sync_reply(&news)?
             };
@@ -140,15 +208,120 @@ pub async fn ajax(
     }
 }
 
-/// The messages of `rooms` above `last`, from memory unless the client is far behind.
-async fn fresh(state: &AppState, rooms: &[String], last: u64) -> Result<Vec<Encoded>, AjaxError> {
+/// The checked edit: its text like a message's, then its key. The operator's token does not
+/// edit: it deletes, it does not put words in anyone's mouth.
+fn edit_write(
+    state: &AppState,
+    edit: EditRequest,
+    address: Option<String>,
+) -> Result<Write, AjaxError> {
+    edit.validate(&state.limits)?;
+    if edit.admin.is_some() {
+        return Err(AjaxError::Forbidden(
+            "not allowed: the admin token deletes messages but does not edit them".into(),
+        ));
+    }
+    let Some(key) = edit.key else {
+        return Err(AjaxError::Forbidden(NOT_YOURS.into()));
+    };
+    Ok(Write::Edit {
+        id: edit.id,
+        message: edit.message,
+        author: state.identity.fingerprint(&key),
+        address,
+        nonce: edit.nonce,
+    })
+}
+
+/// The checked delete: by the key the message was sent with, or by the operator.
+fn delete_write(
+    state: &AppState,
+    delete: DeleteRequest,
+    address: Option<String>,
+) -> Result<Write, AjaxError> {
+    delete.validate()?;
+    let by = match (delete.key, delete.admin) {
+        (Some(_), Some(_)) => {
+            return Err(AjaxError::Invalid(crate::protocol::Invalid(
+                "data: give \"key\" or \"admin\", not both".into(),
+            )));
+        }
+        (Some(key), None) => Actor::Author {
+            fingerprint: state.identity.fingerprint(&key),
+            address,
+        },
+        (None, Some(token)) => {
+            operator(state, &token)?;
+            Actor::Admin
+        }
+        (None, None) => return Err(AjaxError::Forbidden(NOT_YOURS.into())),
+    };
+    Ok(Write::Delete {
+        id: delete.id,
+        by,
+        nonce: delete.nonce,
+    })
+}
+
+const NOT_YOURS: &str =
+    "not allowed: only the key a message was sent with can change it (data.key)";
+
+/// Whether `token` is the operator's. (Never logged: the refusal does not repeat it.)
+fn operator(state: &AppState, token: &str) -> Result<(), AjaxError> {
+    if state.identity.is_admin(token) {
+        Ok(())
+    } else if state.identity.has_admin() {
+        Err(AjaxError::Forbidden(
+            "not allowed: wrong admin token".into(),
+        ))
+    } else {
+        Err(AjaxError::Forbidden(
+            "not allowed: this server has no admin (CHAT_ADMIN_TOKEN is not set)".into(),
+        ))
+    }
+}
+
+/// A write's refusal as the error the client gets; `id` is the message it was about.
+fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
+    match outcome {
+        Outcome::Refused(Refusal::Banned) => Err(AjaxError::Forbidden(
+            "not allowed: this author or address is banned".into(),
+        )),
+        Outcome::Refused(Refusal::NotYours) => Err(AjaxError::Forbidden(NOT_YOURS.into())),
+        Outcome::Refused(Refusal::NoSuchMessage) => {
+            Err(AjaxError::NotFound(format!("no such message: {id}")))
+        }
+        Outcome::Refused(Refusal::NotBanned) => Err(AjaxError::NotFound("not banned".into())),
+        done => Ok(done),
+    }
+}
+
+/// What a post, edit or delete stored, or why it was refused.
+fn stored(outcome: Outcome, id: u64) -> Result<crate::protocol::ChatMessage, AjaxError> {
+    match refused(outcome, id)? {
+        Outcome::Stored(item) => Ok(item),
+        _ => Err(AjaxError::NotFound(format!("no such message: {id}"))),
+    }
+}
+
+/// The items of `rooms` above `last` (messages only unless `events`), from memory unless the
+/// client is far behind.
+async fn fresh(
+    state: &AppState,
+    rooms: &[String],
+    last: u64,
+    events: bool,
+) -> Result<Vec<Encoded>, AjaxError> {
     // Most polls come from clients that are up to date: nothing to read. (The store answers
     // "nothing new in these rooms" from memory too.)
     if last >= state.store.newest_id() {
         return Ok(Vec::new());
     }
     let limit = state.limits.max_sync_batch;
-    Ok(state.store.since_encoded(rooms, last, limit).await?)
+    Ok(state
+        .store
+        .since_encoded(rooms, last, limit, events)
+        .await?)
 }
 
 /// A long poll: holds the sync until a commit brings news to its rooms (answered with it), its
@@ -158,6 +331,7 @@ async fn hold(
     state: &AppState,
     rooms: &[String],
     last: u64,
+    events: bool,
     wait: Duration,
 ) -> Result<Response, AjaxError> {
     let deadline = tokio::time::Instant::now() + wait;
@@ -166,7 +340,8 @@ async fn hold(
     loop {
         // Registered before looking, so a commit in between still wakes this wait.
         let news = state.store.news_in(rooms);
-        let found = fresh(state, rooms, last).await?;
+        // (An edit or delete wakes a seed client's hold too; it finds nothing and waits on.)
+        let found = fresh(state, rooms, last, events).await?;
         if !found.is_empty() {
             return sync_reply(&found);
         }
@@ -235,6 +410,8 @@ mod tests {
                 sender: "a\"b".into(),
                 message: "</script>\u{7}é\u{2028}".into(),
                 sent_at: "2026-01-01T00:00:00Z".into(),
+                author: Some("abcdefgh".into()),
+                ..Default::default()
             };
             2
         ];

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::protocol::Limits;
 
+use super::identity::MIN_ADMIN_TOKEN;
 use super::limit::{BadRate, Rate};
 use super::listen::ListenOptions;
 use super::rooms::{BadRoom, Rooms};
@@ -87,6 +88,31 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+    /// The operator's token for `delete` of any message, `ban`, `unban` and `bans` (at least 32
+    /// characters; without it there is no operator). Best given in the environment, not as a
+    /// flag that other users can read in the process list.
+    #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The operator's token; its `Debug` does not show it, so it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+fn parse_admin_token(token: &str) -> Result<AdminToken, String> {
+    let chars = token.chars().count();
+    if chars < MIN_ADMIN_TOKEN {
+        return Err(format!(
+            "{chars} characters: at least {MIN_ADMIN_TOKEN} required"
+        ));
+    }
+    Ok(AdminToken(token.to_owned()))
 }
 
 fn parse_rooms(list: &str) -> Result<Rooms, BadRoom> {

@@ -21,6 +21,12 @@ pub enum AjaxError {
     /// A well-formed room name that this server does not serve.
     #[error("no such room: {0}")]
     NoSuchRoom(String),
+    /// Not allowed: a wrong key, token or a ban. The text says which.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A message (or ban) that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error("method not allowed: /ajax accepts POST only")]
     MethodNotAllowed,
     #[error("request body too large: at most {0} bytes allowed")]
@@ -43,7 +49,8 @@ impl AjaxError {
         match self {
             AjaxError::Invalid(_) | AjaxError::BodyUnreadable => StatusCode::BAD_REQUEST,
             AjaxError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            AjaxError::NoSuchRoom(_) => StatusCode::NOT_FOUND,
+            AjaxError::NoSuchRoom(_) | AjaxError::NotFound(_) => StatusCode::NOT_FOUND,
+            AjaxError::Forbidden(_) => StatusCode::FORBIDDEN,
             AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

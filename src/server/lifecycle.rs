@@ -10,6 +10,7 @@ use leptos::prelude::get_configuration;
 
 use super::assets::Assets;
 use super::config::Config;
+use super::identity::Identity;
 use super::limit::Limiter;
 use super::listen::{self, ListenOptions};
 use super::router::{AppState, app, watching};
@@ -71,7 +72,10 @@ pub async fn start(
         tokio::task::spawn_blocking(move || Assets::load(&options)).await??
     };
     let store = store::open(&config.database_url).await?;
+    let admin = config.admin_token.as_ref().map(|token| token.0.as_str());
+    let identity = Arc::new(Identity::new(store.secret(), admin));
     let state = AppState {
+        identity,
         store,
         rooms: Arc::new(config.rooms.clone()),
         limits: config.limits(),

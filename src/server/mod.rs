@@ -6,6 +6,7 @@
 //! - [`router`]: the router's state and routes; [`ajax`] (`POST /ajax`), `page` (`GET /`),
 //!   [`assets`] (static files), [`error`] (the one error type and its status envelope).
 //! - [`listen`] (the accept loop) and `connection` (one connection, parked while idle).
+//! - [`identity`]: fingerprints of clients' keys, and the operator's token.
 //! - [`limit`]: the client's address and per-client rate limits.
 //! - [`rooms`]: the rooms served, and the checks of room names in envelopes and paths.
 //! - [`store`]: the caching layer over the SQLite and PostgreSQL backends.
@@ -18,6 +19,7 @@ pub mod assets;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod identity;
 pub mod lifecycle;
 pub mod limit;
 pub mod listen;

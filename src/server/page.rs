@@ -107,11 +107,12 @@ async fn messages_of(
                 messages.remove(0);
             }
             let last = messages.last().map_or(0, |m| m.id);
-            let newer = before != u64::MAX && !store.since(&rooms, last, 1).await?.is_empty();
+            let newer =
+                before != u64::MAX && !store.since(&rooms, last, 1, false).await?.is_empty();
             (messages, older, newer)
         }
         View::After(after) => {
-            let mut messages = store.since(&rooms, after, page + 1).await?;
+            let mut messages = store.since(&rooms, after, page + 1, false).await?;
             let newer = messages.len() > page;
             messages.truncate(page);
             let first = messages.first().map_or(after.saturating_add(1), |m| m.id);
@@ -129,7 +130,7 @@ async fn messages_of(
             if older {
                 messages.remove(0);
             }
-            let mut after = store.since(&rooms, id, AROUND + 1).await?;
+            let mut after = store.since(&rooms, id, AROUND + 1, false).await?;
             let newer = after.len() > AROUND;
             after.truncate(AROUND);
             messages.extend(after);

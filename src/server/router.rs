@@ -19,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use super::assets::Assets;
 use super::config::{LONG_POLL_MS, POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
+use super::identity::Identity;
 use super::limit::Limiter;
 use super::rooms::Rooms;
 use super::store::Store;
@@ -29,6 +30,8 @@ use crate::protocol::{Limits, ServerEnvelope, Status};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Fingerprints of keys, and the operator's token.
+    pub identity: Arc<Identity>,
     /// The rooms served, `general` first.
     pub rooms: Arc<Rooms>,
     pub limits: Limits,
@@ -51,6 +54,7 @@ impl AppState {
     /// State with the default limits and poll interval, no rate limits and no static files.
     pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
         Self {
+            identity: Arc::new(Identity::new(store.secret(), None)),
             store,
             rooms: Arc::new(Rooms::default()),
             limits: Limits::default(),

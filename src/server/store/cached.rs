@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 use super::news::{Bells, News};
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{self, TAIL_CAPACITY, Tail};
-use super::{Backend, BackendFault, Encoded, RoomFilter, Store, StoreError};
-use crate::protocol::{ChatMessage, MAX_UNREAD, RoomIds, RoomInfo, ValidMessage};
+use super::{Backend, BackendFault, Encoded, Outcome, RoomFilter, Store, StoreError, Write};
+use crate::protocol::{Ban, ChatMessage, MAX_UNREAD, RoomIds, RoomInfo};
 
 /// The longest a lost notification can delay news from another instance.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -34,6 +34,8 @@ pub struct CachedStore<B: Backend> {
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     /// Reads other instances' commits, for a backend that has them.
     refresher: Option<JoinHandle<()>>,
+    /// The fingerprint secret, read once at start.
+    secret: Vec<u8>,
 }
 
 /// What the writer, the refresher and the request handlers share.
@@ -59,6 +61,10 @@ impl<B: Backend> CachedStore<B> {
             .newest_by_room()
             .await
             .map_err(StoreError::backend)?;
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|err| StoreError::backend(std::io::Error::other(err.to_string())))?;
+        let secret = backend.secret(fresh).await.map_err(StoreError::backend)?;
         let newest = recent.last().map_or(0, |message| message.id);
         let all = recent.len() < TAIL_CAPACITY;
         let tail = Tail::new(TAIL_CAPACITY, recent, all, by_room).map_err(StoreError::backend)?;
@@ -81,14 +87,15 @@ impl<B: Backend> CachedStore<B> {
             queue,
             writer: tokio::sync::Mutex::new(Some(writer)),
             refresher,
+            secret,
         })
     }
 }
 
 #[async_trait::async_trait]
 impl<B: Backend> Store for CachedStore<B> {
-    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
-        self.queue.submit(message).await
+    async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
+        self.queue.submit(write).await
     }
 
     async fn since(
@@ -96,11 +103,12 @@ impl<B: Backend> Store for CachedStore<B> {
         rooms: &[String],
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<ChatMessage>, StoreError> {
         self.queue.ensure_open()?;
-        match self.shared.tail.since(Some(rooms), after, limit) {
+        match self.shared.tail.since(Some(rooms), after, limit, events) {
             Some(messages) => Ok(messages),
-            None => self.shared.since(Some(rooms), after, limit).await,
+            None => self.shared.since(Some(rooms), after, limit, events).await,
         }
     }
 
@@ -109,14 +117,16 @@ impl<B: Backend> Store for CachedStore<B> {
         rooms: &[String],
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<Encoded>, StoreError> {
         self.queue.ensure_open()?;
-        if let Some(encoded) = self.shared.tail.since_encoded(Some(rooms), after, limit) {
+        let tail = &self.shared.tail;
+        if let Some(encoded) = tail.since_encoded(Some(rooms), after, limit, events) {
             return Ok(encoded);
         }
         // Older than the tail: rare (a client back after a long absence), encoded here.
         self.shared
-            .since(Some(rooms), after, limit)
+            .since(Some(rooms), after, limit, events)
             .await?
             .iter()
             .map(tail::encode)
@@ -171,6 +181,16 @@ impl<B: Backend> Store for CachedStore<B> {
         Ok(infos)
     }
 
+    async fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+        self.queue.ensure_open()?;
+        let backend = &self.shared.backend;
+        backend.bans().await.map_err(StoreError::backend)
+    }
+
+    fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
     fn news_in(&self, rooms: &[String]) -> News {
         self.shared.bells.listen(rooms)
     }
@@ -215,15 +235,17 @@ impl<B: Backend> Shared<B> {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<ChatMessage>, StoreError> {
         let backend = &self.backend;
         backend
-            .since(rooms, after, limit)
+            .since(rooms, after, limit, events)
             .await
             .map_err(StoreError::backend)
     }
 
-    /// Makes committed messages visible: into the tail, then the newest id.
+    /// Makes committed items (messages and events, all new, in id order) visible: into the
+    /// tail, then the newest id.
     ///
     /// When this process is the only writer its commits are all there is, so they go in as they
     /// are. Over a shared database, a batch goes in as it is only when it follows straight on
@@ -232,7 +254,6 @@ impl<B: Backend> Shared<B> {
     async fn publish(&self, stored: &[ChatMessage]) {
         let _one_at_a_time = self.publishing.lock().await;
         let newest_held = self.tail.newest();
-        // Repeats of earlier posts carry old ids; the first new one says whether this follows on.
         let Some(first_new) = stored.iter().map(|m| m.id).find(|&id| id > newest_held) else {
             return;
         };
@@ -253,7 +274,9 @@ impl<B: Backend> Shared<B> {
     /// The caller holds `publishing`.
     async fn read_news(&self) -> Result<(), StoreError> {
         loop {
-            let messages = self.since(None, self.tail.newest(), TAIL_CAPACITY).await?;
+            let messages = self
+                .since(None, self.tail.newest(), TAIL_CAPACITY, true)
+                .await?;
             self.tail.push(&messages);
             // Commit order is id order, so everything up to the last id read is here.
             self.newest.fetch_max(self.tail.newest(), Ordering::AcqRel);
@@ -269,19 +292,19 @@ impl<B: Backend> Shared<B> {
 async fn write_loop<B: Backend>(shared: Arc<Shared<B>>, mut jobs: Jobs) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.next(&mut batch).await {
-        let (messages, replies) = queue::split(&mut batch);
+        let (writes, replies) = queue::split(&mut batch);
         // On failure the transaction rolled back (or never began): none of the batch is stored.
         let committed = shared
             .backend
-            .commit(messages)
+            .commit(writes)
             .await
             .map_err(|err| -> BackendFault { Arc::new(err) });
         let answer = match committed {
-            Ok(stored) => {
+            Ok(committed) => {
                 // Published before replying: a client that got its status 0 and syncs finds
                 // its message.
-                shared.publish(&stored).await;
-                Ok(stored)
+                shared.publish(&committed.items).await;
+                Ok(committed.outcomes)
             }
             Err(fault) => Err(fault),
         };
@@ -341,7 +364,10 @@ mod tests {
             messages.into_iter().map(|m| m.message).collect()
         };
         assert_eq!(texts(store.history("a", 4, 10).await.unwrap()), ["1", "3"]);
-        assert_eq!(texts(store.since(&names[1..], 0, 10).await.unwrap()), ["2"]);
+        assert_eq!(
+            texts(store.since(&names[1..], 0, 10, true).await.unwrap()),
+            ["2"]
+        );
     }
 
     #[tokio::test]
@@ -351,7 +377,10 @@ mod tests {
         assert_eq!(store.newest_id(), stored.id);
         // The tail answers without the backend: empty its rows to prove it.
         store.shared.backend.rows().clear();
-        assert_eq!(store.since(&general(), 0, 10).await.unwrap(), [stored]);
+        assert_eq!(
+            store.since(&general(), 0, 10, true).await.unwrap(),
+            [stored]
+        );
     }
 
     #[tokio::test]
@@ -384,7 +413,7 @@ mod tests {
         ));
         assert!(store.append(post("after")).await.is_err());
         // What was stored can still be read.
-        assert_eq!(store.since(&general(), 0, 10).await.unwrap().len(), 1);
+        assert_eq!(store.since(&general(), 0, 10, true).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -404,7 +433,7 @@ mod tests {
             messages.into_iter().map(|m| m.message).collect()
         };
         assert_eq!(
-            texts(store.since(&general(), 0, 10).await.unwrap()),
+            texts(store.since(&general(), 0, 10, true).await.unwrap()),
             ["theirs", "ours"]
         );
         // A notification brings the next one in without any post of ours.
@@ -419,7 +448,7 @@ mod tests {
         .expect("the refresher reads news");
         store.shared.backend.rows().clear();
         assert_eq!(
-            texts(store.since(&general(), 2, 10).await.unwrap()),
+            texts(store.since(&general(), 2, 10, true).await.unwrap()),
             ["later"]
         );
     }
@@ -434,7 +463,7 @@ mod tests {
         ));
         assert!(matches!(store.check().await, Err(StoreError::Closed)));
         assert!(matches!(
-            store.since(&general(), 0, 1).await,
+            store.since(&general(), 0, 1, true).await,
             Err(StoreError::Closed)
         ));
     }

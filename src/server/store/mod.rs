@@ -37,7 +37,7 @@ pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError};
 pub use tail::{RoomFilter, encode};
 
-use crate::protocol::{ChatMessage, RoomIds, RoomInfo, ValidMessage};
+use crate::protocol::{Ban, ChatMessage, RoomIds, RoomInfo, ValidMessage};
 
 /// A message as JSON, encoded once when it entered the tail and shared by every reply that
 /// carries it.
@@ -60,6 +60,80 @@ pub enum StoreError {
         "unsupported DATABASE_URL: expected sqlite://<path> or postgres://<user>@<host>/<database>"
     )]
     UnsupportedUrl,
+    /// [`Store::append`] of a post that storage refused (its author or address is banned).
+    #[error("the post was refused: {0:?}")]
+    Refused(Refusal),
+}
+
+/// A change to the log, handed to the one writer so that it takes its place (and its ids) in
+/// commit order with every other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Post(ValidMessage),
+    /// Replaces the text of message `id`, if `author` wrote it.
+    Edit {
+        id: u64,
+        message: String,
+        author: String,
+        address: Option<String>,
+        nonce: Option<String>,
+    },
+    /// Deletes message `id`: its text and sender leave storage, a delete event takes their place.
+    Delete {
+        id: u64,
+        by: Actor,
+        nonce: Option<String>,
+    },
+    /// Bans an author or an address; `purge` deletes all their messages as well.
+    Ban {
+        ban: Ban,
+        purge: bool,
+    },
+    Unban(Ban),
+}
+
+/// Who asks for a change of someone's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The holder of the key with this fingerprint, writing from `address`.
+    Author {
+        fingerprint: String,
+        address: Option<String>,
+    },
+    /// The operator: may delete any message, and is never banned.
+    Admin,
+}
+
+/// What became of one [`Write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A post's message (new, or the first copy of a repeated nonce), or an edit's or delete's
+    /// event (likewise).
+    Stored(ChatMessage),
+    /// A ban or unban is in force; a purge's delete events are in the commit's items.
+    Done,
+    Refused(Refusal),
+}
+
+/// Why storage refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its author or address is banned.
+    Banned,
+    /// The message was written with another key, or none.
+    NotYours,
+    /// No message has that id (or it was deleted).
+    NoSuchMessage,
+    /// An unban of something not banned.
+    NotBanned,
+}
+
+/// What a backend's commit did: an outcome per write, in order, and every new item of the log
+/// (messages and events) in id order, for the tail.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub outcomes: Vec<Outcome>,
+    pub items: Vec<ChatMessage>,
 }
 
 impl StoreError {
@@ -71,25 +145,44 @@ impl StoreError {
 /// What the chat needs from its storage.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores one message and returns it with its id, only once it is durably committed.
-    /// Ids are positive, strictly increasing in commit order across all rooms and never reused.
-    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError>;
+    /// Commits one change and says what became of it, only once it is durably committed. Ids
+    /// are positive, strictly increasing in commit order across all rooms and never reused.
+    async fn write(&self, write: Write) -> Result<Outcome, StoreError>;
 
-    /// Up to `limit` messages of `rooms` with an id greater than `after`, ascending.
+    /// Stores one message and returns it with its id ([`Store::write`] of a post).
+    async fn append(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
+        match self.write(Write::Post(message)).await? {
+            Outcome::Stored(message) => Ok(message),
+            Outcome::Refused(why) => Err(StoreError::Refused(why)),
+            Outcome::Done => Err(StoreError::Refused(Refusal::NoSuchMessage)),
+        }
+    }
+
+    /// Up to `limit` items of `rooms` with an id greater than `after`, ascending: messages,
+    /// and with `events` the edit and delete events too.
     async fn since(
         &self,
         rooms: &[String],
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
-    /// [`Store::since`] as the messages' JSON, encoded once, for a sync reply.
+    /// [`Store::since`] as the items' JSON, encoded once, for a sync reply.
     async fn since_encoded(
         &self,
         rooms: &[String],
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<Encoded>, StoreError>;
+
+    /// The bans in force.
+    async fn bans(&self) -> Result<Vec<Ban>, StoreError>;
+
+    /// The server's secret for deriving fingerprints: made at first start and kept in the
+    /// database, so every instance over it derives the same.
+    fn secret(&self) -> &[u8];
 
     /// The `limit` newest messages of `room` with an id below `before`, ascending.
     async fn history(
@@ -124,24 +217,34 @@ pub trait Store: Send + Sync + 'static {
 pub trait Backend: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Stores `batch` in one transaction, in order, and returns what is stored for each post:
-    /// a new message, or for a post whose nonce is already stored (also earlier in this batch)
-    /// that first copy. All or nothing; ids are handed out in commit order.
+    /// Commits `batch` in one transaction, in order, and says what became of each write (a
+    /// post whose nonce is already stored, also earlier in this batch, gets that first copy;
+    /// likewise an edit or delete). All or nothing; ids are handed out in commit order.
     fn commit(
         &self,
-        batch: Vec<ValidMessage>,
-    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
+        batch: Vec<Write>,
+    ) -> impl Future<Output = Result<Committed, Self::Error>> + Send;
 
-    /// Up to `limit` messages of `rooms` (all rooms: `None`) with an id greater than `after`,
-    /// ascending.
+    /// Up to `limit` items of `rooms` (all rooms: `None`) with an id greater than `after`,
+    /// ascending: messages with their current text and, with `events`, edit and delete events.
+    /// Deleted messages never.
     fn since(
         &self,
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
 
-    /// The `limit` newest messages of `room` with an id below `before`, ascending.
+    /// The bans in force.
+    fn bans(&self) -> impl Future<Output = Result<Vec<Ban>, Self::Error>> + Send;
+
+    /// The stored fingerprint secret; `fresh` is stored first if there is none yet (by
+    /// whichever instance gets there first).
+    fn secret(&self, fresh: [u8; 32]) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+
+    /// The `limit` newest messages of `room` with an id below `before`, ascending (messages
+    /// only, as they are now).
     fn history(
         &self,
         room: &str,
@@ -149,7 +252,7 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
 
-    /// The `limit` newest messages of all rooms, ascending.
+    /// The `limit` newest items (messages and events) of all rooms, ascending.
     fn latest(
         &self,
         limit: usize,
@@ -160,7 +263,8 @@ pub trait Backend: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<HashMap<String, u64>, Self::Error>> + Send;
 
-    /// How many messages of `room` have an id greater than `after`, counting up to `cap`.
+    /// How many messages (not events) of `room` have an id greater than `after`, counting up
+    /// to `cap`.
     fn count_after(
         &self,
         room: &str,
@@ -198,6 +302,92 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         return Ok(Arc::new(CachedStore::open(backend).await?));
     }
     Err(StoreError::UnsupportedUrl)
+}
+
+/// How the backends store what a row of the log is.
+pub(crate) mod kind {
+    pub const MESSAGE: i64 = 0;
+    pub const EDIT: i64 = 1;
+    pub const DELETE: i64 = 2;
+    /// A deleted message: its id and nonce stay (so a retried post is not stored again), its
+    /// text, sender, author and address are gone.
+    pub const DELETED: i64 = 3;
+}
+
+/// The columns every read of the log selects, in this order, for [`StoredRow`].
+pub(crate) const COLUMNS: &str =
+    "id, room, kind, target, sender, message, sent_at, author, edited_at";
+
+/// One row of the log as both backends read it ([`COLUMNS`]).
+pub(crate) struct StoredRow {
+    pub id: i64,
+    pub room: String,
+    pub kind: i64,
+    pub target: Option<i64>,
+    pub sender: String,
+    pub message: String,
+    pub sent_at: i64,
+    pub author: Option<String>,
+    pub edited_at: Option<i64>,
+}
+
+impl StoredRow {
+    /// The item clients see. Ids start at 1 in both backends: never negative.
+    pub fn into_item(self) -> ChatMessage {
+        let id = self.id.unsigned_abs();
+        let target = self.target.map(i64::unsigned_abs);
+        match self.kind {
+            kind::EDIT => ChatMessage {
+                id,
+                room: self.room,
+                kind: crate::protocol::Kind::Edit,
+                target,
+                message: self.message,
+                edited_at: Some(format_micros(self.sent_at)),
+                ..ChatMessage::default()
+            },
+            kind::DELETE => ChatMessage {
+                id,
+                room: self.room,
+                kind: crate::protocol::Kind::Delete,
+                target,
+                ..ChatMessage::default()
+            },
+            _ => ChatMessage {
+                id,
+                room: self.room,
+                kind: crate::protocol::Kind::Message,
+                target: None,
+                sender: self.sender,
+                message: self.message,
+                sent_at: format_micros(self.sent_at),
+                author: self.author,
+                edited_at: self.edited_at.map(format_micros),
+            },
+        }
+    }
+}
+
+/// A ban as the backends store it: `("author", fingerprint)` or `("address", ip)`.
+pub(crate) fn ban_row(ban: &Ban) -> (&'static str, &str) {
+    match (&ban.author, &ban.address) {
+        (Some(author), _) => ("author", author),
+        (None, address) => ("address", address.as_deref().unwrap_or_default()),
+    }
+}
+
+pub(crate) fn ban_of(kind: &str, value: String) -> Ban {
+    if kind == "author" {
+        Ban {
+            author: Some(value),
+            address: None,
+        }
+    } else {
+        Ban {
+            author: None,
+            address: Some(value),
+        }
+    }
 }
 
 /// RFC 3339 in UTC, e.g. `2026-11-27T01:36:03.123456Z`.

@@ -26,8 +26,11 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use std::collections::HashMap;
 
-use super::{Backend, RoomFilter, format_micros, now_micros};
-use crate::protocol::{ChatMessage, ValidMessage};
+use super::{
+    Actor, Backend, Committed, Outcome, Refusal, RoomFilter, StoredRow, Write, ban_of, ban_row,
+    kind, now_micros,
+};
+use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
 const POOL_SIZE: usize = 8;
@@ -57,32 +60,53 @@ const MIGRATIONS: &[&str] = &[
     // The index serves history, syncs of some rooms, counts and each room's newest id.
     "ALTER TABLE chat_messages ADD COLUMN room TEXT NOT NULL DEFAULT 'general';
     CREATE INDEX chat_messages_by_room ON chat_messages (room, id);",
+    // Identity, edits, deletes and bans: as SQLite's migration 4 (see there).
+    "ALTER TABLE chat_messages ADD COLUMN kind SMALLINT NOT NULL DEFAULT 0,
+        ADD COLUMN target BIGINT, ADD COLUMN author TEXT, ADD COLUMN address TEXT,
+        ADD COLUMN edited_at BIGINT;
+    CREATE INDEX chat_messages_by_target ON chat_messages (target) WHERE target IS NOT NULL;
+    CREATE INDEX chat_messages_by_author ON chat_messages (author) WHERE author IS NOT NULL;
+    CREATE INDEX chat_messages_by_address ON chat_messages (address) WHERE address IS NOT NULL;
+    CREATE TABLE chat_bans (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value));
+    CREATE TABLE chat_settings (name TEXT PRIMARY KEY, value BYTEA NOT NULL);",
 ];
 
-/// Inserts one post unless its nonce is already stored, and returns the stored row either way.
-/// Statements of one transaction run in order, so a repeat later in the same batch finds the
-/// first copy too.
-const INSERT: &str = "WITH earlier AS (
-        SELECT id, room, sender, message, sent_at FROM chat_messages WHERE nonce = $4
+/// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
+const COLS: &str = "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at";
+
+/// Inserts one post unless its author or address is banned or its nonce is already stored, and
+/// returns the stored row (with `true` when it is new); no row: banned. Statements of one
+/// transaction run in order, so a repeat later in the same batch finds the first copy too.
+const INSERT: &str = "WITH banned AS (
+        SELECT 1 FROM chat_bans
+        WHERE (kind = 'author' AND value = $6) OR (kind = 'address' AND value = $7)
+    ), earlier AS (
+        SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at
+        FROM chat_messages WHERE nonce = $4 AND NOT EXISTS (SELECT 1 FROM banned)
     ), inserted AS (
-        INSERT INTO chat_messages (sender, message, sent_at, nonce, room)
-        SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM earlier)
-        RETURNING id, room, sender, message, sent_at
+        INSERT INTO chat_messages (sender, message, sent_at, nonce, room, author, address)
+        SELECT $1, $2, $3, $4, $5, $6, $7
+        WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM banned)
+        RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at
     )
-    SELECT * FROM inserted UNION ALL SELECT * FROM earlier";
-const SINCE: &str = "SELECT id, room, sender, message, sent_at FROM chat_messages
-    WHERE id > $1 ORDER BY id LIMIT $2";
-const SINCE_IN: &str = "SELECT id, room, sender, message, sent_at FROM chat_messages
-    WHERE room = ANY($1) AND id > $2 ORDER BY id LIMIT $3";
-const HISTORY: &str = "SELECT id, room, sender, message, sent_at FROM
-      (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 ORDER BY id DESC LIMIT $3) AS page
+    SELECT *, true FROM inserted UNION ALL SELECT *, false FROM earlier";
+const SINCE: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
+    edited_at FROM chat_messages WHERE id > $1 AND kind <= $3 ORDER BY id LIMIT $2";
+const SINCE_IN: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
+    edited_at FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
+    ORDER BY id LIMIT $3";
+const HISTORY: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
+    edited_at FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
+      ORDER BY id DESC LIMIT $3) AS page
     ORDER BY id";
-const LATEST: &str = "SELECT id, room, sender, message, sent_at FROM
-      (SELECT * FROM chat_messages ORDER BY id DESC LIMIT $1) AS newest
+const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
+    edited_at FROM (SELECT * FROM chat_messages WHERE kind < 3 ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
 const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
-      (SELECT 1 FROM chat_messages WHERE room = $1 AND id > $2 LIMIT $3) AS unread";
+      (SELECT 1 FROM chat_messages WHERE room = $1 AND id > $2 AND kind = 0 LIMIT $3) AS unread";
+const BANNED: &str = "SELECT EXISTS (SELECT 1 FROM chat_bans
+    WHERE (kind = 'author' AND value = $1) OR (kind = 'address' AND value = $2))";
 
 /// What went wrong, with the database's own error as the cause.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +192,7 @@ impl PostgresBackend {
 impl Backend for PostgresBackend {
     type Error = PostgresError;
 
-    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, PostgresError> {
+    async fn commit(&self, batch: Vec<Write>) -> Result<Committed, PostgresError> {
         let mut client = self.connection().await?;
         let work = async {
             let insert = client.prepare_cached(INSERT).await?;
@@ -176,25 +200,63 @@ impl Backend for PostgresBackend {
             // Held until COMMIT: no other writer, on any instance, takes an id in between.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
                 .await?;
-            let sent_at = now_micros();
-            let params: Vec<[&(dyn ToSql + Sync); 5]> = batch
-                .iter()
-                .map(|post| {
-                    [
-                        &post.sender as &(dyn ToSql + Sync),
-                        &post.message,
-                        &sent_at,
-                        &post.nonce,
-                        &post.room,
-                    ]
-                })
-                .collect();
-            // Sent together (pipelined), executed in order.
-            let rows =
-                try_join_all(params.iter().map(|params| tx.query_one(&insert, params))).await?;
+            let now = now_micros();
+            let mut done = Committed::default();
+            let mut rest = batch.as_slice();
+            while !rest.is_empty() {
+                // A run of posts goes together (pipelined), executed in order; the rarer edits,
+                // deletes and bans one at a time.
+                let posts = rest
+                    .iter()
+                    .take_while(|write| matches!(write, Write::Post(_)))
+                    .count();
+                if posts == 0 {
+                    let outcome = moderate(&tx, &rest[0], now, &mut done.items).await?;
+                    done.outcomes.push(outcome);
+                    rest = &rest[1..];
+                    continue;
+                }
+                let run: Vec<&ValidMessage> = rest[..posts]
+                    .iter()
+                    .filter_map(|write| match write {
+                        Write::Post(post) => Some(post),
+                        _ => None,
+                    })
+                    .collect();
+                let params: Vec<[&(dyn ToSql + Sync); 7]> = run
+                    .iter()
+                    .map(|post| {
+                        [
+                            &post.sender as &(dyn ToSql + Sync),
+                            &post.message,
+                            &now,
+                            &post.nonce,
+                            &post.room,
+                            &post.author,
+                            &post.address,
+                        ]
+                    })
+                    .collect();
+                let answers =
+                    try_join_all(params.iter().map(|params| tx.query(&insert, params))).await?;
+                for rows in answers {
+                    let outcome = match rows.first() {
+                        None => Outcome::Refused(Refusal::Banned),
+                        Some(row) => {
+                            let message = row_to_message(row)?;
+                            if row.try_get::<_, bool>(9)? {
+                                done.items.push(message.clone());
+                            }
+                            Outcome::Stored(message)
+                        }
+                    };
+                    done.outcomes.push(outcome);
+                }
+                rest = &rest[posts..];
+            }
             tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL]).await?;
             tx.commit().await?;
-            rows.iter().map(row_to_message).collect()
+            Ok(done)
         };
         timed("commit", work).await
     }
@@ -204,16 +266,55 @@ impl Backend for PostgresBackend {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<ChatMessage>, PostgresError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Messages are kind 0, events 1 and 2; deleted messages (3) never leave.
+        let kinds: i16 = if events { 2 } else { 0 };
         match rooms {
-            None => self.read("read messages", SINCE, &[&after, &limit]).await,
+            None => {
+                let what = "read messages";
+                self.read(what, SINCE, &[&after, &limit, &kinds]).await
+            }
             Some(rooms) => {
                 let what = "read messages of rooms";
-                self.read(what, SINCE_IN, &[&rooms, &after, &limit]).await
+                self.read(what, SINCE_IN, &[&rooms, &after, &limit, &kinds])
+                    .await
             }
         }
+    }
+
+    async fn bans(&self) -> Result<Vec<Ban>, PostgresError> {
+        let what = "read the bans";
+        let client = self.connection().await?;
+        let sql = "SELECT kind, value FROM chat_bans ORDER BY kind, value";
+        let rows = timed(what, client.query(sql, &[])).await?;
+        rows.iter()
+            .map(|row| Ok(ban_of(row.try_get::<_, &str>(0)?, row.try_get(1)?)))
+            .collect::<Result<_, _>>()
+            .map_err(|source| PostgresError::Query { what, source })
+    }
+
+    async fn secret(&self, fresh: [u8; 32]) -> Result<Vec<u8>, PostgresError> {
+        let client = self.connection().await?;
+        let work = async {
+            client
+                .execute(
+                    "INSERT INTO chat_settings (name, value) VALUES ('fingerprint_secret', $1)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&&fresh[..]],
+                )
+                .await?;
+            let row = client
+                .query_one(
+                    "SELECT value FROM chat_settings WHERE name = 'fingerprint_secret'",
+                    &[],
+                )
+                .await?;
+            row.try_get(0)
+        };
+        timed("read the fingerprint secret", work).await
     }
 
     async fn history(
@@ -295,15 +396,215 @@ async fn timed<T>(
 }
 
 fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
-    let id: i64 = row.try_get(0)?;
-    Ok(ChatMessage {
-        // An identity column starts at 1: never negative.
-        id: id.unsigned_abs(),
+    Ok(StoredRow {
+        id: row.try_get(0)?,
         room: row.try_get(1)?,
-        sender: row.try_get(2)?,
-        message: row.try_get(3)?,
-        sent_at: format_micros(row.try_get(4)?),
+        kind: row.try_get(2)?,
+        target: row.try_get(3)?,
+        sender: row.try_get(4)?,
+        message: row.try_get(5)?,
+        sent_at: row.try_get(6)?,
+        author: row.try_get(7)?,
+        edited_at: row.try_get(8)?,
+    }
+    .into_item())
+}
+
+/// An edit, delete, ban or unban, in the write transaction (see SQLite's `commit` for the same
+/// rules: a ban refuses first, then a repeated nonce answers, then the message must exist).
+async fn moderate(
+    tx: &tokio_postgres::Transaction<'_>,
+    write: &Write,
+    now: i64,
+    items: &mut Vec<ChatMessage>,
+) -> Result<Outcome, tokio_postgres::Error> {
+    Ok(match write {
+        Write::Post(_) => unreachable!("posts are committed in runs"),
+        Write::Edit {
+            id,
+            message,
+            author,
+            address,
+            nonce,
+        } => {
+            if banned(tx, Some(author.as_str()), address.as_deref()).await? {
+                Outcome::Refused(Refusal::Banned)
+            } else if let Some(first) = by_nonce(tx, nonce.as_deref()).await? {
+                Outcome::Stored(first)
+            } else {
+                match live(tx, *id).await? {
+                    None => Outcome::Refused(Refusal::NoSuchMessage),
+                    Some((_, owner)) if owner.as_ref() != Some(author) => {
+                        Outcome::Refused(Refusal::NotYours)
+                    }
+                    Some((room, _)) => {
+                        let target = to_i64(*id);
+                        tx.execute(
+                            "UPDATE chat_messages SET message = $2, edited_at = $3 WHERE id = $1",
+                            &[&target, message, &now],
+                        )
+                        .await?;
+                        let event = (kind::EDIT, room, target, message.as_str());
+                        Outcome::Stored(insert_event(tx, event, nonce, now, items).await?)
+                    }
+                }
+            }
+        }
+        Write::Delete { id, by, nonce } => {
+            let (refused, by_author) = match by {
+                Actor::Author {
+                    fingerprint,
+                    address,
+                } => (
+                    banned(tx, Some(fingerprint.as_str()), address.as_deref()).await?,
+                    Some(fingerprint),
+                ),
+                Actor::Admin => (false, None),
+            };
+            if refused {
+                Outcome::Refused(Refusal::Banned)
+            } else if let Some(first) = by_nonce(tx, nonce.as_deref()).await? {
+                Outcome::Stored(first)
+            } else {
+                match live(tx, *id).await? {
+                    None => Outcome::Refused(Refusal::NoSuchMessage),
+                    Some((_, owner)) if by_author.is_some_and(|me| owner.as_ref() != Some(me)) => {
+                        Outcome::Refused(Refusal::NotYours)
+                    }
+                    Some((room, _)) => {
+                        Outcome::Stored(delete_one(tx, *id, room, nonce, now, items).await?)
+                    }
+                }
+            }
+        }
+        Write::Ban { ban, purge } => {
+            let (what, value) = ban_row(ban);
+            tx.execute(
+                "INSERT INTO chat_bans (kind, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&what, &value],
+            )
+            .await?;
+            if *purge {
+                let theirs = tx
+                    .query(
+                        "SELECT id, room FROM chat_messages
+                         WHERE kind = 0 AND (author = $1 OR address = $2) ORDER BY id",
+                        &[&ban.author, &ban.address],
+                    )
+                    .await?;
+                for row in theirs {
+                    let id: i64 = row.try_get(0)?;
+                    let room: String = row.try_get(1)?;
+                    delete_one(tx, id.unsigned_abs(), room, &None, now, items).await?;
+                }
+            }
+            Outcome::Done
+        }
+        Write::Unban(ban) => {
+            let (what, value) = ban_row(ban);
+            let removed = tx
+                .execute(
+                    "DELETE FROM chat_bans WHERE kind = $1 AND value = $2",
+                    &[&what, &value],
+                )
+                .await?;
+            if removed == 0 {
+                Outcome::Refused(Refusal::NotBanned)
+            } else {
+                Outcome::Done
+            }
+        }
     })
+}
+
+fn to_i64(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+async fn banned(
+    tx: &tokio_postgres::Transaction<'_>,
+    author: Option<&str>,
+    address: Option<&str>,
+) -> Result<bool, tokio_postgres::Error> {
+    tx.query_one(BANNED, &[&author, &address]).await?.try_get(0)
+}
+
+async fn by_nonce(
+    tx: &tokio_postgres::Transaction<'_>,
+    nonce: Option<&str>,
+) -> Result<Option<ChatMessage>, tokio_postgres::Error> {
+    let Some(nonce) = nonce else {
+        return Ok(None);
+    };
+    let sql = format!("SELECT {COLS} FROM chat_messages WHERE nonce = $1");
+    tx.query_opt(&sql, &[&nonce])
+        .await?
+        .map(|row| row_to_message(&row))
+        .transpose()
+}
+
+async fn live(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: u64,
+) -> Result<Option<(String, Option<String>)>, tokio_postgres::Error> {
+    let sql = "SELECT room, author FROM chat_messages WHERE id = $1 AND kind = 0";
+    match tx.query_opt(sql, &[&to_i64(id)]).await? {
+        Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
+        None => Ok(None),
+    }
+}
+
+async fn delete_one(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: u64,
+    room: String,
+    nonce: &Option<String>,
+    now: i64,
+    items: &mut Vec<ChatMessage>,
+) -> Result<ChatMessage, tokio_postgres::Error> {
+    let target = to_i64(id);
+    tx.execute(
+        "UPDATE chat_messages SET kind = 3, sender = '', message = '', author = NULL,
+           address = NULL, edited_at = NULL WHERE id = $1",
+        &[&target],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM chat_messages WHERE kind = 1 AND target = $1",
+        &[&target],
+    )
+    .await?;
+    insert_event(tx, (kind::DELETE, room, target, ""), nonce, now, items).await
+}
+
+/// Adds an edit or delete event `(kind, room, target, text)` to the log.
+async fn insert_event(
+    tx: &tokio_postgres::Transaction<'_>,
+    (event_kind, room, target, text): (i64, String, i64, &str),
+    nonce: &Option<String>,
+    now: i64,
+    items: &mut Vec<ChatMessage>,
+) -> Result<ChatMessage, tokio_postgres::Error> {
+    let sql = "INSERT INTO chat_messages (room, kind, target, sender, message, sent_at, nonce)
+        VALUES ($1, $2, $3, '', $4, $5, $6) RETURNING id";
+    let small_kind = event_kind as i16;
+    let row = tx
+        .query_one(sql, &[&room, &small_kind, &target, &text, &now, nonce])
+        .await?;
+    let event = StoredRow {
+        id: row.try_get(0)?,
+        room,
+        kind: event_kind,
+        target: Some(target),
+        sender: String::new(),
+        message: text.to_owned(),
+        sent_at: now,
+        author: None,
+        edited_at: None,
+    }
+    .into_item();
+    items.push(event.clone());
+    Ok(event)
 }
 
 async fn migrate(pool: &Pool) -> Result<(), PostgresError> {

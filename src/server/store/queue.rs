@@ -1,23 +1,23 @@
-//! The queue between request handlers and the store's one writer, which commits whatever posts
-//! are waiting in one transaction (group commit) and answers each only after the commit.
+//! The queue between request handlers and the store's one writer, which commits whatever writes
+//! (posts, edits, deletes, bans) are waiting in one transaction (group commit) and answers each
+//! only after the commit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BackendFault, StoreError};
-use crate::protocol::{ChatMessage, ValidMessage};
+use super::{BackendFault, Outcome, StoreError, Write};
 
 /// Posts waiting for the writer beyond this make senders wait: back-pressure, not memory growth.
 const WRITE_QUEUE: usize = 4096;
 /// Most messages committed in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-/// One post waiting for the writer.
+/// One write waiting for the writer.
 pub struct Job {
-    pub message: ValidMessage,
-    reply: oneshot::Sender<Result<ChatMessage, StoreError>>,
+    pub write: Write,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
 /// The handlers' side.
@@ -42,8 +42,8 @@ impl WriteQueue {
         (queue, Jobs(rx))
     }
 
-    /// Queues `message` and waits for the writer's answer.
-    pub async fn submit(&self, message: ValidMessage) -> Result<ChatMessage, StoreError> {
+    /// Queues `write` and waits for the writer's answer.
+    pub async fn submit(&self, write: Write) -> Result<Outcome, StoreError> {
         // Only an `Option` is taken or cloned under this lock: poisoning cannot leave it torn.
         let jobs = self
             .jobs
@@ -52,7 +52,7 @@ impl WriteQueue {
             .clone()
             .ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        jobs.send(Job { message, reply })
+        jobs.send(Job { write, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         // The writer drops the reply only if it died mid-batch: the message may or may not be
@@ -112,27 +112,27 @@ impl Jobs {
     }
 }
 
-/// Splits a batch into its messages, for the backend, and its replies, for [`answer`].
-pub fn split(batch: &mut Vec<Job>) -> (Vec<ValidMessage>, Vec<Reply>) {
+/// Splits a batch into its writes, for the backend, and its replies, for [`answer`].
+pub fn split(batch: &mut Vec<Job>) -> (Vec<Write>, Vec<Reply>) {
     batch
         .drain(..)
-        .map(|job| (job.message, Reply(job.reply)))
+        .map(|job| (job.write, Reply(job.reply)))
         .unzip()
 }
 
-/// Where the answer to one post goes.
-pub struct Reply(oneshot::Sender<Result<ChatMessage, StoreError>>);
+/// Where the answer to one write goes.
+pub struct Reply(oneshot::Sender<Result<Outcome, StoreError>>);
 
-/// Answers every post of a batch: each with its stored message, or all with the fault when the
+/// Answers every write of a batch: each with its outcome, or all with the fault when the
 /// transaction failed and none of them is stored.
-pub fn answer(replies: Vec<Reply>, committed: Result<Vec<ChatMessage>, BackendFault>) {
+pub fn answer(replies: Vec<Reply>, committed: Result<Vec<Outcome>, BackendFault>) {
     match committed {
-        Ok(stored) => {
-            // A backend answers every post of a batch; a short answer would leave posts
+        Ok(outcomes) => {
+            // A backend answers every write of a batch; a short answer would leave writes
             // refused as if the writer had died.
-            debug_assert_eq!(stored.len(), replies.len(), "one stored message per post");
-            for (reply, message) in replies.into_iter().zip(stored) {
-                let _ = reply.0.send(Ok(message));
+            debug_assert_eq!(outcomes.len(), replies.len(), "one outcome per write");
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.0.send(Ok(outcome));
             }
         }
         Err(fault) => {

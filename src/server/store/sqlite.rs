@@ -16,8 +16,11 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use std::collections::HashMap;
 
-use super::{Backend, RoomFilter, format_micros, now_micros};
-use crate::protocol::{ChatMessage, ValidMessage};
+use super::{
+    Actor, Backend, COLUMNS, Committed, Outcome, Refusal, RoomFilter, StoredRow, Write, ban_of,
+    ban_row, kind, now_micros,
+};
+use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
 /// Read-only connections open at once; more readers wait for one.
 const READERS: usize = 4;
@@ -40,6 +43,21 @@ const MIGRATIONS: &[&str] = &[
     // newest first" (history), "room R, id > N" (sync, counts) and each room's newest id.
     "ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT 'general';
      CREATE INDEX messages_by_room ON messages (room, id);",
+    // Identity, edits, deletes and bans. `kind` says what a row is (see `store::kind`): edits
+    // and deletes are rows of the log too, about the message `target`. `author` is the
+    // fingerprint of the key a message was sent with, `address` its client's IP (for bans
+    // with purge); a deleted message keeps neither. The fingerprint secret lives in
+    // `settings`, so it survives restarts.
+    "ALTER TABLE messages ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE messages ADD COLUMN target INTEGER;
+     ALTER TABLE messages ADD COLUMN author TEXT;
+     ALTER TABLE messages ADD COLUMN address TEXT;
+     ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+     CREATE INDEX messages_by_target ON messages (target) WHERE target IS NOT NULL;
+     CREATE INDEX messages_by_author ON messages (author) WHERE author IS NOT NULL;
+     CREATE INDEX messages_by_address ON messages (address) WHERE address IS NOT NULL;
+     CREATE TABLE bans (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value));
+     CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -72,10 +90,7 @@ pub enum SqliteError {
 }
 
 /// One batch for the writer thread, and where its result goes.
-type WriteJob = (
-    Vec<ValidMessage>,
-    oneshot::Sender<Result<Vec<ChatMessage>, SqliteError>>,
-);
+type WriteJob = (Vec<Write>, oneshot::Sender<Result<Committed, SqliteError>>);
 
 pub struct SqliteBackend {
     path: PathBuf,
@@ -183,7 +198,7 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     type Error = SqliteError;
 
-    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, SqliteError> {
+    async fn commit(&self, batch: Vec<Write>) -> Result<Committed, SqliteError> {
         let writes = self.writes().ok_or(SqliteError::Closed)?;
         let (reply, answer) = oneshot::channel();
         writes
@@ -198,18 +213,21 @@ impl Backend for SqliteBackend {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Result<Vec<ChatMessage>, SqliteError> {
         // Ids live in SQLite's i64; anything past its range has nothing newer.
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Messages are kind 0, events 1 and 2; deleted messages (3) never leave.
+        let kinds = if events { kind::DELETE } else { kind::MESSAGE };
         match rooms {
             None => {
                 self.read("read messages", move |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT id, room, sender, message, sent_at FROM messages
-                         WHERE id > ?1 ORDER BY id LIMIT ?2",
-                    )?;
-                    let rows = stmt.query_map(params![after, limit], row_to_message)?;
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM messages
+                         WHERE id > ?1 AND kind <= ?3 ORDER BY id LIMIT ?2"
+                    ))?;
+                    let rows = stmt.query_map(params![after, limit, kinds], row_to_message)?;
                     rows.collect()
                 })
                 .await
@@ -218,17 +236,54 @@ impl Backend for SqliteBackend {
                 // The room names as one JSON array parameter: one statement for any number.
                 let rooms = serde_json::to_string(rooms).unwrap_or_else(|_| "[]".to_owned());
                 self.read("read messages of rooms", move |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT id, room, sender, message, sent_at FROM messages
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM messages
                          WHERE room IN (SELECT value FROM json_each(?1)) AND id > ?2
-                         ORDER BY id LIMIT ?3",
-                    )?;
-                    let rows = stmt.query_map(params![rooms, after, limit], row_to_message)?;
+                           AND kind <= ?4
+                         ORDER BY id LIMIT ?3"
+                    ))?;
+                    let rows =
+                        stmt.query_map(params![rooms, after, limit, kinds], row_to_message)?;
                     rows.collect()
                 })
                 .await
             }
         }
+    }
+
+    async fn bans(&self) -> Result<Vec<Ban>, SqliteError> {
+        self.read("read the bans", |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT kind, value FROM bans ORDER BY kind, value")?;
+            let rows =
+                stmt.query_map([], |row| Ok(ban_of(&row.get::<_, String>(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn secret(&self, fresh: [u8; 32]) -> Result<Vec<u8>, SqliteError> {
+        let path = self.path.clone();
+        let work = tokio::task::spawn_blocking(move || -> rusqlite::Result<Vec<u8>> {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('fingerprint_secret', ?1)",
+                [&fresh[..]],
+            )?;
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = 'fingerprint_secret'",
+                [],
+                |row| row.get(0),
+            )
+        });
+        work.await
+            .map_err(SqliteError::Task)?
+            .map_err(|source| SqliteError::Query {
+                what: "read the fingerprint secret",
+                path: self.path.clone(),
+                source,
+            })
     }
 
     async fn history(
@@ -241,11 +296,12 @@ impl Backend for SqliteBackend {
         let before = i64::try_from(before).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read("read a room's history", move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, room, sender, message, sent_at FROM
-                   (SELECT * FROM messages WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3)
-                 ORDER BY id",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM
+                   (SELECT * FROM messages WHERE room = ?1 AND id < ?2 AND kind = 0
+                    ORDER BY id DESC LIMIT ?3)
+                 ORDER BY id"
+            ))?;
             let rows = stmt.query_map(params![room, before, limit], row_to_message)?;
             rows.collect()
         })
@@ -274,7 +330,7 @@ impl Backend for SqliteBackend {
         self.read("count a room's unread messages", move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT COUNT(*) FROM
-                   (SELECT 1 FROM messages WHERE room = ?1 AND id > ?2 LIMIT ?3)",
+                   (SELECT 1 FROM messages WHERE room = ?1 AND id > ?2 AND kind = 0 LIMIT ?3)",
             )?;
             stmt.query_row(params![room, after, cap], |row| {
                 Ok(positive_id(row.get(0)?))
@@ -364,11 +420,12 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// The `limit` newest messages, ascending.
 fn latest(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<ChatMessage>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, room, sender, message, sent_at FROM
-           (SELECT * FROM messages ORDER BY id DESC LIMIT ?1)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM
+           (SELECT * FROM messages WHERE kind < {} ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
-    )?;
+        kind::DELETED
+    ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![limit], row_to_message)?;
     rows.collect()
@@ -389,13 +446,18 @@ fn positive_id(id: i64) -> u64 {
 }
 
 fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
-    Ok(ChatMessage {
-        id: positive_id(row.get(0)?),
+    Ok(StoredRow {
+        id: row.get(0)?,
         room: row.get(1)?,
-        sender: row.get(2)?,
-        message: row.get(3)?,
-        sent_at: format_micros(row.get(4)?),
-    })
+        kind: row.get(2)?,
+        target: row.get(3)?,
+        sender: row.get(4)?,
+        message: row.get(5)?,
+        sent_at: row.get(6)?,
+        author: row.get(7)?,
+        edited_at: row.get(8)?,
+    }
+    .into_item())
 }
 
 /// The writer thread: commits each batch it is handed until its inbox is closed, then
@@ -426,54 +488,312 @@ fn write_loop(mut conn: Connection, path: &Path, mut jobs: mpsc::Receiver<WriteJ
     }
 }
 
-fn commit(conn: &mut Connection, batch: &[ValidMessage]) -> rusqlite::Result<Vec<ChatMessage>> {
+fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<Committed> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let sent_at = now_micros();
-    let mut stored = Vec::with_capacity(batch.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room, sender, message, sent_at, nonce)
-             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        )?;
-        let mut earlier = tx.prepare_cached(
-            "SELECT id, room, sender, message, sent_at FROM messages WHERE nonce = ?1",
-        )?;
-        for post in batch {
-            // A repeat (also one earlier in this same batch) gets its first copy back.
-            if let Some(nonce) = &post.nonce
-                && let Some(first) = earlier.query_row([nonce], row_to_message).optional()?
-            {
-                stored.push(first);
-                continue;
+    let now = now_micros();
+    let mut done = Committed::default();
+    for write in batch {
+        let outcome = match write {
+            Write::Post(post) => post_one(&tx, post, now, &mut done.items)?,
+            Write::Edit {
+                id,
+                message,
+                author,
+                address,
+                nonce,
+            } => {
+                if banned(&tx, Some(author.as_str()), address.as_deref())? {
+                    Outcome::Refused(Refusal::Banned)
+                } else if let Some(first) = by_nonce(&tx, nonce.as_deref())? {
+                    Outcome::Stored(first)
+                } else {
+                    match live(&tx, *id)? {
+                        None => Outcome::Refused(Refusal::NoSuchMessage),
+                        Some((_, owner)) if owner.as_ref() != Some(author) => {
+                            Outcome::Refused(Refusal::NotYours)
+                        }
+                        Some((room, _)) => {
+                            let target = to_i64(*id);
+                            tx.prepare_cached(
+                                "UPDATE messages SET message = ?2, edited_at = ?3 WHERE id = ?1",
+                            )?
+                            .execute(params![target, message, now])?;
+                            let event = Event::new(kind::EDIT, room, target, message, now);
+                            Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
+                        }
+                    }
+                }
             }
-            let id: i64 = insert.query_row(
-                params![post.room, post.sender, post.message, sent_at, post.nonce],
-                |row| row.get(0),
-            )?;
-            stored.push(ChatMessage {
-                id: positive_id(id),
-                room: post.room.clone(),
-                sender: post.sender.clone(),
-                message: post.message.clone(),
-                sent_at: format_micros(sent_at),
-            });
-        }
+            Write::Delete { id, by, nonce } => {
+                let (refused, by_author) = match by {
+                    Actor::Author {
+                        fingerprint,
+                        address,
+                    } => (
+                        banned(&tx, Some(fingerprint.as_str()), address.as_deref())?,
+                        Some(fingerprint),
+                    ),
+                    Actor::Admin => (false, None),
+                };
+                if refused {
+                    Outcome::Refused(Refusal::Banned)
+                } else if let Some(first) = by_nonce(&tx, nonce.as_deref())? {
+                    Outcome::Stored(first)
+                } else {
+                    match live(&tx, *id)? {
+                        None => Outcome::Refused(Refusal::NoSuchMessage),
+                        Some((_, owner))
+                            if by_author.is_some_and(|me| owner.as_ref() != Some(me)) =>
+                        {
+                            Outcome::Refused(Refusal::NotYours)
+                        }
+                        Some((room, _)) => {
+                            let deleted = delete_one(&tx, *id, room, nonce, now, &mut done.items)?;
+                            Outcome::Stored(deleted)
+                        }
+                    }
+                }
+            }
+            Write::Ban { ban, purge } => {
+                let (what, value) = ban_row(ban);
+                tx.prepare_cached("INSERT OR IGNORE INTO bans (kind, value) VALUES (?1, ?2)")?
+                    .execute(params![what, value])?;
+                if *purge {
+                    let theirs: Vec<(i64, String)> = tx
+                        .prepare_cached(
+                            "SELECT id, room FROM messages
+                             WHERE kind = 0 AND (author = ?1 OR address = ?2) ORDER BY id",
+                        )?
+                        .query_map(params![ban.author, ban.address], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for (id, room) in theirs {
+                        delete_one(&tx, positive_id(id), room, &None, now, &mut done.items)?;
+                    }
+                }
+                Outcome::Done
+            }
+            Write::Unban(ban) => {
+                let (what, value) = ban_row(ban);
+                let removed = tx
+                    .prepare_cached("DELETE FROM bans WHERE kind = ?1 AND value = ?2")?
+                    .execute(params![what, value])?;
+                if removed == 0 {
+                    Outcome::Refused(Refusal::NotBanned)
+                } else {
+                    Outcome::Done
+                }
+            }
+        };
+        done.outcomes.push(outcome);
     }
     tx.commit()?;
-    Ok(stored)
+    Ok(done)
+}
+
+fn to_i64(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// A post: refused if its author or address is banned; a repeated nonce (also earlier in this
+/// batch) gets its first copy back.
+fn post_one(
+    tx: &rusqlite::Transaction<'_>,
+    post: &ValidMessage,
+    now: i64,
+    items: &mut Vec<ChatMessage>,
+) -> rusqlite::Result<Outcome> {
+    if (post.author.is_some() || post.address.is_some())
+        && banned(tx, post.author.as_deref(), post.address.as_deref())?
+    {
+        return Ok(Outcome::Refused(Refusal::Banned));
+    }
+    if let Some(first) = by_nonce(tx, post.nonce.as_deref())? {
+        return Ok(Outcome::Stored(first));
+    }
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO messages (room, sender, message, sent_at, nonce, author, address)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+        )?
+        .query_row(
+            params![
+                post.room,
+                post.sender,
+                post.message,
+                now,
+                post.nonce,
+                post.author,
+                post.address
+            ],
+            |row| row.get(0),
+        )?;
+    let message = StoredRow {
+        id,
+        room: post.room.clone(),
+        kind: kind::MESSAGE,
+        target: None,
+        sender: post.sender.clone(),
+        message: post.message.clone(),
+        sent_at: now,
+        author: post.author.clone(),
+        edited_at: None,
+    }
+    .into_item();
+    items.push(message.clone());
+    Ok(Outcome::Stored(message))
+}
+
+fn banned(
+    tx: &rusqlite::Transaction<'_>,
+    author: Option<&str>,
+    address: Option<&str>,
+) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM bans
+           WHERE (kind = 'author' AND value = ?1) OR (kind = 'address' AND value = ?2))",
+    )?
+    .query_row(params![author, address], |row| row.get(0))
+}
+
+/// The row stored under `nonce`, if any: a retried write gets its first answer again.
+fn by_nonce(
+    tx: &rusqlite::Transaction<'_>,
+    nonce: Option<&str>,
+) -> rusqlite::Result<Option<ChatMessage>> {
+    let Some(nonce) = nonce else {
+        return Ok(None);
+    };
+    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE nonce = ?1"))?
+        .query_row([nonce], row_to_message)
+        .optional()
+}
+
+/// Message `id`'s room and author, if it is a message that is not deleted.
+fn live(
+    tx: &rusqlite::Transaction<'_>,
+    id: u64,
+) -> rusqlite::Result<Option<(String, Option<String>)>> {
+    tx.prepare_cached("SELECT room, author FROM messages WHERE id = ?1 AND kind = 0")?
+        .query_row([to_i64(id)], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+}
+
+/// Removes message `id`'s text, sender, author and address (its row stays, kind 3, so its
+/// nonce still answers a retried post), drops the edit events that carried its text, and adds
+/// the delete event.
+fn delete_one(
+    tx: &rusqlite::Transaction<'_>,
+    id: u64,
+    room: String,
+    nonce: &Option<String>,
+    now: i64,
+    items: &mut Vec<ChatMessage>,
+) -> rusqlite::Result<ChatMessage> {
+    let target = to_i64(id);
+    tx.prepare_cached(
+        "UPDATE messages SET kind = 3, sender = '', message = '', author = NULL,
+           address = NULL, edited_at = NULL WHERE id = ?1",
+    )?
+    .execute([target])?;
+    tx.prepare_cached("DELETE FROM messages WHERE kind = 1 AND target = ?1")?
+        .execute([target])?;
+    Event::new(kind::DELETE, room, target, "", now).insert(tx, nonce, items)
+}
+
+/// An edit or delete event, before it has its id.
+struct Event<'a> {
+    kind: i64,
+    room: String,
+    target: i64,
+    message: &'a str,
+    at: i64,
+}
+
+impl<'a> Event<'a> {
+    fn new(kind: i64, room: String, target: i64, message: &'a str, at: i64) -> Self {
+        Self {
+            kind,
+            room,
+            target,
+            message,
+            at,
+        }
+    }
+
+    fn insert(
+        self,
+        tx: &rusqlite::Transaction<'_>,
+        nonce: &Option<String>,
+        items: &mut Vec<ChatMessage>,
+    ) -> rusqlite::Result<ChatMessage> {
+        let id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce)
+                 VALUES (?1, ?2, ?3, '', ?4, ?5, ?6) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    self.room,
+                    self.kind,
+                    self.target,
+                    self.message,
+                    self.at,
+                    nonce
+                ],
+                |row| row.get(0),
+            )?;
+        let event = StoredRow {
+            id,
+            room: self.room,
+            kind: self.kind,
+            target: Some(self.target),
+            sender: String::new(),
+            message: self.message.to_owned(),
+            sent_at: self.at,
+            author: None,
+            edited_at: None,
+        }
+        .into_item();
+        items.push(event.clone());
+        Ok(event)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn post(text: &str, nonce: Option<&str>) -> ValidMessage {
-        ValidMessage {
+    fn post(text: &str, nonce: Option<&str>) -> Write {
+        Write::Post(ValidMessage {
             room: "general".into(),
             sender: "ann".into(),
             message: text.into(),
             nonce: nonce.map(Into::into),
-        }
+            ..ValidMessage::default()
+        })
+    }
+
+    fn in_room(room: &str, text: &str) -> Write {
+        Write::Post(ValidMessage {
+            room: room.into(),
+            sender: "ann".into(),
+            message: text.into(),
+            ..ValidMessage::default()
+        })
+    }
+
+    /// What each write of a committed batch stored.
+    fn stored(committed: Committed) -> Vec<ChatMessage> {
+        committed
+            .outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Stored(message) => message,
+                other => panic!("not stored: {other:?}"),
+            })
+            .collect()
     }
 
     /// A backend over a fresh database, and the folder that holds it.
@@ -486,18 +806,20 @@ mod tests {
     #[tokio::test]
     async fn a_batch_is_stored_in_order_with_repeats_answered_by_their_first_copy() {
         let (_dir, backend) = fresh().await;
-        let stored = backend
-            .commit(vec![
-                post("one", Some("nonce-0001")),
-                post("two", None),
-                post("one again", Some("nonce-0001")),
-            ])
-            .await
-            .unwrap();
+        let stored = stored(
+            backend
+                .commit(vec![
+                    post("one", Some("nonce-0001")),
+                    post("two", None),
+                    post("one again", Some("nonce-0001")),
+                ])
+                .await
+                .unwrap(),
+        );
         let ids: Vec<u64> = stored.iter().map(|message| message.id).collect();
         assert_eq!(ids, [1, 2, 1]);
         assert_eq!(stored[2].message, "one");
-        assert_eq!(backend.since(None, 0, 10).await.unwrap().len(), 2);
+        assert_eq!(backend.since(None, 0, 10, true).await.unwrap().len(), 2);
         assert_eq!(backend.latest(1).await.unwrap()[0].message, "two");
         backend.close().await;
     }
@@ -527,10 +849,6 @@ mod tests {
     #[tokio::test]
     async fn rooms_are_read_apart() {
         let (_dir, backend) = fresh().await;
-        let in_room = |room: &str, text: &str| ValidMessage {
-            room: room.into(),
-            ..post(text, None)
-        };
         let batch = vec![
             in_room("a", "1"),
             in_room("b", "2"),
@@ -543,7 +861,7 @@ mod tests {
         };
         let a_c = ["a".to_owned(), "c".to_owned()];
         assert_eq!(
-            texts(backend.since(Some(&a_c), 1, 10).await.unwrap()),
+            texts(backend.since(Some(&a_c), 1, 10, true).await.unwrap()),
             ["3", "4"]
         );
         assert_eq!(texts(backend.history("a", 3, 10).await.unwrap()), ["1"]);
@@ -578,12 +896,15 @@ mod tests {
         );
         assert!(old.iter().all(|m| m.room == "general"));
         // The nonces came along: a retry of an old post is still answered by its first copy.
-        let repeat = ValidMessage {
+        let repeat = Write::Post(ValidMessage {
             room: "dev".into(),
-            ..post("retried", Some("nonce-0002"))
-        };
+            sender: "ann".into(),
+            message: "retried".into(),
+            nonce: Some("nonce-0002".into()),
+            ..ValidMessage::default()
+        });
         let fresh = post("new", None);
-        let stored = backend.commit(vec![repeat, fresh]).await.unwrap();
+        let stored = stored(backend.commit(vec![repeat, fresh]).await.unwrap());
         assert_eq!(
             (stored[0].id, stored[1].id),
             (2, 4),

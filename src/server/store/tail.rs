@@ -11,12 +11,17 @@
 //! the envelope, instead of cloning every message and escaping its text again for every request
 //! (`perf` showed that as a fifth of a 20-message sync), and writers never make syncs wait on
 //! serialisation.
+//!
+//! Edits and deletes are items of the log too, and the tail applies them as it takes them in:
+//! an edit changes its message's text (encoded again, under the lock: rare, and one message), a
+//! delete removes its message and the edit events that carried its text. So what the tail holds
+//! is always the current state, as storage would answer it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::Encoded;
-use crate::protocol::ChatMessage;
+use crate::protocol::{ChatMessage, Kind};
 
 /// How many messages the tail keeps: a full sync batch and more. A message is at most 4096
 /// characters, so the worst case is about 17 MB, and up to as much again for the JSON (more
@@ -69,6 +74,12 @@ fn wanted(rooms: RoomFilter<'_>, room: &str) -> bool {
     rooms.is_none_or(|rooms| rooms.iter().any(|wanted| wanted == room))
 }
 
+impl Held {
+    fn is_message(&self) -> bool {
+        self.message.kind == Kind::Message
+    }
+}
+
 impl Inner {
     /// Held messages of `rooms` with an id above `after`, at most `limit`, or `None` if some of
     /// them may be older than the tail.
@@ -77,6 +88,7 @@ impl Inner {
         rooms: RoomFilter<'a>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Option<impl Iterator<Item = &'a Held>> {
         if after < self.floor {
             return None;
@@ -91,7 +103,9 @@ impl Inner {
         Some(
             self.messages
                 .range(start..)
-                .filter(move |held| wanted(rooms, &held.message.room))
+                .filter(move |held| {
+                    (events || held.is_message()) && wanted(rooms, &held.message.room)
+                })
                 .take(limit),
         )
     }
@@ -112,6 +126,43 @@ impl Inner {
         self.messages
             .back()
             .map_or(self.floor, |last| last.message.id)
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.messages
+            .binary_search_by_key(&id, |held| held.message.id)
+            .ok()
+    }
+
+    /// What an event does to the message it is about, if that is held.
+    fn apply(&mut self, event: &ChatMessage) {
+        let Some(target) = event.target else {
+            return;
+        };
+        match event.kind {
+            Kind::Message => {}
+            Kind::Edit => {
+                let Some(at) = self.position(target) else {
+                    return;
+                };
+                let held = &mut self.messages[at];
+                let mut message = held.message.clone();
+                message.message.clone_from(&event.message);
+                message.edited_at.clone_from(&event.edited_at);
+                match encode(&message) {
+                    Ok(json) => *held = Held { message, json },
+                    Err(err) => tracing::error!(error = %err, "encoding an edited message failed"),
+                }
+            }
+            Kind::Delete => {
+                if let Some(at) = self.position(target) {
+                    self.messages.remove(at);
+                }
+                self.messages.retain(|held| {
+                    !(held.message.kind == Kind::Edit && held.message.target == Some(target))
+                });
+            }
+        }
     }
 }
 
@@ -193,6 +244,7 @@ impl Tail {
             {
                 inner.floor = oldest.message.id;
             }
+            inner.apply(&held.message);
             let id = held.message.id;
             match inner.newest_by_room.get_mut(&held.message.room) {
                 Some(newest) => *newest = id,
@@ -226,9 +278,10 @@ impl Tail {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Option<Vec<ChatMessage>> {
         let inner = self.read();
-        let above = inner.above(rooms, after, limit)?;
+        let above = inner.above(rooms, after, limit, events)?;
         Some(above.map(|held| held.message.clone()).collect())
     }
 
@@ -238,9 +291,10 @@ impl Tail {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        events: bool,
     ) -> Option<Vec<Encoded>> {
         let inner = self.read();
-        let above = inner.above(rooms, after, limit)?;
+        let above = inner.above(rooms, after, limit, events)?;
         Some(above.map(|held| Encoded::clone(&held.json)).collect())
     }
 
@@ -255,7 +309,7 @@ impl Tail {
             .messages
             .range(..end)
             .rev()
-            .filter(|held| held.message.room == room)
+            .filter(|held| held.is_message() && held.message.room == room)
             .take(limit)
             .map(|held| held.message.clone())
             .collect();
@@ -271,7 +325,7 @@ impl Tail {
     pub fn count_after(&self, room: &str, after: u64, cap: u64) -> Option<u64> {
         let room = [room.to_owned()];
         let inner = self.read();
-        let above = inner.above(Some(&room), after, usize::MAX)?;
+        let above = inner.above(Some(&room), after, usize::MAX, false)?;
         Some(
             above
                 .take(usize::try_from(cap).unwrap_or(usize::MAX))
@@ -304,6 +358,7 @@ mod tests {
             sender: "s".into(),
             message: format!("m{id}"),
             sent_at: "2026-01-01T00:00:00Z".into(),
+            ..ChatMessage::default()
         }
     }
 
@@ -314,7 +369,7 @@ mod tests {
     }
 
     fn since(tail: &Tail, after: u64, limit: usize) -> Option<Vec<ChatMessage>> {
-        tail.since(None, after, limit)
+        tail.since(None, after, limit, true)
     }
 
     fn latest(tail: &Tail, limit: usize) -> Option<Vec<ChatMessage>> {
@@ -375,16 +430,19 @@ mod tests {
             sender: "\"quoted\" \\ name".into(),
             message: "<script>alert(1)</script>\u{0}\u{1f}\n\té 😀 \u{2028}".into(),
             sent_at: "2026-01-01T00:00:00.000001Z".into(),
+            author: Some("abcdefgh".into()),
+            ..ChatMessage::default()
         };
         let tail = tail_of(8, [message(5), message(6)], false);
         tail.push(&[tricky, message(8)]);
         for (after, limit) in [(4, 10), (5, 10), (5, 2), (6, 1), (8, 10)] {
             let expected = serde_json::to_string(&since(&tail, after, limit).unwrap()).unwrap();
-            let encoded = serde_json::to_string(&tail.since_encoded(None, after, limit).unwrap());
+            let encoded =
+                serde_json::to_string(&tail.since_encoded(None, after, limit, true).unwrap());
             assert_eq!(encoded.unwrap(), expected, "{after} {limit}");
         }
         assert!(
-            tail.since_encoded(None, 3, 10).is_none(),
+            tail.since_encoded(None, 3, 10, true).is_none(),
             "message 4 is not held"
         );
     }
@@ -415,12 +473,18 @@ mod tests {
         let tail = Tail::new(4, messages[1..].to_vec(), false, by_room).unwrap();
         let rooms = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let a_c = rooms(&["a", "c"]);
-        assert_eq!(ids(tail.since(Some(&a_c), 3, 10)), Some(vec![4, 5, 6]));
         assert_eq!(
-            ids(tail.since(Some(&rooms(&["a"])), 2, 10)),
+            ids(tail.since(Some(&a_c), 3, 10, true)),
+            Some(vec![4, 5, 6])
+        );
+        assert_eq!(
+            ids(tail.since(Some(&rooms(&["a"])), 2, 10, true)),
             Some(vec![3, 5])
         );
-        assert_eq!(ids(tail.since(Some(&rooms(&["b"])), 2, 10)), Some(vec![]));
+        assert_eq!(
+            ids(tail.since(Some(&rooms(&["b"])), 2, 10, true)),
+            Some(vec![])
+        );
         assert_eq!(tail.newest_of(&rooms(&["a", "b", "c", "d"])), [5, 2, 6, 0]);
         assert_eq!(ids(tail.history("a", u64::MAX, 2)), Some(vec![3, 5]));
         assert_eq!(ids(tail.history("c", 6, 1)), Some(vec![4]));
@@ -430,6 +494,44 @@ mod tests {
         assert_eq!(tail.count_after("c", 1, 10), None);
         tail.push(&[in_room(7, "b")]);
         assert_eq!(tail.newest_of(&rooms(&["b"])), [7]);
-        assert_eq!(ids(tail.since(Some(&rooms(&["b"])), 3, 10)), Some(vec![7]));
+        assert_eq!(
+            ids(tail.since(Some(&rooms(&["b"])), 3, 10, true)),
+            Some(vec![7])
+        );
+    }
+
+    #[test]
+    fn edits_and_deletes_apply_to_what_is_held_and_only_rooms_readers_see_them() {
+        let tail = tail_of(8, (1..=2).map(message), true);
+        let event = |id, kind, target: u64, text: &str| ChatMessage {
+            id,
+            room: "general".into(),
+            kind,
+            target: Some(target),
+            message: text.into(),
+            edited_at: (kind == Kind::Edit).then(|| "2026-01-02T00:00:00Z".into()),
+            ..ChatMessage::default()
+        };
+        tail.push(&[
+            event(3, Kind::Edit, 1, "fixed"),
+            event(4, Kind::Edit, 2, "two"),
+        ]);
+        let now = since(&tail, 0, 10).unwrap();
+        assert_eq!(now[0].message, "fixed");
+        assert_eq!(now[0].edited_at.as_deref(), Some("2026-01-02T00:00:00Z"));
+        // The JSON a sync copies changed with it.
+        let json = serde_json::to_string(&tail.since_encoded(None, 0, 1, true).unwrap()).unwrap();
+        assert!(
+            json.contains("fixed") && json.contains("edited_at"),
+            "{json}"
+        );
+        assert_eq!(ids(tail.since(None, 0, 10, false)), Some(vec![1, 2]));
+        tail.push(&[event(5, Kind::Delete, 2, "")]);
+        // Message 2 and the edit that carried its text are gone; its delete event stays.
+        assert_eq!(ids(since(&tail, 0, 10)), Some(vec![1, 3, 5]));
+        assert_eq!(ids(tail.since(None, 0, 10, false)), Some(vec![1]));
+        assert_eq!(ids(latest(&tail, 10)), Some(vec![1]));
+        assert_eq!(tail.count_after("general", 0, 10), Some(1));
+        assert_eq!(tail.newest(), 5);
     }
 }

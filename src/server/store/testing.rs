@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use super::{Backend, RoomFilter};
-use crate::protocol::{ChatMessage, ValidMessage};
+use super::{Backend, Committed, Outcome, RoomFilter, Write};
+use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the test backend refused")]
@@ -48,6 +48,7 @@ fn message(id: u64, room: &str, text: &str) -> ChatMessage {
         sender: "s".into(),
         message: text.into(),
         sent_at: "2026-01-01T00:00:00Z".into(),
+        ..ChatMessage::default()
     }
 }
 
@@ -60,25 +61,45 @@ pub fn post_in(room: &str, text: &str) -> ValidMessage {
         room: room.into(),
         sender: "s".into(),
         message: text.into(),
-        nonce: None,
+        ..ValidMessage::default()
     }
 }
 
 impl Backend for Memory {
     type Error = Refused;
 
-    async fn commit(&self, batch: Vec<ValidMessage>) -> Result<Vec<ChatMessage>, Refused> {
-        if self.panic_on.is_some_and(|text| batch[0].message == text) {
+    /// Posts only: the rules of edits, deletes and bans are the real backends' to test.
+    async fn commit(&self, batch: Vec<Write>) -> Result<Committed, Refused> {
+        let posts: Vec<&ValidMessage> = batch
+            .iter()
+            .map(|write| match write {
+                Write::Post(post) => Ok(post),
+                _ => Err(Refused),
+            })
+            .collect::<Result<_, _>>()?;
+        if self.panic_on.is_some_and(|text| posts[0].message == text) {
             panic!("the test backend's writer dies");
         }
         if self.refuse.load(Ordering::Relaxed) {
             return Err(Refused);
         }
-        Ok(batch
+        let items: Vec<ChatMessage> = posts
             .iter()
             .map(|post| self.insert(&post.room, &post.message))
             .map(|id| self.rows()[id as usize - 1].clone())
-            .collect())
+            .collect();
+        Ok(Committed {
+            outcomes: items.iter().cloned().map(Outcome::Stored).collect(),
+            items,
+        })
+    }
+
+    async fn bans(&self) -> Result<Vec<Ban>, Refused> {
+        Ok(Vec::new())
+    }
+
+    async fn secret(&self, fresh: [u8; 32]) -> Result<Vec<u8>, Refused> {
+        Ok(fresh.to_vec())
     }
 
     async fn since(
@@ -86,6 +107,7 @@ impl Backend for Memory {
         rooms: RoomFilter<'_>,
         after: u64,
         limit: usize,
+        _events: bool,
     ) -> Result<Vec<ChatMessage>, Refused> {
         let rows = self.rows();
         Ok(rows
