@@ -22,14 +22,16 @@ pub fn hydrate() {
     let json = document()
         .get_element_by_id(app::STATE_ELEMENT_ID)
         .and_then(|element| element.text_content());
-    let page: app::PageState = match json.as_deref().map(serde_json::from_str) {
-        Some(Ok(page)) => page,
+    let decoded = json.as_deref().map(|json| {
+        app::browser::decode::parse(json)
+            .as_ref()
+            .and_then(app::browser::decode::page)
+    });
+    let page: app::PageState = match decoded {
+        Some(Some(page)) => page,
         // Hydrating an empty list against a full page would go wrong quietly: say why.
-        Some(Err(err)) => {
-            leptos::logging::error!(
-                "the page's state ({}) did not parse: {err}",
-                app::STATE_ELEMENT_ID
-            );
+        Some(None) => {
+            leptos::logging::error!("the page's state ({}) did not parse", app::STATE_ELEMENT_ID);
             app::PageState::default()
         }
         None => {

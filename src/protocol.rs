@@ -383,10 +383,11 @@ pub enum ServerEnvelope {
     Bans(Vec<Ban>),
 }
 
-/// serde's derived decoding of an adjacently tagged enum can buffer the whole envelope (for
-/// `data` before `type`), which costs the WASM client about 8 KB gzip of code. The server
-/// always writes `type` first, so `data` is decoded straight into its type, and a reply with
-/// `data` first is refused (the page treats it as no reply).
+/// Decoded by hand rather than derived: serde's derived decoding of an adjacently tagged enum
+/// buffers the whole envelope (for `data` before `type`). The server always writes `type`
+/// first, so `data` is decoded straight into its type, and a reply with `data` first is
+/// refused. (The browser does not use this: it reads replies with `JSON.parse`, see
+/// `app::browser::decode`.)
 impl<'de> Deserialize<'de> for ServerEnvelope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
@@ -400,8 +401,6 @@ impl<'de> Deserialize<'de> for ServerEnvelope {
                 "status" => ServerEnvelope::Status(map.next_value()?),
                 "history" => ServerEnvelope::History(map.next_value()?),
                 "rooms" => ServerEnvelope::Rooms(map.next_value()?),
-                // The page never asks for bans: the browser build does not carry their decoder.
-                #[cfg(not(feature = "browser"))]
                 "bans" => ServerEnvelope::Bans(map.next_value()?),
                 other => {
                     return Err(A::Error::unknown_variant(

@@ -28,7 +28,8 @@ use super::composer::Composer;
 use super::messages::MessageList;
 use super::{PAGE_HISTORY, PageState};
 use crate::protocol::{
-    ChatMessage, ClientEnvelope, HistoryRequest, RoomIds, RoomsRequest, ServerEnvelope, SyncRequest,
+    BanRequest, ChatMessage, ClientEnvelope, DeleteRequest, EditRequest, HistoryRequest, Kind,
+    Outcome, RoomIds, RoomsRequest, ServerEnvelope, SyncRequest,
 };
 
 /// The most messages a page keeps; older ones leave the page (not the server) so a tab left
@@ -44,6 +45,11 @@ const STALLED_AFTER_MS: u64 = 10_000;
 
 const NAME_KEY: &str = "chat.name";
 const SEEN_KEY: &str = "chat.seen";
+/// The browser's secret key, and the fingerprint the server showed for it.
+const KEY_KEY: &str = "chat.key";
+const AUTHOR_KEY: &str = "chat.author";
+/// The operator's token: for this tab's session only.
+pub const ADMIN_KEY: &str = "session.chat.admin";
 
 /// Adds `incoming` to `kept`, which stays in ascending id order without duplicates. Past
 /// [`MAX_KEPT`], the oldest leave (`from_top`) or, while scrolling back, the newest; returns
@@ -67,6 +73,24 @@ pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>, from_top: 
         kept.truncate(MAX_KEPT);
     }
     excess > 0
+}
+
+/// Applies edit and delete events to the messages they are about, where those are kept.
+pub fn apply(kept: &mut Vec<ChatMessage>, events: Vec<ChatMessage>) {
+    for event in events {
+        let Some(at) = event
+            .target
+            .and_then(|target| kept.binary_search_by_key(&target, |m| m.id).ok())
+        else {
+            continue;
+        };
+        if event.kind == Kind::Delete {
+            kept.remove(at);
+        } else {
+            kept[at].message = event.message;
+            kept[at].edited_at = event.edited_at;
+        }
+    }
 }
 
 /// How long to wait before retry number `failures` (1 for the first).
@@ -117,6 +141,12 @@ pub(super) struct Chat {
     pub newer: RwSignal<bool>,
     /// The message of a permalink.
     pub focus: RwSignal<Option<u64>>,
+    /// The fingerprint of this browser's key, once the server has shown it.
+    pub me: RwSignal<Option<String>>,
+    /// The operator's token, in the admin view.
+    pub admin: RwSignal<Option<String>>,
+    /// The message being edited.
+    pub editing: RwSignal<Option<u64>>,
     /// The first unread message when the room was entered: "New messages" goes before it.
     pub marker: RwSignal<Option<u64>>,
     /// The newest id synced, in any room: what the next sync asks to follow.
@@ -159,6 +189,9 @@ impl Chat {
             older: RwSignal::new(page.older),
             newer: RwSignal::new(page.newer),
             focus: RwSignal::new(page.focus),
+            me: RwSignal::new(None),
+            admin: RwSignal::new(None),
+            editing: RwSignal::new(None),
             marker: RwSignal::new(None),
             cursor: StoredValue::new(cursor),
             loading: StoredValue::new(false),
@@ -209,8 +242,7 @@ impl Chat {
     /// Starts from what this browser saw before: the separator in the room shown, and the
     /// unread counts of the others, which the server counts.
     fn restore_seen(self) {
-        let saved: Option<RoomIds> =
-            browser::load(SEEN_KEY).and_then(|json| serde_json::from_str(&json).ok());
+        let saved = browser::load_ids(SEEN_KEY);
         let Some(saved) = saved else {
             // A first visit: everything that exists counts as seen.
             self.mark_seen();
@@ -249,16 +281,135 @@ impl Chat {
         });
     }
 
-    /// Takes in the messages a sync brought: the shown room's join the log, the others count.
+    /// This browser's secret key: made once, kept in localStorage.
+    pub fn key(self) -> String {
+        browser::load(KEY_KEY).unwrap_or_else(|| {
+            let key = browser::new_key();
+            browser::save(KEY_KEY, &key);
+            key
+        })
+    }
+
+    /// Remembers the fingerprint the server showed for this browser's key.
+    pub fn learn_author(self, author: Option<String>) {
+        if let Some(author) = author {
+            browser::save(AUTHOR_KEY, &author);
+            self.me.set(Some(author));
+        }
+    }
+
+    /// Restores who this browser is (a `#key=…&me=…` link from another device first) and the
+    /// operator's token of this session.
+    fn restore_identity(self) {
+        let fragment = browser::take_fragment();
+        let field = |name: &str| {
+            fragment
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        if let Some(key) = field("key=").filter(|key| crate::protocol::check_key(key).is_ok()) {
+            browser::save(KEY_KEY, &key);
+            browser::save(AUTHOR_KEY, &field("me=").unwrap_or_default());
+        }
+        self.me.set(browser::load(AUTHOR_KEY));
+        self.admin.set(browser::load(ADMIN_KEY));
+    }
+
+    /// Sends an edit, a delete or a ban: on success syncs at once, so the change shows here
+    /// as on every other page (by their next poll); on refusal says why.
+    pub fn change(self, envelope: ClientEnvelope) {
+        spawn_local(async move {
+            match browser::post(&envelope).await {
+                Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
+                    self.sync_now();
+                }
+                Ok(ServerEnvelope::Status(status)) => browser::alert(&status.message),
+                _ => browser::alert("Could not reach the server. Try again."),
+            }
+        });
+    }
+
+    /// What a row's button (its `data-action`) asks for message `id`: start, save or cancel an
+    /// edit, delete it (after a confirmation), or ban its author with all their messages.
+    pub fn act(self, action: &str, id: u64) {
+        let message = self.messages.with_untracked(|kept| {
+            kept.binary_search_by_key(&id, |m| m.id)
+                .ok()
+                .map(|at| kept[at].clone())
+        });
+        let Some(message) = message else {
+            return;
+        };
+        let admin = self.admin.get_untracked();
+        let nonce = Some(browser::new_nonce());
+        let mine = message.author.is_some() && message.author == self.me.get_untracked();
+        let field = format!("edit-{id}");
+        match action {
+            "edit" => {
+                self.editing.set(Some(id));
+                request_animation_frame(move || browser::focus(&field));
+            }
+            "cancel" => self.editing.set(None),
+            "save" => {
+                let text = browser::text_of(&field);
+                self.editing.set(None);
+                if !text.trim().is_empty() && text != message.message {
+                    self.change(ClientEnvelope::Edit(EditRequest {
+                        id,
+                        message: text,
+                        key: Some(self.key()),
+                        admin: None,
+                        nonce,
+                    }));
+                }
+            }
+            "delete" if browser::confirm("Delete this message? This cannot be undone.") => {
+                let (key, admin) = if mine {
+                    (Some(self.key()), None)
+                } else {
+                    (None, admin)
+                };
+                self.change(ClientEnvelope::Delete(DeleteRequest {
+                    id,
+                    key,
+                    admin,
+                    nonce,
+                }));
+            }
+            "ban" => {
+                let (Some(admin), Some(author)) = (admin, message.author) else {
+                    return;
+                };
+                if browser::confirm(&format!("Ban {author} and delete all their messages?")) {
+                    self.change(ClientEnvelope::Ban(BanRequest {
+                        admin,
+                        author: Some(author),
+                        address: None,
+                        purge: true,
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes in the items a sync brought: the shown room's messages join the log, the others
+    /// count; edits and deletes change the messages they are about.
     fn receive(self, batch: Vec<ChatMessage>) {
         let live = !self.newer.get_untracked();
         let hidden = browser::page_hidden();
         let current = self.room.get_untracked();
         let mut shown = Vec::new();
+        let mut events = Vec::new();
         self.rooms.update(|rooms| {
             for message in batch {
                 self.cursor
                     .update_value(|cursor| *cursor = (*cursor).max(message.id));
+                if message.kind != Kind::Message {
+                    events.push(message);
+                    continue;
+                }
                 let Some(room) = rooms.iter_mut().find(|r| r.name == message.room) else {
                     continue;
                 };
@@ -272,6 +423,9 @@ impl Chat {
                 }
             }
         });
+        if !events.is_empty() {
+            self.messages.update(|kept| apply(kept, events));
+        }
         if !shown.is_empty() {
             self.messages.update(|kept| {
                 merge(kept, shown, true);
@@ -453,6 +607,34 @@ impl Chat {
     }
 }
 
+/// The admin view (`/admin`): the operator's token, asked for once and kept for this tab's
+/// session only; with it every message has `Delete message` and every fingerprint `Ban author`.
+#[component]
+fn AdminSignIn(chat: Chat) -> impl IntoView {
+    let token = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let token = token.get_untracked();
+        browser::save(ADMIN_KEY, &token);
+        chat.admin.set((!token.is_empty()).then_some(token));
+    };
+    view! {
+        <form class="admin" on:submit=submit>
+            <label for="admin-token">"Admin token"</label>
+            <input
+                id="admin-token"
+                type="password"
+                autocomplete="off"
+                on:input=move |ev| token.set(event_target_value(&ev))
+            />
+            <button type="submit">"Sign in"</button>
+            <span role="status">
+                {move || chat.admin.with(|admin| admin.is_some().then_some("Signed in as admin"))}
+            </span>
+        </form>
+    }
+}
+
 /// A click the page handles itself (a plain left click), not one that opens a new tab.
 pub(super) fn in_place(ev: &MouseEvent) -> bool {
     let plain =
@@ -466,6 +648,7 @@ pub(super) fn in_place(ev: &MouseEvent) -> bool {
 #[component]
 pub fn Chat(page: PageState) -> impl IntoView {
     let rooms = page.rooms.clone();
+    let admin_view = page.admin;
     let chat = Chat::new(page);
     let name = RwSignal::new(String::new());
     let menu_open = RwSignal::new(false);
@@ -475,6 +658,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
         if let Some(saved) = browser::load(NAME_KEY) {
             name.set(saved);
         }
+        chat.restore_identity();
         chat.restore_seen();
         let interval_ms = u32::try_from(chat.poll_interval_ms).unwrap_or(u32::MAX);
         let ticker = browser::every(interval_ms, move || chat.tick());
@@ -526,9 +710,6 @@ pub fn Chat(page: PageState) -> impl IntoView {
             format!("#{room} · Chat")
         });
     });
-    // Rows compare against this, so a keystroke that leaves the trimmed name as it was
-    // touches none of them.
-    let me = Memo::new(move |_| name.with(|name| name.trim().to_owned()));
 
     let links = rooms
         .into_iter()
@@ -598,8 +779,9 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 <p class="reconnecting" role="status">
                     {move || (chat.failures.get() > 0).then_some("Reconnecting…")}
                 </p>
-                <MessageList chat me/>
-                <Composer name room=chat.room on_sent=move |()| chat.sync_now()/>
+                {admin_view.then(|| view! { <AdminSignIn chat/> })}
+                <MessageList chat/>
+                <Composer name chat on_sent=move |()| chat.sync_now()/>
             </main>
         </div>
     }

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::browser;
+use super::chat::Chat;
 use crate::protocol::{ClientEnvelope, Outcome, PostMessage, ServerEnvelope};
 
 /// Shown when the request got no answer at all.
@@ -22,8 +23,8 @@ const HINT_ID: &str = "chat-message-hint";
 /// What became of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Sent {
-    /// Stored.
-    Stored,
+    /// Stored; the fingerprint the server showed for the key.
+    Stored(Option<String>),
     /// Refused by the server, with its reason.
     Refused(String),
     /// No answer: the network failed, or something other than our server answered.
@@ -33,8 +34,8 @@ enum Sent {
 #[component]
 pub fn Composer(
     name: RwSignal<String>,
-    /// The room posted to: the one shown.
-    room: RwSignal<String>,
+    /// The room posted to (the one shown), the key sent with it, the fingerprint learnt.
+    chat: Chat,
     /// Called after the server stored a message.
     #[prop(into)]
     on_sent: Callback<()>,
@@ -60,7 +61,7 @@ pub fn Composer(
             let text = post.message.clone();
             let sent = match browser::post(&ClientEnvelope::Message(post)).await {
                 Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
-                    Sent::Stored
+                    Sent::Stored(status.author)
                 }
                 Ok(ServerEnvelope::Status(status)) => Sent::Refused(status.message),
                 _ => Sent::Unreachable,
@@ -68,7 +69,8 @@ pub fn Composer(
             if sending.try_set(false).is_some() {
                 return;
             }
-            if sent == Sent::Stored {
+            if let Sent::Stored(author) = &sent {
+                chat.learn_author(author.clone());
                 attempt.set_value(None);
                 // Keep whatever was typed while the message was on its way.
                 if draft.get_untracked() == text {
@@ -84,7 +86,7 @@ pub fn Composer(
             outcome.with(|sent| match sent {
                 Some(Sent::Refused(reason)) => Some(reason.clone()),
                 Some(Sent::Unreachable) => Some(UNREACHABLE.to_owned()),
-                Some(Sent::Stored) | None => None,
+                Some(Sent::Stored(_)) | None => None,
             })
         })
     };
@@ -97,8 +99,8 @@ pub fn Composer(
             sender: name.get_untracked(),
             message: draft.get_untracked(),
             nonce: None,
-            room: Some(room.get_untracked()),
-            key: None,
+            room: Some(chat.room.get_untracked()),
+            key: Some(chat.key()),
         };
         if post.sender.trim().is_empty() {
             local_error.set(Some("Enter your name before sending.".into()));
@@ -132,6 +134,22 @@ pub fn Composer(
 
     view! {
         <form class="composer" on:submit=on_submit>
+            <details class="identity">
+                <summary>
+                    "You: "
+                    {move || chat.me.get().unwrap_or_else(|| "known after your first message".into())}
+                </summary>
+                <p>
+                    "Your messages carry the fingerprint of a secret key kept in this browser, so \
+                     nobody else can post as you or change what you wrote. To write as the same \
+                     person elsewhere, open this link there (anyone who has it can do so too): "
+                    <a href=move || {
+                        chat.me
+                            .get()
+                            .map_or_else(String::new, |me| format!("/#key={}&me={me}", chat.key()))
+                    }>"Use on another device"</a>
+                </p>
+            </details>
             <p class="error" role="alert">{error}</p>
             <div class="name-row">
                 <label for="chat-name">"Name"</label>

@@ -60,24 +60,42 @@ pub struct Row {
     pub marker: bool,
     /// Whether its times are the reader's local ones (once hydrated), not UTC.
     pub local: bool,
+    /// Sent with this browser's key: it can be edited and deleted here.
+    pub mine: bool,
+    /// Shown as a textbox to edit it.
+    pub editing: bool,
     /// Which day heading it has, as a number: with the id, the row's key in the list.
     heading: u64,
+    /// Which edit it shows (0: never edited): an edit renders the row again.
+    edited: u64,
 }
 
 impl Row {
     /// The key of the row in the keyed list: its id and everything its look depends on, so a
-    /// row re-renders exactly when one of those changes. A number, not the row itself: hashing
-    /// strings costs the WASM bundle more than this packing (ids stay far below 2^40).
-    pub fn key(&self) -> u64 {
-        let flags =
-            u64::from(self.grouped) | u64::from(self.marker) << 1 | u64::from(self.local) << 2;
-        self.id | (flags | self.heading << 3) << 40
+    /// row re-renders exactly when one of those changes, and nothing in it needs to be
+    /// reactive. A number, not the row itself: hashing strings costs the WASM bundle more than
+    /// this packing (ids stay far below 2^40).
+    pub fn key(&self) -> u128 {
+        let flags = u64::from(self.grouped)
+            | u64::from(self.marker) << 1
+            | u64::from(self.local) << 2
+            | u64::from(self.mine) << 3
+            | u64::from(self.editing) << 4;
+        let low = self.id | (flags | self.heading << 5) << 40;
+        u128::from(low) | u128::from(self.edited) << 64
     }
 }
 
 /// The rows of `messages`: `local` days in the reader's time zone (else UTC, as the server
-/// renders), `today` the day number of now, `marker` the first unread id.
-pub fn rows(messages: &[ChatMessage], local: bool, marker: Option<u64>) -> Vec<Row> {
+/// renders), `marker` the first unread id, `me` the reader's fingerprint, `editing` the
+/// message being edited.
+pub fn rows(
+    messages: &[ChatMessage],
+    local: bool,
+    marker: Option<u64>,
+    me: Option<&str>,
+    editing: Option<u64>,
+) -> Vec<Row> {
     let day_of = |secs: i64| {
         let offset = if local {
             browser::utc_offset_secs(secs)
@@ -108,6 +126,12 @@ pub fn rows(messages: &[ChatMessage], local: bool, marker: Option<u64>) -> Vec<R
             } else {
                 0
             };
+            // Any change of `edited_at` (microseconds) changes this: FNV-1a of its text.
+            let edited = message.edited_at.as_deref().map_or(0, |at| {
+                at.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                    (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
+                })
+            });
             Row {
                 id: message.id,
                 local,
@@ -120,17 +144,16 @@ pub fn rows(messages: &[ChatMessage], local: bool, marker: Option<u64>) -> Vec<R
                 }),
                 grouped,
                 marker,
+                mine: me.is_some() && message.author.as_deref() == me,
+                editing: editing == Some(message.id),
+                edited,
             }
         })
         .collect()
 }
 
 #[component]
-pub fn MessageList(
-    chat: Chat,
-    /// The name of the person at this page, trimmed: their messages look distinct.
-    me: Memo<String>,
-) -> impl IntoView {
+pub fn MessageList(chat: Chat) -> impl IntoView {
     let messages = chat.messages;
     let list = NodeRef::<Div>::new();
     let at_bottom = RwSignal::new(true);
@@ -198,8 +221,13 @@ pub fn MessageList(
     let rows = Memo::new(move |_| {
         let local = in_browser.get();
         let marker = chat.marker.get();
-        messages.with(|kept| rows(kept, local, marker))
+        let editing = chat.editing.get();
+        chat.me
+            .with(|me| messages.with(|kept| rows(kept, local, marker, me.as_deref(), editing)))
     });
+    // One handler for the buttons of every row (and the editor's keys), by their
+    // `data-action`: rows then carry no handlers of their own, which keeps the bundle small.
+    let on_action = move |action: &str, id: u64| chat.act(action, id);
     // Both ends are always in the page, shown or hidden: cheaper for the WASM bundle than
     // views that come and go.
     let first = move || messages.with(|kept| kept.first().map_or(0, |m| m.id));
@@ -230,7 +258,29 @@ pub fn MessageList(
                 <p class="beginning" hidden=move || chat.older.get()>
                     {move || format!("Beginning of #{}", room())}
                 </p>
-                <ol class="message-list">
+                <ol
+                    class="message-list"
+                    class:admin=move || chat.admin.with(Option::is_some)
+                    on:click=move |ev| {
+                        if let Some((action, id)) = browser::action_of(&ev) {
+                            on_action(&action, id);
+                        }
+                    }
+                    on:keydown=move |ev| {
+                        let action = match ev.key().as_str() {
+                            "Enter" if !ev.shift_key() && !ev.is_composing() => "save",
+                            "Escape" => "cancel",
+                            _ => return,
+                        };
+                        // Only the editor's keys: Enter on a button is its click.
+                        if let Some((field, id)) = browser::action_of(&ev)
+                            && field == "edit-text"
+                        {
+                            ev.prevent_default();
+                            on_action(action, id);
+                        }
+                    }
+                >
                     <For
                         each=move || rows.get()
                         key=Row::key
@@ -238,7 +288,7 @@ pub fn MessageList(
                             let message = messages.with_untracked(|kept| {
                                 kept.binary_search_by_key(&row.id, |m| m.id).ok().map(|at| kept[at].clone())
                             });
-                            message.map(|message| view! { <MessageItem message row chat me/> })
+                            message.map(|message| view! { <MessageItem message row chat/> })
                         }
                     />
                 </ol>
@@ -268,10 +318,13 @@ pub fn MessageList(
     }
 }
 
+/// One message. Yours (by the fingerprint of your key, not by name) have `Edit message` and
+/// `Delete message`; in the admin view every message can be deleted and every author banned
+/// (the stylesheet shows each button where it applies; one handler on the list acts on them).
+/// Nothing in a row is reactive but its permalink highlight: whatever else changes its look
+/// changes its key ([`Row::key`]), and it is rendered again.
 #[component]
-fn MessageItem(message: ChatMessage, row: Row, chat: Chat, me: Memo<String>) -> impl IntoView {
-    let sender = message.sender.clone();
-    let mine = move || me.with(|me| !me.is_empty() && *me == sender);
+fn MessageItem(message: ChatMessage, row: Row, chat: Chat) -> impl IntoView {
     // The server does not know the reader's time zone: it renders UTC, and the row is rendered
     // again in local time once the page is hydrated (`local` is part of its key).
     let (time, title) = if row.local {
@@ -283,11 +336,24 @@ fn MessageItem(message: ChatMessage, row: Row, chat: Chat, me: Memo<String>) -> 
         (utc_time(&message.sent_at), message.sent_at.clone())
     };
     let id = message.id;
+    let anonymous = message.author.is_none();
+    let edited = message.edited_at.is_some();
     let current = move || (chat.focus.get() == Some(id)).then_some("true");
+    let editor = row.editing.then(|| {
+        view! {
+            <div class="editor">
+                <textarea id=format!("edit-{id}") aria-label="Edit message" rows="2" data-action="edit-text">
+                    {message.message.clone()}
+                </textarea>
+                <button type="button" data-action="save">"Save"</button>
+                <button type="button" data-action="cancel">"Cancel"</button>
+            </div>
+        }
+    });
     view! {
         <li
             class="message"
-            class:mine=mine
+            class:mine=row.mine
             class:grouped=row.grouped
             id=format!("m{id}")
             data-id=id
@@ -298,11 +364,28 @@ fn MessageItem(message: ChatMessage, row: Row, chat: Chat, me: Memo<String>) -> 
             <div class="bubble">
                 <div class="meta">
                     <span class="sender">{message.sender}</span>
+                    // Told apart from another sender of the same name by it.
+                    <span class="author" title="Fingerprint of the sender's key" hidden=anonymous>
+                        {message.author}
+                    </span>
                     <a class="permalink" href=format!("/r/{}/{id}", message.room)>
                         <time datetime=message.sent_at title=title>{time}</time>
                     </a>
                 </div>
-                <p class="text">{message.message}</p>
+                <p class="text" hidden=row.editing>{message.message}</p>
+                {editor}
+                <div class="actions">
+                    {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
+                    <button type="button" class="edit" aria-label="Edit message" data-action="edit">
+                        "Edit"
+                    </button>
+                    <button type="button" class="delete" aria-label="Delete message" data-action="delete">
+                        "Delete"
+                    </button>
+                    <button type="button" class="ban" data-action="ban" hidden=anonymous>
+                        "Ban author"
+                    </button>
+                </div>
             </div>
         </li>
     }
@@ -350,7 +433,7 @@ mod tests {
             at(5, "bob", "2020-01-02T00:00:00Z"),
             at(6, "bob", "2020-01-02T00:01:00Z"),
         ];
-        let rows = rows(&messages, false, Some(6));
+        let rows = rows(&messages, false, Some(6), None, None);
         let days: Vec<Option<&str>> = rows.iter().map(|r| r.day.as_deref()).collect();
         assert_eq!(
             days,

@@ -48,6 +48,9 @@ pub struct PageState {
     pub newer: bool,
     /// The message a permalink points at.
     pub focus: Option<u64>,
+    /// The admin view (`/admin`): asks for the operator's token.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl Default for PageState {
@@ -66,6 +69,7 @@ impl Default for PageState {
             older: false,
             newer: false,
             focus: None,
+            admin: false,
         }
     }
 }

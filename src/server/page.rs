@@ -2,7 +2,8 @@
 //! - `GET /` and `GET /r/<room>`: the room's newest messages (`/` is `general`);
 //! - `GET /r/<room>?before=<id>` and `?after=<id>`: the page of messages older (newer) than
 //!   `<id>`, with links to the pages around it: a read-only transcript without JavaScript;
-//! - `GET /r/<room>/<id>`: a permalink, the message with the messages around it.
+//! - `GET /r/<room>/<id>`: a permalink, the message with the messages around it;
+//! - `GET /admin`: `general` in the admin view, which asks for the operator's token.
 //!
 //! The first render of a busy room reads no SQL: the store answers from its tail.
 
@@ -34,10 +35,16 @@ enum View {
     Before(u64),
     After(u64),
     Around(u64),
+    /// The newest, in the admin view.
+    Admin,
 }
 
 pub async fn general(state: State<Arc<AppState>>, request: Request) -> Response {
     render(state, request, GENERAL.to_owned(), View::Newest).await
+}
+
+pub async fn admin(state: State<Arc<AppState>>, request: Request) -> Response {
+    render(state, request, GENERAL.to_owned(), View::Admin).await
 }
 
 pub async fn room(
@@ -96,7 +103,7 @@ async fn messages_of(
     let rooms = [room.to_owned()];
     let page = PAGE_HISTORY;
     Ok(Some(match view {
-        View::Newest | View::Before(_) => {
+        View::Newest | View::Admin | View::Before(_) => {
             let before = match view {
                 View::Before(before) => before,
                 _ => u64::MAX,
@@ -188,6 +195,7 @@ async fn render(
             View::Around(id) => Some(id),
             _ => None,
         },
+        admin: view == View::Admin,
     };
     // Without a hashed name the shell links the plain one.
     let stylesheet = state

@@ -126,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         }));
     let router = Router::new()
         .route("/", get(page::general))
+        .route("/admin", get(page::admin))
         .route("/r/{room}", get(page::room))
         .route("/r/{room}/{id}", get(page::permalink))
         .route("/ajax", ajax_route)
