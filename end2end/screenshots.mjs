@@ -4,21 +4,31 @@
 import { chromium } from "@playwright/test";
 
 const [base, out] = process.argv.slice(2);
-const post = (sender, message, room = "general") =>
-  fetch(`${base}/ajax`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ type: "message", data: { sender, message, room } }),
-  });
+const ajax = async (type, data) =>
+  (
+    await fetch(`${base}/ajax`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type, data }),
+    })
+  ).json();
+const post = (sender, message, room = "general", key) =>
+  ajax("message", { sender, message, room, key });
 
+// The reader is Ana: her browser's key, so her messages are hers (Edit, Delete) on the page.
+const keys = { Ana: "screenshot-key-of-ana-0123456789", Ben: "screenshot-key-of-ben-0123456789" };
+let ana;
 for (const [sender, message] of [
   ["Ana", "Morning! Is the deploy still planned for 11?"],
   ["Ben", "Yes, after the migration check. I'll post here when it starts."],
   ["Ben", "It usually takes ten minutes."],
   ["Ana", "Great. Shift+Enter gives a new line,\nlike this."],
 ]) {
-  await post(sender, message);
+  const reply = await post(sender, message, "general", keys[sender]);
+  if (sender === "Ana") ana = reply.data;
 }
+// One of Ana's messages edited: marked "(edited)".
+await ajax("edit", { id: ana.id, message: "Great. Shift+Enter gives a new line,\nlike this one.", key: keys.Ana });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -30,10 +40,14 @@ for (const colorScheme of ["light", "dark"]) {
     [360, 640],
   ]) {
     const page = await browser.newPage({ viewport: { width, height }, colorScheme });
+    await page.addInitScript(([key, author]) => {
+      localStorage.setItem("chat.key", key);
+      localStorage.setItem("chat.author", author);
+    }, [keys.Ana, ana.author]);
     await page.goto(base);
     await page.getByRole("button", { name: "Send", exact: true }).waitFor();
     await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
-    await page.getByRole("textbox", { name: "Name", exact: true }).fill("Cleo");
+    await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
     await page.getByRole("textbox", { name: "Message", exact: true }).fill("On my way");
     // News in another room while the page is open: its link counts it.
     await post("Dev", `Build ${colorScheme}-${width} is green`, "dev");

@@ -117,7 +117,7 @@ fn check(body: Vec<u8>) -> Result<StatusCode, TestCaseError> {
                         prop_assert_eq!(after.len(), before.len());
                     }
                 }
-                StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND => {
+                StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
                     prop_assert_eq!(&reply["type"], "status");
                     prop_assert_eq!(&reply["data"]["status"], 1);
                     prop_assert_eq!(after.len(), before.len(), "a refused input stored nothing");
@@ -145,8 +145,12 @@ fn json_value() -> impl Strategy<Value = Value> {
             Just("status"),
             Just("history"),
             Just("rooms"),
+            Just("edit"),
+            Just("delete"),
+            Just("ban"),
             Just("general"),
             Just("dev"),
+            Just("a-key-of-twenty-two-chars"),
         ]
         .prop_map(Value::from),
         (0u64..5).prop_map(Value::from),
@@ -166,6 +170,10 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("before".to_owned()),
                     Just("limit".to_owned()),
                     Just("read".to_owned()),
+                    Just("id".to_owned()),
+                    Just("key".to_owned()),
+                    Just("admin".to_owned()),
+                    Just("author".to_owned()),
                     Just("general".to_owned()),
                     Just("dev".to_owned()),
                     any::<String>(),
@@ -207,6 +215,11 @@ proptest! {
             Just("status".to_owned()),
             Just("history".to_owned()),
             Just("rooms".to_owned()),
+            Just("edit".to_owned()),
+            Just("delete".to_owned()),
+            Just("ban".to_owned()),
+            Just("unban".to_owned()),
+            Just("bans".to_owned()),
             any::<String>(),
         ],
         data in json_value(),
@@ -247,6 +260,83 @@ proptest! {
                 let dev: Vec<u64> = all.iter().filter(|m| m["room"] == "dev").map(|m| m["id"].as_u64().unwrap()).filter(|&id| id < before).collect();
                 let expected = dev[dev.len().saturating_sub(limit as usize)..].to_vec();
                 prop_assert_eq!(got, expected);
+                Ok(())
+            })
+        })?;
+    }
+
+    #[test]
+    fn a_fingerprint_never_reveals_its_key(key in "[A-Za-z0-9_-]{22,128}") {
+        SHARED.with(|(runtime, fixture)| {
+            runtime.block_on(async {
+                let router = fixture.router();
+                let body = json!({"type": "message", "data": {"sender": "p", "message": "m", "key": key}});
+                let mut prints = Vec::new();
+                for _ in 0..2 {
+                    let (status, reply) = post(&router, body.to_string().into_bytes()).await;
+                    prop_assert_eq!(status, StatusCode::OK);
+                    let print = reply["data"]["author"].as_str().unwrap().to_owned();
+                    prop_assert!(ajax_chat::protocol::is_fingerprint(&print), "{}", print);
+                    prop_assert!(!reply.to_string().contains(&key));
+                    prints.push(print);
+                }
+                prop_assert_eq!(&prints[0], &prints[1], "same key, same fingerprint");
+                for request in [
+                    json!({"type": "sync", "data": {"last_message": 0}}),
+                    json!({"type": "sync", "data": {"last_message": 0, "rooms": ["general", "dev"]}}),
+                    json!({"type": "history", "data": {"room": "general", "limit": 200}}),
+                ] {
+                    let (_, reply) = post(&router, request.to_string().into_bytes()).await;
+                    prop_assert!(!reply.to_string().contains(&key), "a reply shows the key");
+                }
+                Ok(())
+            })
+        })?;
+    }
+
+    /// Posts, edits and deletes by two keys in any order: a sync without `rooms` (the seed's)
+    /// never returns an event item, and it shows exactly the messages `history` shows, with
+    /// their current text.
+    #[test]
+    fn a_sync_without_rooms_never_returns_an_event(
+        ops in prop::collection::vec((0u8..3, 0usize..8, 0usize..2, "[a-z]{1,8}"), 1..16),
+        from in 0u64..20,
+    ) {
+        const KEYS: [&str; 2] = ["first-key-0123456789abcdef", "second-key-0123456789abcdef"];
+        SHARED.with(|(runtime, fixture)| {
+            runtime.block_on(async {
+                let router = fixture.router();
+                let mut posted: Vec<u64> = Vec::new();
+                for (op, target, key, text) in ops {
+                    let key = KEYS[key];
+                    let target = posted.get(target % posted.len().max(1)).copied().unwrap_or(1);
+                    let body = match op {
+                        0 => json!({"type": "message", "data": {"sender": "p", "message": text, "key": key}}),
+                        1 => json!({"type": "edit", "data": {"id": target, "message": text, "key": key}}),
+                        _ => json!({"type": "delete", "data": {"id": target, "key": key}}),
+                    };
+                    let (status, reply) = post(&router, body.to_string().into_bytes()).await;
+                    prop_assert!(
+                        [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&status),
+                        "{status}: {reply}"
+                    );
+                    if op == 0 {
+                        posted.push(reply["data"]["id"].as_u64().unwrap());
+                    }
+                }
+                // The newest 200 of `general` (the database is shared by this test's cases).
+                let history = json!({"type": "history", "data": {"room": "general", "limit": 200}});
+                let (_, history) = post(&router, history.to_string().into_bytes()).await;
+                let history = history["data"].as_array().unwrap().clone();
+                let first = history.first().map_or(0, |m| m["id"].as_u64().unwrap() - 1);
+                let seed = json!({"type": "sync", "data": {"last_message": first}});
+                let (_, seed) = post(&router, seed.to_string().into_bytes()).await;
+                let seed = seed["data"].as_array().unwrap().clone();
+                prop_assert!(seed.iter().all(|item| item["kind"] == "message"), "{seed:?}");
+                prop_assert_eq!(seed, history);
+                let later = json!({"type": "sync", "data": {"last_message": from}});
+                let (_, later) = post(&router, later.to_string().into_bytes()).await;
+                prop_assert!(later["data"].as_array().unwrap().iter().all(|item| item["kind"] == "message"));
                 Ok(())
             })
         })?;

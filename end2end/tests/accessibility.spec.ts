@@ -74,3 +74,31 @@ async function serious(page: import("@playwright/test").Page) {
       where: violation.nodes.map((node) => node.target.join(" ")),
     }));
 }
+
+// What identity and moderation add: fingerprints, Edit and Delete on one's own messages, the
+// editor open, and the admin view with Delete and Ban author on every message.
+for (const colorScheme of ["light", "dark"] as const) {
+  test(`the editor and the admin view have no serious violations: ${colorScheme}`, async ({
+    page,
+    browser,
+  }) => {
+    await page.emulateMedia({ colorScheme });
+    await page.setViewportSize({ width: 360, height: 800 });
+    await openChat(page);
+    await nameField(page).fill("Axe");
+    const mine = unique("to be edited");
+    await say(page, mine);
+    const row = log(page).locator("li", { hasText: mine });
+    await row.getByRole("button", { name: "Edit message" }).click();
+    await expect(page.getByRole("textbox", { name: "Edit message" })).toBeFocused();
+    expect(await serious(page)).toEqual([]);
+
+    const admin = await (await browser.newContext({ colorScheme })).newPage();
+    await admin.setViewportSize({ width: 1280, height: 800 });
+    await openChat(admin, "/admin");
+    await admin.getByLabel("Admin token").fill("e2e-operator-token-0123456789abcdef");
+    await admin.getByRole("button", { name: "Sign in" }).click();
+    await expect(log(admin).getByRole("button", { name: "Ban author" }).first()).toBeVisible();
+    expect(await serious(admin)).toEqual([]);
+  });
+}

@@ -1,13 +1,23 @@
 //! Fuzz target: any bytes through the server's envelope decoding and validation. Nothing may
 //! panic; whatever decodes must re-encode and decode to the same envelope; whatever validates
 //! must keep the text exactly and the sender trimmed within its limits, in a well-formed room;
-//! a `history` whose bounds pass asks for 1 to 200 messages below an id of at least 1.
+//! a `history` whose bounds pass asks for 1 to 200 messages below an id of at least 1; a key
+//! that passes is 22 to 128 of `A-Za-z0-9_-`; a ban's target is exactly one well-formed
+//! fingerprint or IP address.
 
 #![no_main]
 
 use ajax_chat::protocol::{
-    ClientEnvelope, Limits, MAX_HISTORY, NONCE_CHARS, decode_client, is_room_name,
+    ClientEnvelope, KEY_CHARS, Limits, MAX_HISTORY, NONCE_CHARS, decode_client, is_fingerprint,
+    is_room_name,
 };
+
+fn well_formed_key(key: &str) -> bool {
+    KEY_CHARS.contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,6 +39,24 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(is_room_name(&valid.room));
         assert_eq!(post.room.as_deref().unwrap_or("general"), valid.room);
+        assert!(post.key.as_deref().is_none_or(well_formed_key));
+    }
+    if let ClientEnvelope::Edit(edit) = &envelope
+        && edit.validate(&Limits::default()).is_ok()
+    {
+        assert!(!edit.message.trim().is_empty() && edit.message.chars().count() <= 4096);
+        assert!(edit.key.as_deref().is_none_or(well_formed_key));
+    }
+    if let ClientEnvelope::Ban(ban) | ClientEnvelope::Unban(ban) = &envelope
+        && let Ok(target) = ban.target()
+    {
+        match (&target.author, &target.address) {
+            (Some(author), None) => assert!(is_fingerprint(author)),
+            (None, Some(address)) => {
+                assert!(address.parse::<std::net::IpAddr>().is_ok());
+            }
+            _ => panic!("a ban of exactly one target"),
+        }
     }
     if let ClientEnvelope::History(history) = &envelope
         && let Ok((before, limit)) = history.bounds()

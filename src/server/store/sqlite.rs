@@ -402,6 +402,10 @@ fn open_writer(path: &Path) -> Result<Connection, SqliteError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(failed("set synchronous"))?;
+    // A deleted message's text must leave the file, not linger in a free page: SQLite then
+    // overwrites what it frees with zeros.
+    conn.pragma_update(None, "secure_delete", "ON")
+        .map_err(failed("set secure_delete"))?;
     migrate(&mut conn).map_err(failed("migrate the schema"))?;
     Ok(conn)
 }
