@@ -97,6 +97,10 @@ struct Args {
     /// Only the long-polling scenarios (a quicker run while working on them).
     #[arg(long)]
     long_poll_only: bool,
+    /// Also search a 1,000,000-message database over PostgreSQL: the URL of an empty database
+    /// (e.g. one `scripts/pg-cluster create` made), which the benchmark fills.
+    #[arg(long)]
+    search_postgres: Option<String>,
     /// Internal: run the bare axum ceiling server instead.
     #[arg(long, hide = true)]
     ceiling_server: bool,
@@ -439,6 +443,8 @@ enum Expect {
     EmptySync,
     Sync(usize),
     History(usize),
+    /// A search reply, of at most 50 messages.
+    Search,
     Stored,
 }
 
@@ -455,6 +461,10 @@ impl Expect {
                 Expect::History(count) => {
                     text.starts_with(r#"{"type":"history","data":["#)
                         && text.matches(r#"{"id":"#).count() == count
+                }
+                Expect::Search => {
+                    text.starts_with(r#"{"type":"search","data":["#)
+                        && text.matches(r#"{"id":"#).count() <= 50
                 }
                 Expect::Stored => text.starts_with(r#"{"type":"status","data":{"status":0"#),
             }
@@ -1063,8 +1073,10 @@ impl Report {
                 HISTORY_ROWS
             };
             out += &format!(
-                "\nHistory: `history` of 50 messages before a random id of a random room, on a \
-                 database of {rows} messages in 10 rooms (SQLite).\n\n\
+                "\nHistory and search: `history` of 50 messages before a random id of a random \
+                 room, and `search` of two random words of a vocabulary of {VOCABULARY} (drawn \
+                 with Zipf-like frequencies, so from a few to hundreds of thousands of matches), \
+                 on a database of {rows} messages in 10 rooms (SQLite unless said).\n\n\
                  | scenario | req/s | p50 ms | p99 ms | p99.9 ms | errors | target | met |\n\
                  |---|---:|---:|---:|---:|---:|---|---|\n"
             );
@@ -1425,7 +1437,7 @@ async fn history_phase(
                 - rows as i64 * 1000;
             for n in 0..rows {
                 let room = &rooms[(n % 10) as usize];
-                let text = format!("message {n} of the history benchmark, in {room}");
+                let text = bench_text(n, room);
                 insert.execute(rusqlite::params![
                     room,
                     "bench",
@@ -1472,5 +1484,133 @@ async fn history_phase(
     .await?;
     let rate = many.rate();
     results.push((many, ">= 5,000 req/s".to_owned(), rate >= 5000.0));
+    eprintln!("search: 1 client");
+    results.push(search_run("search, two words, 1 client", &server, warm_up, duration).await?);
+    drop(server);
+    if let Some(url) = &args.search_postgres {
+        results.push(search_postgres(args, url, rows, warm_up, duration).await?);
+    }
     Ok(results)
+}
+
+/// Words of the benchmark's messages: 4,096 made-up ones of three syllables.
+const VOCABULARY: u64 = 4096;
+
+fn bench_word(rank: u64) -> String {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "we", "zo", "ba", "de", "fi", "go",
+        "hu",
+    ];
+    (0..3)
+        .map(|at| SYLLABLES[(rank >> (4 * at)) as usize % 16])
+        .collect()
+}
+
+/// A word of rank 0..VOCABULARY drawn from `mix`, log-uniformly: the low ranks are common (the
+/// first is in a third of the messages), the high ones rare, as in real text.
+fn bench_rank(mix: u64) -> u64 {
+    let unit = (mix >> 11) as f64 / (1u64 << 53) as f64;
+    ((VOCABULARY as f64).powf(unit) as u64 - 1).min(VOCABULARY - 1)
+}
+
+/// The text of the benchmark's message `n`: its number, its room and six words.
+fn bench_text(n: u64, room: &str) -> String {
+    let mut text = format!("message {n} in {room}:");
+    for word in 0..6u64 {
+        let mix = (n.wrapping_mul(6) + word + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        text.push(' ');
+        text.push_str(&bench_word(bench_rank(mix ^ (mix >> 29))));
+    }
+    text
+}
+
+/// One client searching two random words of the vocabulary (the last as a prefix, as the
+/// protocol reads it), back to back.
+async fn search_run(
+    name: &'static str,
+    server: &Server,
+    warm_up: Duration,
+    duration: Duration,
+) -> Result<(Saturation, String, bool), Error> {
+    let body = move |connection: usize, n: u64| {
+        let mix = (connection as u64 + 7).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+            ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let words = format!(
+            "{} {}",
+            bench_word(bench_rank(mix)),
+            bench_word(bench_rank(mix.rotate_left(23)))
+        );
+        Bytes::from(json!({"type": "search", "data": {"q": words}}).to_string())
+    };
+    let run = saturate(
+        name,
+        &[server.addr],
+        1,
+        warm_up,
+        duration,
+        Expect::Search,
+        body,
+    )
+    .await?;
+    let p99 = run.latency.value_at_quantile(0.99) as f64 / 1000.0;
+    Ok((run, format!("p99 <= 50 ms (is {p99:.2})"), p99 <= 50.0))
+}
+
+/// The same search over PostgreSQL: a chat server over the empty database at `url` makes the
+/// schema, the benchmark fills it with the same messages, and a server over it is searched.
+async fn search_postgres(
+    args: &Args,
+    url: &str,
+    rows: u64,
+    warm_up: Duration,
+    duration: Duration,
+) -> Result<(Saturation, String, bool), Error> {
+    let server = |args: &Args| -> Result<Server, Error> {
+        let mut command = Command::new(&args.server_bin);
+        command
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", url)
+            .env("CHAT_ROOMS", BENCH_ROOMS)
+            .env("CHAT_MESSAGE_RATE", "0")
+            .env("CHAT_SYNC_RATE", "0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        Server::spawn(command, None)
+    };
+    server(args)?.stop();
+    eprintln!("search: writing {rows} messages to PostgreSQL");
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let rooms = all_rooms();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as i64
+        - rows as i64 * 1000;
+    let insert = "INSERT INTO chat_messages (room, sender, message, sent_at)
+        SELECT room, 'bench', message, sent_at
+        FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[]) AS rows (room, message, sent_at)";
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(10_000) {
+        let room: Vec<&str> = chunk
+            .iter()
+            .map(|&n| rooms[(n % 10) as usize].as_str())
+            .collect();
+        let text: Vec<String> = chunk
+            .iter()
+            .map(|&n| bench_text(n, &rooms[(n % 10) as usize]))
+            .collect();
+        let at: Vec<i64> = chunk.iter().map(|&n| start + n as i64 * 1000).collect();
+        client.execute(insert, &[&room, &text, &at]).await?;
+    }
+    client.batch_execute("VACUUM ANALYZE chat_messages").await?;
+    drop(client);
+    let _ = driver.await;
+    let server = server(args)?;
+    eprintln!("search: 1 client (PostgreSQL)");
+    search_run(
+        "search, two words, 1 client (PostgreSQL)",
+        &server,
+        warm_up,
+        duration,
+    )
+    .await
 }

@@ -80,6 +80,56 @@ pub enum ClientEnvelope {
     Unban(#[serde(deserialize_with = "object")] BanRequest),
     /// Operator: the bans in force.
     Bans(#[serde(deserialize_with = "object")] AdminRequest),
+    /// Full-text search of the messages.
+    Search(#[serde(deserialize_with = "object")] SearchRequest),
+}
+
+/// Most results of one `search`, newest first.
+pub const MAX_SEARCH_RESULTS: usize = 50;
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The `data` of a client's `search` envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// The words to find: a message matches when it has every one as a word (the last one also
+    /// as the start of a word), in any case.
+    pub q: String,
+    /// Only this room's messages; every room's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// Only messages older than this id (the next page of results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+}
+
+impl SearchRequest {
+    /// The query's words, lowercased: runs of letters and digits (what the search indexes
+    /// split text into), checked: 1 to [`MAX_QUERY_CHARS`] characters with at least one word,
+    /// and `before` at least 1.
+    pub fn words(&self) -> Result<Vec<String>, Invalid> {
+        let chars = self.q.chars().count();
+        if !(1..=MAX_QUERY_CHARS).contains(&chars) {
+            return Err(Invalid(format!(
+                "data.q: {chars} characters, 1 to {MAX_QUERY_CHARS} allowed"
+            )));
+        }
+        if self.before == Some(0) {
+            return Err(Invalid("data.before: must be at least 1".into()));
+        }
+        let words: Vec<String> = self
+            .q
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Err(Invalid(
+                "data.q: must contain at least one letter or digit".into(),
+            ));
+        }
+        Ok(words)
+    }
 }
 
 /// Deserializes `T` from a JSON object only. serde's derived structs also accept a list of
@@ -381,6 +431,8 @@ pub enum ServerEnvelope {
     Rooms(Vec<RoomInfo>),
     /// The bans in force (operator only).
     Bans(Vec<Ban>),
+    /// Messages matching a `search`, newest first.
+    Search(Vec<ChatMessage>),
 }
 
 /// Decoded by hand rather than derived: serde's derived decoding of an adjacently tagged enum
@@ -402,10 +454,11 @@ impl<'de> Deserialize<'de> for ServerEnvelope {
                 "history" => ServerEnvelope::History(map.next_value()?),
                 "rooms" => ServerEnvelope::Rooms(map.next_value()?),
                 "bans" => ServerEnvelope::Bans(map.next_value()?),
+                "search" => ServerEnvelope::Search(map.next_value()?),
                 other => {
                     return Err(A::Error::unknown_variant(
                         other,
-                        &["sync", "status", "history", "rooms", "bans"],
+                        &["sync", "status", "history", "rooms", "bans", "search"],
                     ));
                 }
             })

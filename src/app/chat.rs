@@ -25,7 +25,9 @@ use leptos::task::spawn_local;
 
 use super::browser::{self, Timer};
 use super::composer::Composer;
+use super::mentions::mentions;
 use super::messages::MessageList;
+use super::search::Search;
 use super::{PAGE_HISTORY, PageState};
 use crate::protocol::{
     BanRequest, ChatMessage, ClientEnvelope, DeleteRequest, EditRequest, HistoryRequest, Kind,
@@ -115,6 +117,8 @@ pub fn room_of_path(path: &str) -> Option<&str> {
 pub struct Room {
     pub name: String,
     pub unread: u64,
+    /// How many of the unread messages this page received mention the reader.
+    pub mentions: u64,
     /// The newest id the reader has seen.
     seen: u64,
     /// The newest id already counted in `unread`.
@@ -143,6 +147,8 @@ pub(super) struct Chat {
     pub focus: RwSignal<Option<u64>>,
     /// The fingerprint of this browser's key, once the server has shown it.
     pub me: RwSignal<Option<String>>,
+    /// The reader's name, as typed: messages with `@` and it mention them.
+    pub name: RwSignal<String>,
     /// The operator's token, in the admin view.
     pub admin: RwSignal<Option<String>>,
     /// The message being edited.
@@ -174,6 +180,7 @@ impl Chat {
             .map(|room| Room {
                 name: room.name,
                 unread: 0,
+                mentions: 0,
                 // Until the browser says otherwise (a first visit), everything counts as seen.
                 seen: room.newest,
                 counted: room.newest,
@@ -190,6 +197,7 @@ impl Chat {
             newer: RwSignal::new(page.newer),
             focus: RwSignal::new(page.focus),
             me: RwSignal::new(None),
+            name: RwSignal::new(String::new()),
             admin: RwSignal::new(None),
             editing: RwSignal::new(None),
             marker: RwSignal::new(None),
@@ -233,6 +241,7 @@ impl Chat {
         self.rooms.update(|rooms| {
             let room = &mut rooms[index];
             room.unread = 0;
+            room.mentions = 0;
             room.seen = room.seen.max(newest);
         });
         let seen = serde_json::to_string(&self.seen_marks()).unwrap_or_default();
@@ -279,6 +288,16 @@ impl Chat {
                 });
             }
         });
+    }
+
+    /// Whether `message` mentions the reader: `@` and their name, by someone else (not sent
+    /// with this browser's key).
+    pub fn mentions_me(self, message: &ChatMessage) -> bool {
+        let mine = message.author.is_some() && self.me.with_untracked(|me| *me == message.author);
+        !mine
+            && self
+                .name
+                .with_untracked(|name| mentions(&message.message, name))
     }
 
     /// This browser's secret key: made once, kept in localStorage.
@@ -417,6 +436,9 @@ impl Chat {
                 if (!here || hidden || !live) && message.id > room.counted.max(room.seen) {
                     room.counted = message.id;
                     room.unread += 1;
+                    if self.mentions_me(&message) {
+                        room.mentions += 1;
+                    }
                 }
                 if here && live {
                     shown.push(message);
@@ -650,7 +672,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
     let rooms = page.rooms.clone();
     let admin_view = page.admin;
     let chat = Chat::new(page);
-    let name = RwSignal::new(String::new());
+    let name = chat.name;
     let menu_open = RwSignal::new(false);
 
     // Effects run only in the browser, once the page is hydrated: start polling there.
@@ -725,6 +747,10 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 chat.rooms
                     .with(|rooms| rooms.get(index).map_or(0, |r| r.unread))
             };
+            let mentioned = move || {
+                chat.rooms
+                    .with(|rooms| rooms.get(index).map_or(0, |r| r.mentions))
+            };
             let name = room.name;
             let go = move |ev: MouseEvent| {
                 if in_place(&ev) {
@@ -740,10 +766,15 @@ pub fn Chat(page: PageState) -> impl IntoView {
                         <span class="badge" aria-hidden="true" hidden=move || unread() == 0>
                             {unread}
                         </span>
+                        <span class="mention-badge" aria-hidden="true" hidden=move || mentioned() == 0>
+                            "@"
+                        </span>
                         <span class="visually-hidden">
-                            {move || match unread() {
-                                0 => String::new(),
-                                n => format!(" {n} unread"),
+                            {move || match (unread(), mentioned()) {
+                                (0, _) => String::new(),
+                                (n, 0) => format!(" {n} unread"),
+                                (n, 1) => format!(" {n} unread, 1 mention"),
+                                (n, m) => format!(" {n} unread, {m} mentions"),
                             }}
                         </span>
                     </a>
@@ -773,6 +804,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
                         </span>
                     </button>
                     <h1>{move || format!("#{}", chat.room.get())}</h1>
+                    <Search/>
                 </header>
                 // Always in the page, its text changing: a live region inserted together with
                 // its text is often not announced.

@@ -23,7 +23,10 @@ use leptos::prelude::*;
 
 use super::browser;
 use super::chat::{Chat, in_place};
+use super::links::{self, Piece};
+use super::mentions::mentions;
 use crate::protocol::ChatMessage;
+use leptos::either::Either;
 
 /// How close to the bottom, in pixels, still counts as "at the bottom".
 const BOTTOM_SLACK: i32 = 24;
@@ -64,6 +67,8 @@ pub struct Row {
     pub mine: bool,
     /// Shown as a textbox to edit it.
     pub editing: bool,
+    /// Mentions the reader (and is not theirs).
+    pub mention: bool,
     /// Which day heading it has, as a number: with the id, the row's key in the list.
     heading: u64,
     /// Which edit it shows (0: never edited): an edit renders the row again.
@@ -80,21 +85,23 @@ impl Row {
             | u64::from(self.marker) << 1
             | u64::from(self.local) << 2
             | u64::from(self.mine) << 3
-            | u64::from(self.editing) << 4;
-        let low = self.id | (flags | self.heading << 5) << 40;
+            | u64::from(self.editing) << 4
+            | u64::from(self.mention) << 5;
+        let low = self.id | (flags | self.heading << 6) << 40;
         u128::from(low) | u128::from(self.edited) << 64
     }
 }
 
 /// The rows of `messages`: `local` days in the reader's time zone (else UTC, as the server
 /// renders), `marker` the first unread id, `me` the reader's fingerprint, `editing` the
-/// message being edited.
+/// message being edited, `name` the reader's name (for mentions).
 pub fn rows(
     messages: &[ChatMessage],
     local: bool,
     marker: Option<u64>,
     me: Option<&str>,
     editing: Option<u64>,
+    name: &str,
 ) -> Vec<Row> {
     let day_of = |secs: i64| {
         let offset = if local {
@@ -145,6 +152,8 @@ pub fn rows(
                 grouped,
                 marker,
                 mine: me.is_some() && message.author.as_deref() == me,
+                mention: !(me.is_some() && message.author.as_deref() == me)
+                    && mentions(&message.message, name),
                 editing: editing == Some(message.id),
                 edited,
             }
@@ -222,8 +231,10 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
         let local = in_browser.get();
         let marker = chat.marker.get();
         let editing = chat.editing.get();
-        chat.me
-            .with(|me| messages.with(|kept| rows(kept, local, marker, me.as_deref(), editing)))
+        let name = chat.name.with(|name| name.trim().to_owned());
+        chat.me.with(|me| {
+            messages.with(|kept| rows(kept, local, marker, me.as_deref(), editing, &name))
+        })
     });
     // One handler for the buttons of every row (and the editor's keys), by their
     // `data-action`: rows then carry no handlers of their own, which keeps the bundle small.
@@ -355,6 +366,8 @@ fn MessageItem(message: ChatMessage, row: Row, chat: Chat) -> impl IntoView {
             class="message"
             class:mine=row.mine
             class:grouped=row.grouped
+            class:mention=row.mention
+            data-mention=row.mention.then_some("true")
             id=format!("m{id}")
             data-id=id
             aria-current=current
@@ -372,7 +385,7 @@ fn MessageItem(message: ChatMessage, row: Row, chat: Chat) -> impl IntoView {
                         <time datetime=message.sent_at title=title>{time}</time>
                     </a>
                 </div>
-                <p class="text" hidden=row.editing>{message.message}</p>
+                <p class="text" hidden=row.editing>{rich_text(&message.message)}</p>
                 {editor}
                 <div class="actions">
                     {edited.then(|| view! { <span class="edited">"(edited)"</span> })}
@@ -389,6 +402,22 @@ fn MessageItem(message: ChatMessage, row: Row, chat: Chat) -> impl IntoView {
             </div>
         </li>
     }
+}
+
+/// A message's text with its URLs as links ([`links::pieces`]): built as text nodes and `<a>`
+/// elements, never from HTML, the same on the server and in the browser.
+fn rich_text(text: &str) -> impl IntoView + use<> {
+    links::pieces(text)
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => Either::Left(text.to_owned()),
+            Piece::Link(url) => Either::Right(view! {
+                <a href=url.to_owned() rel="noopener noreferrer nofollow ugc" target="_blank">
+                    {url.to_owned()}
+                </a>
+            }),
+        })
+        .collect_view()
 }
 
 /// The time of day of an RFC 3339 UTC timestamp ("HH:MM"), which the server renders: it does
@@ -433,7 +462,7 @@ mod tests {
             at(5, "bob", "2020-01-02T00:00:00Z"),
             at(6, "bob", "2020-01-02T00:01:00Z"),
         ];
-        let rows = rows(&messages, false, Some(6), None, None);
+        let rows = rows(&messages, false, Some(6), None, None, "");
         let days: Vec<Option<&str>> = rows.iter().map(|r| r.day.as_deref()).collect();
         assert_eq!(
             days,

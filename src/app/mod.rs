@@ -8,7 +8,10 @@
 pub mod browser;
 pub mod chat;
 mod composer;
+pub mod links;
+mod mentions;
 mod messages;
+mod search;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -16,8 +16,8 @@ use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::store::{Actor, Encoded, Outcome, Refusal, Write};
 use crate::protocol::{
-    ClientEnvelope, DeleteRequest, EditRequest, Limits, RoomsRequest, ServerEnvelope, Status,
-    decode_client,
+    ClientEnvelope, DeleteRequest, EditRequest, Limits, MAX_SEARCH_RESULTS, RoomsRequest,
+    ServerEnvelope, Status, decode_client,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -94,6 +94,7 @@ pub async fn ajax(
             | ClientEnvelope::Delete(_)
             | ClientEnvelope::Ban(_)
             | ClientEnvelope::Unban(_) => &state.message_limit,
+            // Searches share the reads' budget.
             _ => &state.sync_limit,
         };
         limiter.check(client).map_err(AjaxError::RateLimited)?;
@@ -169,6 +170,24 @@ pub async fn ajax(
             operator(&state, &request.admin)?;
             let bans = state.store.bans().await?;
             Ok(Json(ServerEnvelope::Bans(bans)).into_response())
+        }
+        ClientEnvelope::Search(request) => {
+            let words = request.words()?;
+            // One room, or every room served now (a room dropped from the list keeps its
+            // messages in the database, but they are no longer shown).
+            let rooms = match &request.room {
+                Some(room) => {
+                    state.rooms.check("data.room", room)?;
+                    vec![room.clone()]
+                }
+                None => state.rooms.names().to_vec(),
+            };
+            let before = request.before.unwrap_or(u64::MAX);
+            let found = state
+                .store
+                .search(&words, &rooms, before, MAX_SEARCH_RESULTS)
+                .await?;
+            Ok(Json(ServerEnvelope::Search(found)).into_response())
         }
         ClientEnvelope::Sync(request) => {
             let wait = request.wait()?;

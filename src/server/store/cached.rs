@@ -187,6 +187,21 @@ impl<B: Backend> Store for CachedStore<B> {
         backend.bans().await.map_err(StoreError::backend)
     }
 
+    async fn search(
+        &self,
+        words: &[String],
+        rooms: &[String],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        self.queue.ensure_open()?;
+        let backend = &self.shared.backend;
+        backend
+            .search(words, rooms, before, limit)
+            .await
+            .map_err(StoreError::backend)
+    }
+
     fn secret(&self) -> &[u8] {
         &self.secret
     }

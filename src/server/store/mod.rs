@@ -180,6 +180,16 @@ pub trait Store: Send + Sync + 'static {
     /// The bans in force.
     async fn bans(&self) -> Result<Vec<Ban>, StoreError>;
 
+    /// Up to `limit` messages of `rooms` with every one of `words` as a word (the last also as
+    /// a prefix), with an id below `before`, newest first.
+    async fn search(
+        &self,
+        words: &[String],
+        rooms: &[String],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
+
     /// The server's secret for deriving fingerprints: made at first start and kept in the
     /// database, so every instance over it derives the same.
     fn secret(&self) -> &[u8];
@@ -238,6 +248,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The bans in force.
     fn bans(&self) -> impl Future<Output = Result<Vec<Ban>, Self::Error>> + Send;
+
+    /// As [`Store::search`]: the database's full-text index, kept in step with the messages
+    /// by the same transactions.
+    fn search(
+        &self,
+        words: &[String],
+        rooms: &[String],
+        before: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ChatMessage>, Self::Error>> + Send;
 
     /// The stored fingerprint secret; `fresh` is stored first if there is none yet (by
     /// whichever instance gets there first).

@@ -69,6 +69,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX chat_messages_by_address ON chat_messages (address) WHERE address IS NOT NULL;
     CREATE TABLE chat_bans (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value));
     CREATE TABLE chat_settings (name TEXT PRIMARY KEY, value BYTEA NOT NULL);",
+    // Full-text search: the words of each message's current text (none for events and deleted
+    // messages) in a generated `tsvector` column, computed by the same statement that writes the
+    // text, with a GIN index. The `simple` configuration: words as written, lowercased, no
+    // stemming, for any language.
+    "ALTER TABLE chat_messages ADD COLUMN words tsvector GENERATED ALWAYS AS
+        (CASE WHEN kind = 0 THEN to_tsvector('simple', message) END) STORED;
+    CREATE INDEX chat_messages_by_words ON chat_messages USING GIN (words);",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
@@ -105,6 +112,10 @@ const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, se
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
 const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
       (SELECT 1 FROM chat_messages WHERE room = $1 AND id > $2 AND kind = 0 LIMIT $3) AS unread";
+const SEARCH: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
+    edited_at FROM chat_messages
+    WHERE words @@ to_tsquery('simple', $1) AND id < $2 AND room = ANY($3)
+    ORDER BY id DESC LIMIT $4";
 const BANNED: &str = "SELECT EXISTS (SELECT 1 FROM chat_bans
     WHERE (kind = 'author' AND value = $1) OR (kind = 'address' AND value = $2))";
 
@@ -135,6 +146,9 @@ pub struct PostgresBackend {
 }
 
 impl PostgresBackend {
+    /// The schema version a migrated database records in `chat_schema`.
+    pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
     /// Connects to the database `url` names, creates or migrates the schema (safely when several
     /// instances start at once) and starts listening for other instances' commits.
     pub async fn open(url: &str) -> Result<Self, PostgresError> {
@@ -294,6 +308,30 @@ impl Backend for PostgresBackend {
             .map(|row| Ok(ban_of(row.try_get::<_, &str>(0)?, row.try_get(1)?)))
             .collect::<Result<_, _>>()
             .map_err(|source| PostgresError::Query { what, source })
+    }
+
+    async fn search(
+        &self,
+        words: &[String],
+        rooms: &[String],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, PostgresError> {
+        // `'a' & 'b' & 'c':*`: every word, the last also as a prefix. The words are letters and
+        // digits only; quoted, none is read as an operator.
+        let mut query: Vec<String> = words
+            .iter()
+            .map(|word| format!("'{}'", word.replace('\'', "''")))
+            .collect();
+        if let Some(last) = query.last_mut() {
+            last.push_str(":*");
+        }
+        let query = query.join(" & ");
+        let before = i64::try_from(before).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let what = "search messages";
+        self.read(what, SEARCH, &[&query, &before, &rooms, &limit])
+            .await
     }
 
     async fn secret(&self, fresh: [u8; 32]) -> Result<Vec<u8>, PostgresError> {

@@ -58,6 +58,24 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_address ON messages (address) WHERE address IS NOT NULL;
      CREATE TABLE bans (kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value));
      CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    // Full-text search: an FTS5 index of the messages' current text (kind 0), kept in step by
+    // triggers, so in the same transaction as every post, edit and delete. Contentless (the
+    // text is not stored twice) with deletes that remove a message's words from the index at
+    // once (`secure-delete`): a deleted message's text does not linger there either.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(
+        message, content = '', contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+     );
+     INSERT INTO messages_fts (messages_fts, rank) VALUES ('secure-delete', 1);
+     INSERT INTO messages_fts (rowid, message) SELECT id, message FROM messages WHERE kind = 0;
+     CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = 0 BEGIN
+       INSERT INTO messages_fts (rowid, message) VALUES (new.id, new.message);
+     END;
+     CREATE TRIGGER messages_fts_update AFTER UPDATE OF message, kind ON messages
+     WHEN old.kind = 0 BEGIN
+       DELETE FROM messages_fts WHERE rowid = old.id;
+       INSERT INTO messages_fts (rowid, message) SELECT new.id, new.message WHERE new.kind = 0;
+     END;",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -257,6 +275,37 @@ impl Backend for SqliteBackend {
                 conn.prepare_cached("SELECT kind, value FROM bans ORDER BY kind, value")?;
             let rows =
                 stmt.query_map([], |row| Ok(ban_of(&row.get::<_, String>(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        words: &[String],
+        rooms: &[String],
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, SqliteError> {
+        let query = fts_query(words);
+        let rooms = serde_json::to_string(rooms).unwrap_or_else(|_| "[]".to_owned());
+        let before = to_i64(before);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("search messages", move |conn| {
+            // Newest first straight from the index (FTS5 walks its rowids backwards), joined to
+            // the messages for their rows and rooms.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM messages_fts JOIN messages ON messages.id = messages_fts.rowid
+                 WHERE messages_fts MATCH ?1 AND messages_fts.rowid < ?2
+                   AND messages.room IN (SELECT value FROM json_each(?3)) AND messages.kind = 0
+                 ORDER BY messages_fts.rowid DESC LIMIT ?4",
+                COLUMNS
+                    .split(", ")
+                    .map(|column| format!("messages.{column}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))?;
+            let rows = stmt.query_map(params![query, before, rooms, limit], row_to_message)?;
             rows.collect()
         })
         .await
@@ -644,6 +693,22 @@ fn commit_with(
     }
     tx.commit()?;
     Ok(done)
+}
+
+/// An FTS5 query for messages with every word, the last also as a prefix: `"a" "b" "c"*`. The
+/// words are letters and digits only; quoting keeps FTS5's operators (`AND`, `NEAR`) words.
+fn fts_query(words: &[String]) -> String {
+    let mut query = String::new();
+    for (at, word) in words.iter().enumerate() {
+        if at > 0 {
+            query.push(' ');
+        }
+        query.push('"');
+        query.push_str(&word.replace('"', "\"\""));
+        query.push('"');
+    }
+    query.push('*');
+    query
 }
 
 fn to_i64(id: u64) -> i64 {

@@ -98,6 +98,16 @@ impl Backend for Memory {
         Ok(Vec::new())
     }
 
+    async fn search(
+        &self,
+        _words: &[String],
+        _rooms: &[String],
+        _before: u64,
+        _limit: usize,
+    ) -> Result<Vec<ChatMessage>, Refused> {
+        Err(Refused)
+    }
+
     async fn secret(&self, fresh: [u8; 32]) -> Result<Vec<u8>, Refused> {
         Ok(fresh.to_vec())
     }
