@@ -17,6 +17,9 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     use leptos::prelude::*;
+    // Panic messages in the console while developing (`cargo leptos watch`); the release
+    // bundle goes without the hook and its formatting (about 0.7 KB gzip).
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     // The server wrote the state it rendered from into the page; start from exactly that.
     let json = document()

@@ -20,7 +20,8 @@ mod imp {
 
     pub async fn post(envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
         let request = gloo_net::http::Request::post("/ajax")
-            .json(envelope)
+            .header("Content-Type", "application/json")
+            .body(envelope.to_json())
             .map_err(|err| NoReply(err.to_string()))?;
         let response = request
             .send()
@@ -140,6 +141,77 @@ mod imp {
         Some((action, row.get_attribute("data-id")?.parse().ok()?))
     }
 
+    /// The value of `attribute` on the element an event came from, or the nearest one around it
+    /// that has it.
+    pub fn data_of(ev: &leptos::web_sys::Event, attribute: &str) -> Option<String> {
+        use wasm_bindgen::JsCast;
+        let target = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
+        target
+            .closest(&format!("[{attribute}]"))
+            .ok()??
+            .get_attribute(attribute)
+    }
+
+    /// Shows `names` as the options of the listbox `list` (hidden when there are none), the
+    /// `active` one selected and named as the active descendant of the box `owner`.
+    pub fn show_options(list: &str, owner: &str, names: &[String], active: usize) {
+        let document = leptos::prelude::document();
+        let (Some(list), Some(owner)) = (
+            document.get_element_by_id(list),
+            document.get_element_by_id(owner),
+        ) else {
+            return;
+        };
+        list.set_text_content(None);
+        for (index, name) in names.iter().enumerate() {
+            let id = format!("mention-{index}");
+            let attributes = [
+                ("role", "option"),
+                ("id", id.as_str()),
+                (
+                    "aria-selected",
+                    if index == active { "true" } else { "false" },
+                ),
+                ("data-index", &index.to_string()),
+            ];
+            if let Some(option) = element("li", &attributes, Some(name)) {
+                let _ = list.append_child(&option);
+            }
+        }
+        let _ = if names.is_empty() {
+            let _ = owner.remove_attribute("aria-activedescendant");
+            list.set_attribute("hidden", "")
+        } else {
+            let _ = owner.set_attribute("aria-activedescendant", &format!("mention-{active}"));
+            list.remove_attribute("hidden")
+        };
+    }
+
+    fn text_area(id: &str) -> Option<web_sys::HtmlTextAreaElement> {
+        use wasm_bindgen::JsCast;
+        leptos::prelude::document()
+            .get_element_by_id(id)?
+            .dyn_into::<web_sys::HtmlTextAreaElement>()
+            .ok()
+    }
+
+    /// Where the caret is in the textarea with this id, in UTF-16 units (as the browser counts).
+    pub fn caret(id: &str) -> Option<usize> {
+        text_area(id)?.selection_start().ok()?.map(|at| at as usize)
+    }
+
+    /// Puts the caret of the textarea with this id at `at` UTF-16 units, once its new text is
+    /// in (the next frame).
+    pub fn set_caret(id: &str, at: usize) {
+        let id = id.to_owned();
+        leptos::prelude::request_animation_frame(move || {
+            if let Some(area) = text_area(&id) {
+                let at = u32::try_from(at).unwrap_or(u32::MAX);
+                let _ = area.set_selection_range(at, at);
+            }
+        });
+    }
+
     /// Moves the keyboard focus to the element with this id.
     pub fn focus(id: &str) {
         use wasm_bindgen::JsCast;
@@ -159,6 +231,20 @@ mod imp {
             .unwrap_or_default()
     }
 
+    /// An element `<tag>` with `attributes` and, if given, one text node.
+    fn element(
+        tag: &str,
+        attributes: &[(&str, &str)],
+        text: Option<&str>,
+    ) -> Option<web_sys::Element> {
+        let element = leptos::prelude::document().create_element(tag).ok()?;
+        for (name, value) in attributes {
+            element.set_attribute(name, value).ok()?;
+        }
+        element.set_text_content(text);
+        Some(element)
+    }
+
     /// Replaces the items of the list with this id by `rows`, built with `createElement` and
     /// text nodes (never HTML): cheaper for the bundle than a reactive view of them.
     pub fn fill_list(id: &str, rows: Vec<super::ListRow>) {
@@ -167,38 +253,120 @@ mod imp {
             return;
         };
         list.set_text_content(None);
-        let element = |tag: &str, class: &str| {
-            let element = document.create_element(tag).ok()?;
-            if !class.is_empty() {
-                element.set_class_name(class);
-            }
-            Some(element)
-        };
         for row in rows {
             let built = (|| {
-                let item = element("li", "")?;
-                let link = element("a", "")?;
-                link.set_attribute("href", &row.href).ok()?;
-                let place = element("span", "where")?;
-                place.set_text_content(Some(&row.place));
-                let text = element("span", "found")?;
-                for (marked, piece) in &row.pieces {
-                    if *marked {
-                        let mark = element("mark", "")?;
-                        mark.set_text_content(Some(piece));
-                        text.append_child(&mark).ok()?;
-                    } else {
-                        text.append_child(&document.create_text_node(piece)).ok()?;
-                    }
-                }
+                let link = element("a", &[("href", &row.href)], None)?;
+                let place = element("span", &[("class", "where")], Some(&row.place))?;
                 link.append_child(&place).ok()?;
+                let text = element("span", &[("class", "found")], None)?;
+                for (marked, piece) in &row.pieces {
+                    let node: web_sys::Node = if *marked {
+                        element("mark", &[], Some(piece))?.into()
+                    } else {
+                        document.create_text_node(piece).into()
+                    };
+                    text.append_child(&node).ok()?;
+                }
                 link.append_child(&text).ok()?;
+                let item = element("li", &[], None)?;
                 item.append_child(&link).ok()?;
                 list.append_child(&item).ok()
             })();
             if built.is_none() {
                 return;
             }
+        }
+    }
+
+    /// Whether this browser has notifications at all (not every context does).
+    fn notifications_supported() -> bool {
+        js_sys::Reflect::has(
+            &leptos::prelude::window(),
+            &JsValue::from_str("Notification"),
+        )
+        .unwrap_or(false)
+    }
+
+    /// Whether this site may show notifications.
+    pub fn notifications_allowed() -> bool {
+        notifications_supported()
+            && web_sys::Notification::permission() == web_sys::NotificationPermission::Granted
+    }
+
+    /// Asks the browser's permission to notify (once; later the browser answers by itself), and
+    /// tells `done` whether it was given.
+    pub fn ask_notifications(done: impl FnOnce(bool) + 'static) {
+        if !notifications_supported() {
+            return done(false);
+        }
+        if notifications_allowed() {
+            return done(true);
+        }
+        let Ok(asked) = web_sys::Notification::request_permission() else {
+            return done(false);
+        };
+        let answered = wasm_bindgen::closure::Closure::once(move |answer: JsValue| {
+            done(answer.as_string().as_deref() == Some("granted"));
+        });
+        let _ = asked.then(&answered);
+        // Called once by the promise; kept alive until then.
+        answered.forget();
+    }
+
+    /// Shows a notification; one with the same `tag` replaces it. A click on it brings this
+    /// tab forward and opens `href` in it.
+    pub fn notify(title: &str, body: &str, tag: &str, href: &str) {
+        use wasm_bindgen::JsCast;
+        if !notifications_allowed() {
+            return;
+        }
+        let options = web_sys::NotificationOptions::new();
+        options.set_body(body);
+        options.set_tag(tag);
+        if let Ok(shown) = web_sys::Notification::new_with_options(title, &options) {
+            let href = href.to_owned();
+            let click = wasm_bindgen::closure::Closure::once_into_js(move || {
+                let window = leptos::prelude::window();
+                let _ = window.focus();
+                let _ = window.location().assign(&href);
+            });
+            shown.set_onclick(Some(click.unchecked_ref()));
+        }
+    }
+
+    /// Sets (or with an empty value, for `hidden`, removes) an attribute of the element with
+    /// this id.
+    pub fn set_attribute(id: &str, name: &str, value: &str) {
+        if let Some(element) = leptos::prelude::document().get_element_by_id(id) {
+            let _ = if value.is_empty() {
+                element.remove_attribute(name)
+            } else {
+                element.set_attribute(name, value)
+            };
+        }
+    }
+
+    /// Sets the `value` property of the form control with this id.
+    pub fn set_value(id: &str, value: &str) {
+        if let Some(element) = leptos::prelude::document().get_element_by_id(id) {
+            let _ = js_sys::Reflect::set(
+                &element,
+                &JsValue::from_str("value"),
+                &JsValue::from_str(value),
+            );
+        }
+    }
+
+    /// The tab's icon: with a dot while something is unread.
+    pub fn set_favicon(unread: bool) {
+        let icon = leptos::prelude::document().query_selector("link[rel=icon]");
+        if let Ok(Some(icon)) = icon {
+            let href = if unread {
+                "/favicon-unread.svg"
+            } else {
+                "/favicon.svg"
+            };
+            let _ = icon.set_attribute("href", href);
         }
     }
 
@@ -338,6 +506,18 @@ mod imp {
 
     pub fn focus(_id: &str) {}
 
+    pub fn data_of(_ev: &leptos::web_sys::Event, _attribute: &str) -> Option<String> {
+        None
+    }
+
+    pub fn show_options(_list: &str, _owner: &str, _names: &[String], _active: usize) {}
+
+    pub fn caret(_id: &str) -> Option<usize> {
+        None
+    }
+
+    pub fn set_caret(_id: &str, _at: usize) {}
+
     pub fn text_of(_id: &str) -> String {
         String::new()
     }
@@ -347,6 +527,22 @@ mod imp {
     }
 
     pub fn fill_list(_id: &str, _rows: Vec<super::ListRow>) {}
+
+    pub fn notifications_allowed() -> bool {
+        false
+    }
+
+    pub fn ask_notifications(done: impl FnOnce(bool) + 'static) {
+        done(false);
+    }
+
+    pub fn notify(_title: &str, _body: &str, _tag: &str, _href: &str) {}
+
+    pub fn set_favicon(_unread: bool) {}
+
+    pub fn set_attribute(_id: &str, _name: &str, _value: &str) {}
+
+    pub fn set_value(_id: &str, _value: &str) {}
 
     pub fn confirm(_question: &str) -> bool {
         false

@@ -27,6 +27,7 @@ use super::browser::{self, Timer};
 use super::composer::Composer;
 use super::mentions::mentions;
 use super::messages::MessageList;
+use super::notify::{Notifier, NotifyControls};
 use super::search::Search;
 use super::{PAGE_HISTORY, PageState};
 use crate::protocol::{
@@ -153,6 +154,8 @@ pub(super) struct Chat {
     pub admin: RwSignal<Option<String>>,
     /// The message being edited.
     pub editing: RwSignal<Option<u64>>,
+    /// Desktop notifications.
+    pub notifier: Notifier,
     /// The first unread message when the room was entered: "New messages" goes before it.
     pub marker: RwSignal<Option<u64>>,
     /// The newest id synced, in any room: what the next sync asks to follow.
@@ -200,6 +203,7 @@ impl Chat {
             name: RwSignal::new(String::new()),
             admin: RwSignal::new(None),
             editing: RwSignal::new(None),
+            notifier: Notifier::new(),
             marker: RwSignal::new(None),
             cursor: StoredValue::new(cursor),
             loading: StoredValue::new(false),
@@ -244,7 +248,7 @@ impl Chat {
             room.mentions = 0;
             room.seen = room.seen.max(newest);
         });
-        let seen = serde_json::to_string(&self.seen_marks()).unwrap_or_default();
+        let seen = self.seen_marks().to_json();
         browser::save(SEEN_KEY, &seen);
     }
 
@@ -293,11 +297,15 @@ impl Chat {
     /// Whether `message` mentions the reader: `@` and their name, by someone else (not sent
     /// with this browser's key).
     pub fn mentions_me(self, message: &ChatMessage) -> bool {
-        let mine = message.author.is_some() && self.me.with_untracked(|me| *me == message.author);
-        !mine
+        !self.is_mine(message)
             && self
                 .name
                 .with_untracked(|name| mentions(&message.message, name))
+    }
+
+    /// Whether `message` was sent with this browser's key.
+    fn is_mine(self, message: &ChatMessage) -> bool {
+        message.author.is_some() && self.me.with_untracked(|me| *me == message.author)
     }
 
     /// This browser's secret key: made once, kept in localStorage.
@@ -436,8 +444,12 @@ impl Chat {
                 if (!here || hidden || !live) && message.id > room.counted.max(room.seen) {
                     room.counted = message.id;
                     room.unread += 1;
-                    if self.mentions_me(&message) {
+                    let mentioned = self.mentions_me(&message);
+                    if mentioned {
                         room.mentions += 1;
+                    }
+                    if !self.is_mine(&message) {
+                        self.notifier.message(&message, mentioned);
                     }
                 }
                 if here && live {
@@ -549,7 +561,10 @@ impl Chat {
             return;
         }
         let backing_off = self.retry.try_with_value(Option::is_some).unwrap_or(true);
-        if backing_off || (browser::page_hidden() && self.long_poll_ms == 0) {
+        // Hidden tabs poll too while notifications are on: that is how news reaches them.
+        let resting =
+            browser::page_hidden() && self.long_poll_ms == 0 && !self.notifier.on.get_untracked();
+        if backing_off || resting {
             return;
         }
         self.sync();
@@ -681,6 +696,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
             name.set(saved);
         }
         chat.restore_identity();
+        chat.notifier.restore();
         chat.restore_seen();
         let interval_ms = u32::try_from(chat.poll_interval_ms).unwrap_or(u32::MAX);
         let ticker = browser::every(interval_ms, move || chat.tick());
@@ -716,6 +732,8 @@ pub fn Chat(page: PageState) -> impl IntoView {
             moved.remove();
         });
     });
+    // The notification controls follow the room shown (and start from what was restored).
+    Effect::new(move |_| chat.room.with(|room| chat.notifier.show(room)));
     // The one place the name is remembered: whenever it changes (also when loaded above).
     Effect::new(move |_| name.with(|name| browser::save(NAME_KEY, name.trim())));
     // Unread messages across rooms: the room shown counts only while the tab is hidden.
@@ -726,6 +744,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
     Effect::new(move |_| {
         let total = total();
         let room = chat.room.get();
+        browser::set_favicon(total > 0);
         browser::set_title(&if total > 0 {
             format!("({total}) #{room} · Chat")
         } else {
@@ -787,6 +806,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
         <div class="layout">
             <nav id="rooms" class="rooms" class:open=move || menu_open.get() aria-label="Rooms">
                 <ul>{links}</ul>
+                <NotifyControls chat/>
             </nav>
             <main class="chat">
                 <header class="chat-header">

@@ -11,6 +11,7 @@ mod composer;
 pub mod links;
 mod mentions;
 mod messages;
+mod notify;
 mod search;
 
 use leptos::prelude::*;
