@@ -101,6 +101,9 @@ struct Args {
     /// (e.g. one `scripts/pg-cluster create` made), which the benchmark fills.
     #[arg(long)]
     search_postgres: Option<String>,
+    /// Only the PostgreSQL search (needs `--search-postgres`): a quicker run while working on it.
+    #[arg(long)]
+    search_only: bool,
     /// Internal: run the bare axum ceiling server instead.
     #[arg(long, hide = true)]
     ceiling_server: bool,
@@ -120,6 +123,25 @@ fn main() -> Result<(), Error> {
     }
     raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new()?;
+    if let (true, Some(url)) = (args.search_only, &args.search_postgres) {
+        let rows = if args.smoke {
+            HISTORY_ROWS_SMOKE
+        } else {
+            HISTORY_ROWS
+        };
+        let (warm_up, duration) = (Duration::from_secs(1), Duration::from_secs(args.duration));
+        let (run, target, met) =
+            runtime.block_on(search_postgres(&args, url, rows, warm_up, duration))?;
+        let p50 = run.latency.value_at_quantile(0.5) as f64 / 1000.0;
+        let p99 = run.latency.value_at_quantile(0.99) as f64 / 1000.0;
+        println!(
+            "{}: {:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, errors {} | {target} | met: {met}",
+            run.name,
+            run.rate(),
+            run.errors
+        );
+        return Ok(());
+    }
     if args.long_poll_only {
         let runs = runtime.block_on(long_polling(&args))?;
         println!("{}", long_polling_markdown(&args, &runs));

@@ -173,3 +173,33 @@ async fn malformed_searches_are_refused() {
         Vec::<u64>::new()
     );
 }
+
+/// More messages than the newest window a backend may read first (PostgreSQL reads the newest
+/// 5,000 before it turns to its index): a rare word far back is still found, a common one gives
+/// the newest page, and paging goes on past the window.
+#[tokio::test]
+async fn rare_words_far_back_and_common_words_among_many_messages() {
+    let (fx, router) = chat().await;
+    let rare = post(&router, "general", "a zanzibarian word, once").await;
+    let fillers = (0..5_100).map(|n| {
+        let store = &fx.store;
+        async move {
+            let message = ajax_chat::protocol::ValidMessage {
+                room: "general".into(),
+                sender: "filler".into(),
+                message: format!("common filler {n}"),
+                ..Default::default()
+            };
+            store.append(message).await.unwrap().id
+        }
+    });
+    let mut ids = futures_util::future::join_all(fillers).await;
+    ids.sort_unstable();
+    assert_eq!(search(&router, json!({"q": "zanzibar"})).await, [rare]);
+    let newest: Vec<u64> = ids.iter().rev().take(50).copied().collect();
+    assert_eq!(search(&router, json!({"q": "common filler"})).await, newest);
+    let deep = ids[ids.len() - 5_050];
+    let page = search(&router, json!({"q": "filler", "before": deep})).await;
+    let expected: Vec<u64> = ids.iter().rev().skip(5_050).take(50).copied().collect();
+    assert_eq!(page, expected);
+}
