@@ -101,7 +101,8 @@ pub async fn ajax(
     }
     // Kept with each message so that a ban of the address can purge them; canonical, so that
     // an IPv4 client seen as `::ffff:a.b.c.d` is banned as `a.b.c.d`.
-    let address = client.map(|Extension(ClientAddr(ip))| ip.to_canonical().to_string());
+    // Made only by the writes that keep it: not on the hot path of the idle sync.
+    let address = || client.map(|Extension(ClientAddr(ip))| ip.to_canonical().to_string());
     match envelope {
         ClientEnvelope::Message(post) => {
             let mut valid = post.validate(&state.limits)?;
@@ -110,7 +111,7 @@ pub async fn ajax(
                 .key
                 .as_deref()
                 .map(|key| state.identity.fingerprint(key));
-            valid.address = address;
+            valid.address = address();
             let author = valid.author.clone();
             let stored = stored(state.store.write(Write::Post(valid)).await?, 0)?;
             tracing::debug!(id = stored.id, room = stored.room, "message stored");
@@ -122,7 +123,7 @@ pub async fn ajax(
             Ok(Json(ServerEnvelope::Status(status)).into_response())
         }
         ClientEnvelope::Edit(edit) => {
-            let write = edit_write(&state, edit, address)?;
+            let write = edit_write(&state, edit, address())?;
             let Write::Edit { id, .. } = write else {
                 unreachable!("edit_write makes edits")
             };
@@ -135,7 +136,7 @@ pub async fn ajax(
         }
         ClientEnvelope::Delete(delete) => {
             let id = delete.id;
-            let write = delete_write(&state, delete, address)?;
+            let write = delete_write(&state, delete, address())?;
             let event = stored(state.store.write(write).await?, id)?;
             let status = Status {
                 id: Some(event.id),
