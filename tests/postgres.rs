@@ -306,11 +306,20 @@ async fn two_instances_every_poller_gets_every_message_once_in_order() {
     for writer in writers {
         writer.await.unwrap();
     }
-    let stored: Vec<u64> = read_all(&client, first_addr)
-        .await
-        .iter()
-        .map(|message| message["id"].as_u64().unwrap())
-        .collect();
+    // The last posts on the second instance reach the first one's tail through NOTIFY, a few
+    // milliseconds after their writers' replies: wait for them (bounded) rather than read once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stored: Vec<u64> = loop {
+        let stored: Vec<u64> = read_all(&client, first_addr)
+            .await
+            .iter()
+            .map(|message| message["id"].as_u64().unwrap())
+            .collect();
+        if stored.len() >= expected || Instant::now() > deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(stored.len(), expected);
     for (poller, handle) in pollers.into_iter().enumerate() {
         let ids = handle.await.unwrap();
