@@ -699,7 +699,10 @@ async fn a_repeated_nonce_gets_the_same_reply_and_stores_nothing_new() {
     for repeat in repeats {
         assert_eq!(repeat.await.unwrap().body, first.body);
     }
-    assert_eq!(sync(&router, 0).await.len(), 1, "stored once");
+    let stored = sync(&router, 0).await;
+    assert_eq!(stored.len(), 1, "stored once");
+    // The page's outbox matches its pending line to the stored message by this id.
+    assert_eq!(first.body["data"]["id"], stored[0]["id"]);
 
     // Another key, or none, is another message.
     assert_ok(&post(&router, &with_nonce("only once", "retry-key-0002")).await);

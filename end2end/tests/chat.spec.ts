@@ -94,18 +94,25 @@ test("the name and the history survive a reload", async ({ page }) => {
   await expect(log(page).locator("li.mine", { hasText: text })).toHaveCount(1);
 });
 
-test("a refused or failed send shows an alert and keeps the text", async ({ page }) => {
+test("a refused send says why in its line and the alert; a failed one goes by itself", async ({
+  page,
+}) => {
   await openChat(page);
   await expect(alert(page)).toHaveText("");
+  const pending = (text: string) =>
+    log(page).locator("li.pending").filter({ hasText: text });
 
   // Refused by the rules the server applies too: a name over 64 characters.
   await nameField(page).fill("n".repeat(65));
   const kept = unique("not lost");
   await say(page, kept);
   await expect(alert(page)).toContainText("at most 64");
-  await expect(messageField(page)).toHaveValue(kept);
+  await expect(pending(kept).locator(".state")).toHaveText("Not sent");
+  await expect(pending(kept).locator(".refusal")).toContainText("at most 64");
+  // The box is free for the next message; the refused one keeps its text in the log.
+  await expect(messageField(page)).toHaveValue("");
 
-  // Refused by the server.
+  // The server cannot store it now (503): it waits and goes by itself once the server can.
   await nameField(page).fill("Rita");
   await page.route("**/ajax", async (route) => {
     if (route.request().postDataJSON()?.type !== "message") return route.continue();
@@ -118,26 +125,27 @@ test("a refused or failed send shows an alert and keeps the text", async ({ page
       }),
     });
   });
-  await sendButton(page).click();
-  await expect(alert(page)).toHaveText("storage is unavailable, please try again later");
-  await expect(messageField(page)).toHaveValue(kept);
+  await pending(kept).getByRole("button", { name: "Retry" }).click();
+  await expect(pending(kept).locator(".state")).toHaveText("Not sent yet");
+  await expect(alert(page)).toHaveText("");
   await page.unroute("**/ajax");
+  await expect(pending(kept)).toHaveCount(0, { timeout: 15_000 });
+  await expect(log(page).getByText(kept)).toHaveCount(1);
+  await expect(log(page).locator("li", { hasText: kept }).locator(".sender")).toHaveText("Rita");
 
-  // No answer at all.
+  // No answer at all: waiting, with the offline line, then sent by itself.
+  const later = unique("later");
   await page.route("**/ajax", (route) =>
     route.request().postDataJSON()?.type === "message" ? route.abort() : route.continue(),
   );
-  await messageField(page).press("Enter");
-  await expect(alert(page)).toContainText("Could not reach the server");
-  await expect(messageField(page)).toHaveValue(kept);
+  await say(page, later);
+  await expect(pending(later).locator(".state")).toHaveText("Not sent yet");
+  await expect(page.getByRole("status").filter({ hasText: "Offline" })).toBeVisible();
   await page.unroute("**/ajax");
-
-  // Once the server answers again, the same text goes through and the alert clears.
-  await sendButton(page).click();
-  await expect(messageField(page)).toHaveValue("");
+  await expect(pending(later)).toHaveCount(0, { timeout: 15_000 });
+  await expect(log(page).getByText(later)).toHaveCount(1);
+  await expect(page.getByText("Offline")).toHaveCount(0);
   await expect(alert(page)).toHaveText("");
-  await expect(log(page).getByText(kept)).toBeVisible();
-  await expect(log(page).getByText(kept)).toHaveCount(1);
 });
 
 test("at most one sync is in flight when the server is slow", async ({ page }) => {
@@ -300,11 +308,9 @@ test("a send whose reply was lost is retried without a duplicate", async ({ page
     await route.abort(); // …but its reply never reaches the page
   });
   await say(page, text);
-  await expect(alert(page)).toContainText("Could not reach the server");
-  await expect(messageField(page)).toHaveValue(text);
-
-  await sendButton(page).click();
   await expect(messageField(page)).toHaveValue("");
+  // The outbox sends it again by itself, with the same nonce.
+  await expect(log(page).locator("li.pending")).toHaveCount(0, { timeout: 15_000 });
   await expect(alert(page)).toHaveText("");
   await expect(log(page).getByText(text, { exact: true })).toHaveCount(1);
   await page.waitForTimeout(2500); // a few more polls: still only one
@@ -315,7 +321,7 @@ test("a send whose reply was lost is retried without a duplicate", async ({ page
   await page.unrouteAll({ behavior: "ignoreErrors" });
 });
 
-test("a send over the rate limit shows the refusal and keeps the text", async ({ page }) => {
+test("a send over the rate limit waits and goes by itself, in order", async ({ page }) => {
   const server = new Server(3212, undefined, { CHAT_MESSAGE_RATE: "0.2", CHAT_MESSAGE_BURST: "1" });
   await server.start();
   try {
@@ -326,10 +332,13 @@ test("a send over the rate limit shows the refusal and keeps the text", async ({
     await expect(messageField(page)).toHaveValue("");
     const second = unique("too soon");
     await say(page, second);
-    await expect(alert(page)).toContainText("too many requests");
-    await expect(messageField(page)).toHaveValue(second);
+    // 429: not a refusal to show, a reason to wait (one message per 5 s here).
+    const waiting = log(page).locator("li.pending").filter({ hasText: second });
+    await expect(waiting.locator(".state")).toHaveText("Not sent yet");
+    await expect(alert(page)).toHaveText("");
     await expect(log(page).getByText(first)).toBeVisible();
-    await expect(log(page).getByText(second)).toHaveCount(0);
+    await expect(waiting).toHaveCount(0, { timeout: 20_000 });
+    expect(await texts(page)).toEqual([first, second]);
   } finally {
     await server.stop();
   }

@@ -19,21 +19,82 @@ mod imp {
     use wasm_bindgen::JsValue;
 
     pub async fn post(envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
-        let request = gloo_net::http::Request::post("/ajax")
+        match exchange(envelope).await {
+            (_, Some(reply)) => Ok(reply),
+            (status, None) => Err(NoReply(format!("no envelope (HTTP {status})"))),
+        }
+    }
+
+    /// Sends `envelope`: the HTTP status (0 when the network failed) and the envelope that
+    /// came back, if one did.
+    pub async fn exchange(envelope: &ClientEnvelope) -> (u16, Option<ServerEnvelope>) {
+        let Ok(request) = gloo_net::http::Request::post("/ajax")
             .header("Content-Type", "application/json")
             .body(envelope.to_json())
-            .map_err(|err| NoReply(err.to_string()))?;
-        let response = request
-            .send()
-            .await
-            .map_err(|err| NoReply(err.to_string()))?;
+        else {
+            return (0, None);
+        };
+        let Ok(response) = request.send().await else {
+            return (0, None);
+        };
         // Errors come as status envelopes too, whatever the HTTP status: read the body first.
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        super::decode::parse(&text)
+        let reply = super::decode::parse(&text)
             .as_ref()
-            .and_then(super::decode::envelope)
-            .ok_or_else(|| NoReply(format!("unexpected reply (HTTP {status})")))
+            .and_then(super::decode::envelope);
+        (status, reply)
+    }
+
+    fn navigator() -> JsValue {
+        js_sys::Reflect::get(&leptos::prelude::window(), &"navigator".into())
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    /// `navigator.onLine`: false when the browser knows it has no network.
+    pub fn online() -> bool {
+        js_sys::Reflect::get(&navigator(), &"onLine".into())
+            .ok()
+            .and_then(|online| online.as_bool())
+            .unwrap_or(true)
+    }
+
+    /// Rows of strings kept in localStorage as a JSON array of arrays.
+    pub fn load_table(key: &str) -> Vec<Vec<String>> {
+        let Some(value) = load(key).and_then(|text| super::decode::parse(&text)) else {
+            return Vec::new();
+        };
+        if !js_sys::Array::is_array(&value) {
+            return Vec::new();
+        }
+        js_sys::Array::from(&value)
+            .iter()
+            .filter(js_sys::Array::is_array)
+            .map(|row| {
+                js_sys::Array::from(&row)
+                    .iter()
+                    .map(|cell| cell.as_string().unwrap_or_default())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Keeps `rows` under `key` (see [`load_table`]); no rows removes the key.
+    pub fn save_table(key: &str, rows: &[Vec<String>]) {
+        if rows.is_empty() {
+            return save(key, "");
+        }
+        let table: js_sys::Array = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| JsValue::from_str(cell))
+                    .collect::<js_sys::Array>()
+            })
+            .collect();
+        if let Ok(json) = js_sys::JSON::stringify(&table) {
+            save(key, &String::from(json));
+        }
     }
 
     /// A [`RoomIds`] kept in localStorage as JSON.
@@ -245,32 +306,97 @@ mod imp {
         Some(element)
     }
 
+    /// Appends an [`element`] to `parent`, and returns it.
+    fn add(
+        parent: &web_sys::Element,
+        tag: &str,
+        attributes: &[(&str, &str)],
+        text: Option<&str>,
+    ) -> Option<web_sys::Element> {
+        let child = element(tag, attributes, text)?;
+        parent.append_child(&child).ok()?;
+        Some(child)
+    }
+
+    /// The list with this id, emptied.
+    fn emptied(id: &str) -> Option<web_sys::Element> {
+        let list = leptos::prelude::document().get_element_by_id(id)?;
+        list.set_text_content(None);
+        Some(list)
+    }
+
     /// Replaces the items of the list with this id by `rows`, built with `createElement` and
     /// text nodes (never HTML): cheaper for the bundle than a reactive view of them.
     pub fn fill_list(id: &str, rows: Vec<super::ListRow>) {
-        let document = leptos::prelude::document();
-        let Some(list) = document.get_element_by_id(id) else {
+        let Some(list) = emptied(id) else {
             return;
         };
-        list.set_text_content(None);
         for row in rows {
             let built = (|| {
-                let link = element("a", &[("href", &row.href)], None)?;
-                let place = element("span", &[("class", "where")], Some(&row.place))?;
-                link.append_child(&place).ok()?;
-                let text = element("span", &[("class", "found")], None)?;
+                let item = add(&list, "li", &[], None)?;
+                let link = add(&item, "a", &[("href", &row.href)], None)?;
+                add(&link, "span", &[("class", "where")], Some(&row.place))?;
+                let text = add(&link, "span", &[("class", "found")], None)?;
                 for (marked, piece) in &row.pieces {
-                    let node: web_sys::Node = if *marked {
-                        element("mark", &[], Some(piece))?.into()
+                    if *marked {
+                        add(&text, "mark", &[], Some(piece))?;
                     } else {
-                        document.create_text_node(piece).into()
-                    };
-                    text.append_child(&node).ok()?;
+                        text.append_with_str_1(piece).ok()?;
+                    }
                 }
-                link.append_child(&text).ok()?;
-                let item = element("li", &[], None)?;
-                item.append_child(&link).ok()?;
-                list.append_child(&item).ok()
+                Some(())
+            })();
+            if built.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Replaces the items of the list with this id by the outbox's `rows`, built like
+    /// [`fill_list`]'s: text nodes and the same links as the log's (never HTML).
+    pub fn fill_outbox(id: &str, rows: &[super::OutboxRow]) {
+        use crate::app::links::{Piece, pieces};
+        let Some(list) = emptied(id) else {
+            return;
+        };
+        for row in rows {
+            let built = (|| {
+                let item = add(
+                    &list,
+                    "li",
+                    &[
+                        ("class", "message mine pending"),
+                        ("data-nonce", &row.nonce),
+                    ],
+                    None,
+                )?;
+                let bubble = add(&item, "div", &[("class", "bubble")], None)?;
+                let meta = add(&bubble, "div", &[("class", "meta")], None)?;
+                add(&meta, "span", &[("class", "sender")], Some(&row.sender))?;
+                if let Some(author) = &row.author {
+                    add(&meta, "span", &[("class", "author")], Some(author))?;
+                }
+                add(&meta, "span", &[("class", "state")], Some(row.state))?;
+                let text = add(&bubble, "p", &[("class", "text")], None)?;
+                for piece in pieces(&row.text) {
+                    match piece {
+                        Piece::Text(plain) => text.append_with_str_1(plain).ok()?,
+                        Piece::Link(url) => {
+                            let rel = "noopener noreferrer nofollow ugc";
+                            let link = [("href", url), ("rel", rel), ("target", "_blank")];
+                            add(&text, "a", &link, Some(url))?;
+                        }
+                    }
+                }
+                if let Some(reason) = &row.refusal {
+                    add(&bubble, "p", &[("class", "refusal")], Some(reason))?;
+                    let actions = add(&bubble, "div", &[("class", "actions")], None)?;
+                    for (action, label) in [("retry", "Retry"), ("discard", "Discard")] {
+                        let button = [("type", "button"), ("data-action", action)];
+                        add(&actions, "button", &button, Some(label))?;
+                    }
+                }
+                Some(())
             })();
             if built.is_none() {
                 return;
@@ -460,6 +586,20 @@ mod imp {
         Err(NoReply("requests are only sent from the browser".into()))
     }
 
+    pub async fn exchange(_envelope: &ClientEnvelope) -> (u16, Option<ServerEnvelope>) {
+        (0, None)
+    }
+
+    pub fn online() -> bool {
+        true
+    }
+
+    pub fn load_table(_key: &str) -> Vec<Vec<String>> {
+        Vec::new()
+    }
+
+    pub fn save_table(_key: &str, _rows: &[Vec<String>]) {}
+
     pub struct Timer;
 
     pub fn every(_millis: u32, _tick: impl FnMut() + 'static) -> Timer {
@@ -527,6 +667,8 @@ mod imp {
     }
 
     pub fn fill_list(_id: &str, _rows: Vec<super::ListRow>) {}
+
+    pub fn fill_outbox(_id: &str, _rows: &[super::OutboxRow]) {}
 
     pub fn notifications_allowed() -> bool {
         false
@@ -715,6 +857,19 @@ pub struct ListRow {
     pub href: String,
     pub place: String,
     pub pieces: Vec<(bool, String)>,
+}
+
+/// One message of the outbox as [`fill_outbox`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub nonce: String,
+    pub sender: String,
+    pub author: Option<String>,
+    /// `Sending…`, `Not sent yet`, `Not sent`, or nothing once stored.
+    pub state: &'static str,
+    pub text: String,
+    /// The server's reason, when it refused the message: with `Retry` and `Discard`.
+    pub refusal: Option<String>,
 }
 
 /// Bytes as unpadded base64url (RFC 4648 §5).

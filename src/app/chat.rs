@@ -28,6 +28,7 @@ use super::composer::Composer;
 use super::mentions::mentions;
 use super::messages::MessageList;
 use super::notify::{Notifier, NotifyControls};
+use super::outbox::{self, Outbox};
 use super::search::Search;
 use super::{PAGE_HISTORY, PageState};
 use crate::protocol::{
@@ -156,6 +157,8 @@ pub(super) struct Chat {
     pub editing: RwSignal<Option<u64>>,
     /// Desktop notifications.
     pub notifier: Notifier,
+    /// The messages written here that the server has not stored yet.
+    pub outbox: Outbox,
     /// The first unread message when the room was entered: "New messages" goes before it.
     pub marker: RwSignal<Option<u64>>,
     /// The newest id synced, in any room: what the next sync asks to follow.
@@ -204,6 +207,7 @@ impl Chat {
             admin: RwSignal::new(None),
             editing: RwSignal::new(None),
             notifier: Notifier::new(),
+            outbox: Outbox::new(),
             marker: RwSignal::new(None),
             cursor: StoredValue::new(cursor),
             loading: StoredValue::new(false),
@@ -214,6 +218,15 @@ impl Chat {
             again: StoredValue::new(false),
             retry: StoredValue::new_local(None),
         }
+    }
+
+    /// The newest id synced, in any room.
+    pub(super) fn synced(self) -> u64 {
+        self.cursor.get_value()
+    }
+
+    pub(super) fn poll_interval_ms(self) -> u64 {
+        self.poll_interval_ms
     }
 
     fn index(self, room: &str) -> Option<usize> {
@@ -437,6 +450,9 @@ impl Chat {
                     events.push(message);
                     continue;
                 }
+                if self.is_mine(&message) {
+                    self.outbox.arrived(&message);
+                }
                 let Some(room) = rooms.iter_mut().find(|r| r.name == message.room) else {
                     continue;
                 };
@@ -457,6 +473,8 @@ impl Chat {
                 }
             }
         });
+        // Messages sent from here that this batch brought leave the outbox: no line twice.
+        self.outbox.settle(self.cursor.get_value());
         if !events.is_empty() {
             self.messages.update(|kept| apply(kept, events));
         }
@@ -571,7 +589,7 @@ impl Chat {
     }
 
     /// Syncs now, or as soon as the sync in flight ends. Cancels a pending back-off or pause.
-    fn sync_now(self) {
+    pub(super) fn sync_now(self) {
         self.retry.try_set_value(None);
         if self.in_flight.get_value() {
             self.again.set_value(true);
@@ -610,6 +628,7 @@ impl Chat {
                     if self.failures.try_get_untracked().unwrap_or(0) != 0 {
                         self.failures.try_set(0);
                     }
+                    self.reachable();
                     let again = full || self.again.try_get_value().unwrap_or(false);
                     // Long polling: the next poll at once, unless this one brought news.
                     if again || (self.long_poll_ms > 0 && !news) {
@@ -698,6 +717,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
         chat.restore_identity();
         chat.notifier.restore();
         chat.restore_seen();
+        chat.restore_outbox();
         let interval_ms = u32::try_from(chat.poll_interval_ms).unwrap_or(u32::MAX);
         let ticker = browser::every(interval_ms, move || chat.tick());
         let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
@@ -708,7 +728,12 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 chat.sync_now();
             }
         });
-        let online = window_event_listener(leptos::ev::online, move |_| chat.sync_now());
+        let online = window_event_listener(leptos::ev::online, move |_| {
+            chat.back_online();
+            chat.sync_now();
+        });
+        let offline =
+            window_event_listener(leptos::ev::offline, move |_| chat.outbox.online.set(false));
         // Back and Forward: a room's newest page is shown in place, any other is loaded.
         let moved = window_event_listener(leptos::ev::popstate, move |_| {
             match room_of_path(&browser::location()) {
@@ -729,6 +754,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
             chat.retry.try_set_value(None);
             visible.remove();
             online.remove();
+            offline.remove();
             moved.remove();
         });
     });
@@ -828,12 +854,20 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 </header>
                 // Always in the page, its text changing: a live region inserted together with
                 // its text is often not announced.
+                // One line for both: messages waiting for the network say more than syncs
+                // failing, which they imply.
                 <p class="reconnecting" role="status">
-                    {move || (chat.failures.get() > 0).then_some("Reconnecting…")}
+                    {move || {
+                        if chat.outbox.offline() {
+                            Some(outbox::OFFLINE)
+                        } else {
+                            (chat.failures.get() > 0).then_some("Reconnecting…")
+                        }
+                    }}
                 </p>
                 {admin_view.then(|| view! { <AdminSignIn chat/> })}
                 <MessageList chat/>
-                <Composer name chat on_sent=move |()| chat.sync_now()/>
+                <Composer name chat/>
             </main>
         </div>
     }

@@ -1,22 +1,19 @@
 //! The form at the bottom of the page: the "Name" field, the "Message" box and "Send".
 //!
-//! Enter sends and Shift+Enter starts a new line. A refused or failed send shows why in the
-//! element with role "alert" and keeps the typed text, so nothing the user wrote is lost.
-//! The page checks only that there is a name and a text; lengths are the server's to check
-//! (its refusal says the same, one round trip later, and the bundle is smaller without the
-//! rules in it). One send at a time: while it is on its way Send is disabled. (A plain task and two signals
-//! rather than an `Action`, whose machinery costs the WASM bundle about 7 KB.)
+//! Enter sends and Shift+Enter starts a new line. Sending hands the message to the outbox
+//! (`outbox.rs`), which shows it in the log at once and sends it, offline or not: the box is
+//! free for the next one straight away. A refusal shows in the message's line, and its reason
+//! in the element with role "alert" here. The page checks only that there is a name and a text;
+//! lengths are the server's to check (its refusal says the same, one round trip later, and the
+//! bundle is smaller without the rules in it).
 
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::browser;
 use super::chat::Chat;
-use crate::protocol::{ClientEnvelope, Outcome, PostMessage, ServerEnvelope};
+use crate::protocol::PostMessage;
 
-/// Shown when the request got no answer at all.
-const UNREACHABLE: &str = "Could not reach the server, so your message was not sent. Check your connection and try again.";
 /// The keyboard hint, read out with the message box.
 const HINT_ID: &str = "chat-message-hint";
 const MESSAGE_ID: &str = "chat-message";
@@ -87,89 +84,31 @@ fn offer_names(text: &str, caret_utf16: usize, names: &[String]) -> Option<Sugge
     })
 }
 
-/// What became of one send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Sent {
-    /// Stored; the fingerprint the server showed for the key.
-    Stored(Option<String>),
-    /// Refused by the server, with its reason.
-    Refused(String),
-    /// No answer: the network failed, or something other than our server answered.
-    Unreachable,
-}
-
 #[component]
 pub fn Composer(
     name: RwSignal<String>,
-    /// The room posted to (the one shown), the key sent with it, the fingerprint learnt.
+    /// The room posted to (the one shown), and its outbox.
     chat: Chat,
-    /// Called after the server stored a message.
-    #[prop(into)]
-    on_sent: Callback<()>,
 ) -> impl IntoView {
     let draft = RwSignal::new(String::new());
-    // A refusal found before sending (empty name, too long); the server's come from `send`.
+    // A refusal found before sending (no name); the server's come from the outbox.
     let local_error = RwSignal::new(None::<String>);
     // Until the page is hydrated, a click on Send would submit the form the old way and
     // reload the page, losing the text: keep it disabled until then.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
-    let sending = RwSignal::new(false);
-    let outcome = RwSignal::new(None::<Sent>);
-
-    // The text being sent and its idempotency key: a retry of the same text reuses the key, so
-    // a message whose reply was lost is not stored twice.
-    let attempt = StoredValue::new(None::<(String, String)>);
-
-    let send = move |post: PostMessage| {
-        sending.set(true);
-        spawn_local(async move {
-            let text = post.message.clone();
-            let sent = match browser::post(&ClientEnvelope::Message(post)).await {
-                Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
-                    Sent::Stored(status.author)
-                }
-                Ok(ServerEnvelope::Status(status)) => Sent::Refused(status.message),
-                _ => Sent::Unreachable,
-            };
-            if sending.try_set(false).is_some() {
-                return;
-            }
-            if let Sent::Stored(author) = &sent {
-                chat.learn_author(author.clone());
-                attempt.set_value(None);
-                // Keep whatever was typed while the message was on its way.
-                if draft.get_untracked() == text {
-                    draft.set(String::new());
-                }
-                on_sent.run(());
-            }
-            outcome.set(Some(sent));
-        });
-    };
-    let error = move || {
-        local_error.get().or_else(|| {
-            outcome.with(|sent| match sent {
-                Some(Sent::Refused(reason)) => Some(reason.clone()),
-                Some(Sent::Unreachable) => Some(UNREACHABLE.to_owned()),
-                Some(Sent::Stored(_)) | None => None,
-            })
-        })
-    };
+    let error = move || local_error.get().or_else(|| chat.outbox.refusal.get());
 
     let submit = move || {
-        if sending.get_untracked() {
-            return;
-        }
-        let mut post = PostMessage {
-            sender: name.get_untracked(),
+        let post = PostMessage {
+            sender: name.get_untracked().trim().to_owned(),
             message: draft.get_untracked(),
-            nonce: None,
+            nonce: Some(browser::new_nonce()),
             room: Some(chat.room.get_untracked()),
-            key: Some(chat.key()),
+            key: None,
         };
-        if post.sender.trim().is_empty() {
+        if post.sender.is_empty() {
             local_error.set(Some("Enter your name before sending.".into()));
             return;
         }
@@ -177,15 +116,8 @@ pub fn Composer(
             return;
         }
         local_error.set(None);
-        let nonce = attempt
-            .with_value(|attempt| match attempt {
-                Some((text, nonce)) if *text == post.message => Some(nonce.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(browser::new_nonce);
-        attempt.set_value(Some((post.message.clone(), nonce.clone())));
-        post.nonce = Some(nonce);
-        send(post);
+        draft.set(String::new());
+        chat.queue(post);
     };
 
     let on_submit = move |ev: SubmitEvent| {
@@ -318,7 +250,7 @@ pub fn Composer(
                     on:blur=move |_| offer(None)
                     on:keydown=on_keydown
                 ></textarea>
-                <button type="submit" disabled=move || sending.get() || !hydrated.get()>
+                <button type="submit" disabled=move || !hydrated.get()>
                     "Send"
                 </button>
             </div>

@@ -32,6 +32,8 @@ use leptos::either::Either;
 const BOTTOM_SLACK: i32 = 24;
 /// How close to the top, in pixels, loads older messages.
 const TOP_SLACK: i32 = 200;
+/// The list of the outbox's messages, after the synced ones.
+const OUTBOX_ID: &str = "outbox-list";
 /// Messages by one sender this close together, in seconds, are grouped.
 const GROUP_SECS: i64 = 300;
 
@@ -213,6 +215,26 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
         }
         (first, last)
     });
+    // The outbox's lines of the room shown; one's own message goes to the bottom of the log
+    // as it is sent: show it.
+    Effect::new(move |before: Option<usize>| {
+        let room = chat.room.get();
+        let me = chat.me.get();
+        let newer = chat.newer.get();
+        let (count, shown) = chat.outbox.items.with(|items| {
+            let shown: Vec<_> = items
+                .iter()
+                .filter(|pending| !newer && pending.room == room)
+                .map(|pending| pending.shown(me.clone()))
+                .collect();
+            (items.len(), shown)
+        });
+        browser::fill_outbox(OUTBOX_ID, &shown);
+        if before.is_some_and(|before| count > before) {
+            request_animation_frame(scroll_to_bottom);
+        }
+        count
+    });
     let on_scroll = move |_| {
         if let Some(list) = list.get_untracked() {
             let top = list.scroll_top();
@@ -303,6 +325,23 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
                         }
                     />
                 </ol>
+                // Written here, not yet seen back from the server: after everything synced,
+                // built by `browser::fill_outbox` (Retry and Discard handled here).
+                <ol
+                    id=OUTBOX_ID
+                    class="message-list"
+                    on:click=move |ev| {
+                        if let (Some(action), Some(nonce)) =
+                            (browser::data_of(&ev, "data-action"), browser::data_of(&ev, "data-nonce"))
+                        {
+                            if action == "retry" {
+                                chat.resend(&nonce);
+                            } else {
+                                chat.outbox.discard(&nonce);
+                            }
+                        }
+                    }
+                ></ol>
                 <p class="newer" hidden=move || !chat.newer.get()>
                     <a href=move || format!("/r/{}?after={}", room(), last())>"Newer messages"</a>
                     <a

@@ -12,6 +12,7 @@ pub mod links;
 mod mentions;
 mod messages;
 mod notify;
+mod outbox;
 mod search;
 
 use leptos::prelude::*;
@@ -120,8 +121,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <title>{title}</title>
                 <meta name="description" content="A web chat with rooms: post messages and read what others write, live."/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Installable: the manifest, and the browser's bar in the page's colours.
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="apple-touch-icon" href="/icon-192.png"/>
+                <meta name="theme-color" media="(prefers-color-scheme: light)" content="#2563eb"/>
+                <meta name="theme-color" media="(prefers-color-scheme: dark)" content="#12151b"/>
                 <link id="leptos" rel="stylesheet" href=stylesheet/>
                 <script type="application/json" id=STATE_ELEMENT_ID inner_html=state_json></script>
+                // The service worker (public/sw.js), registered once the page has loaded so
+                // that it adds nothing to the first visit's critical path.
+                <script nonce=leptos::nonce::use_nonce()>
+                    "addEventListener('load',()=>navigator.serviceWorker?.register('/sw.js').catch(()=>{}))"
+                </script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
             </head>

@@ -18,6 +18,19 @@ use leptos::config::LeptosOptions;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
+/// The service worker's file: served at the root so that its scope is the whole site.
+const SERVICE_WORKER: &str = "sw.js";
+/// Files of `public/` the service worker keeps besides the hashed bundle: what the page and the
+/// installed app show without a network.
+const OFFLINE_FILES: [&str; 4] = [
+    "favicon.svg",
+    "favicon-unread.svg",
+    "icon-192.png",
+    "manifest.webmanifest",
+];
+/// The service worker's own policy: every response gets `default-src 'none'` (nothing runs in
+/// it), but a worker's policy governs what the worker may do, and it fetches from this origin.
+const WORKER_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
 
 struct Asset {
     content_type: &'static str,
@@ -88,6 +101,10 @@ impl Assets {
                 files.insert(url_path, asset);
             }
         }
+        if let Some(worker) = files.get(SERVICE_WORKER) {
+            let worker = service_worker(&worker.identity, &files);
+            files.insert(SERVICE_WORKER.to_owned(), worker);
+        }
         let stylesheet = hashes.get("css").map(|hash| {
             format!(
                 "/{}/{}.{hash}.css",
@@ -141,6 +158,9 @@ impl Assets {
                     REVALIDATE
                 },
             );
+        if path == SERVICE_WORKER {
+            response = response.header(header::CONTENT_SECURITY_POLICY, WORKER_POLICY);
+        }
         if let (Some(encoding), false) = (encoding, not_modified) {
             response = response.header(header::CONTENT_ENCODING, encoding);
         }
@@ -182,6 +202,40 @@ impl Asset {
     }
 }
 
+/// The service worker of this build: `public/sw.js` with the list of files it keeps (the hashed
+/// bundle and [`OFFLINE_FILES`]) and a version made from their content, so that each build
+/// installs a new worker, which replaces the old caches.
+fn service_worker(template: &[u8], files: &HashMap<String, Asset>) -> Asset {
+    let mut kept: Vec<&str> = files
+        .iter()
+        .filter(|(path, asset)| asset.immutable || OFFLINE_FILES.contains(&path.as_str()))
+        .map(|(path, _)| path.as_str())
+        .collect();
+    kept.sort_unstable();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for path in &kept {
+        path.hash(&mut hasher);
+        files[*path].etag.hash(&mut hasher);
+    }
+    let list = kept
+        .iter()
+        .map(|path| format!("\"/{path}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let text = String::from_utf8_lossy(template)
+        .replacen(
+            "const VERSION = \"dev\";",
+            &format!("const VERSION = \"{:016x}\";", hasher.finish()),
+            1,
+        )
+        .replacen(
+            "const PRECACHE = [];",
+            &format!("const PRECACHE = [{list}];"),
+            1,
+        );
+    Asset::new(text.into_bytes(), SERVICE_WORKER, false)
+}
+
 fn content_type(path: &str) -> &'static str {
     match path.rsplit('.').next().unwrap_or_default() {
         "wasm" => "application/wasm",
@@ -193,6 +247,7 @@ fn content_type(path: &str) -> &'static str {
         "txt" => "text/plain; charset=utf-8",
         "ico" => "image/x-icon",
         "png" => "image/png",
+        "webmanifest" => "application/manifest+json",
         _ => "application/octet-stream",
     }
 }
@@ -370,6 +425,59 @@ mod tests {
             assets
                 .respond("pkg/missing.js", &HeaderMap::new())
                 .is_none()
+        );
+    }
+
+    async fn worker_of(dir: &Path) -> String {
+        let options = LeptosOptions::builder()
+            .output_name("app")
+            .site_root(dir.to_string_lossy().to_string())
+            .build();
+        let response = Assets::load(&options)
+            .unwrap()
+            .respond(SERVICE_WORKER, &HeaderMap::new())
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers[header::CACHE_CONTROL], REVALIDATE);
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], WORKER_POLICY);
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_service_worker_lists_the_offline_files_and_changes_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+        for file in [SERVICE_WORKER, "favicon.svg", "manifest.webmanifest"] {
+            std::fs::copy(public.join(file), dir.path().join(file)).unwrap();
+        }
+        std::fs::write(dir.path().join("other.txt"), "not for offline use").unwrap();
+        let worker = worker_of(dir.path()).await;
+        assert!(
+            worker.contains(r#"const PRECACHE = ["/favicon.svg","/manifest.webmanifest"];"#),
+            "{worker}"
+        );
+        assert!(!worker.contains(r#"const VERSION = "dev";"#));
+
+        std::fs::write(dir.path().join("favicon.svg"), "<svg/>").unwrap();
+        let changed = worker_of(dir.path()).await;
+        let version = |worker: &str| {
+            worker
+                .lines()
+                .find(|line| line.starts_with("const VERSION"))
+                .unwrap()
+                .to_owned()
+        };
+        assert_ne!(
+            version(&worker),
+            version(&changed),
+            "a new build, a new worker"
         );
     }
 }

@@ -272,12 +272,20 @@ fn error_page(status: StatusCode, why: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"manifest\" href=\"/manifest.webmanifest\">\
          <title>{} · Chat</title><main><h1>{}</h1><p>{why}</p>\
          <p><a href=\"/r/general\">Go to #general</a></p></main></html>",
         status.canonical_reason().unwrap_or("Error"),
         status.canonical_reason().unwrap_or("Error"),
     );
-    (status, Html(html)).into_response()
+    // Nothing runs here; only the manifest is fetched.
+    let policy = "default-src 'none'; manifest-src 'self'; frame-ancestors 'none'";
+    (
+        status,
+        [(header::CONTENT_SECURITY_POLICY, policy)],
+        Html(html),
+    )
+        .into_response()
 }
 
 /// The page's Content-Security-Policy: scripts only from this origin or carrying the page's
@@ -292,6 +300,7 @@ fn page_policy(nonce: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
+         worker-src 'self'; manifest-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
