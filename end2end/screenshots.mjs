@@ -58,4 +58,27 @@ for (const colorScheme of ["light", "dark"]) {
     await page.close();
   }
 }
+// Offline: a message written in a tunnel waits in the outbox, under the offline line.
+for (const [colorScheme, width, height] of [
+  ["light", 360, 640],
+  ["dark", 1280, 720],
+]) {
+  const context = await browser.newContext({ viewport: { width, height }, colorScheme });
+  const page = await context.newPage();
+  await page.addInitScript(([key, author]) => {
+    localStorage.setItem("chat.key", key);
+    localStorage.setItem("chat.author", author);
+  }, [keys.Ana, ana.author]);
+  await page.goto(base);
+  await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
+  await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
+  await context.setOffline(true);
+  const message = page.getByRole("textbox", { name: "Message", exact: true });
+  await message.fill("Train is in a tunnel, this goes out when we're back");
+  await message.press("Enter");
+  await page.getByText("Not sent yet").waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-offline-${colorScheme}-${width}.png` });
+  await context.close();
+}
 await browser.close();

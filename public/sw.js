@@ -55,7 +55,8 @@ self.addEventListener("fetch", (event) => {
 async function page(event) {
   try {
     const response = await fetch(event.request);
-    if (response.ok) {
+    // The operator's page is no room to open offline.
+    if (response.ok && new URL(event.request.url).pathname !== "/admin") {
       const copy = response.clone();
       event.waitUntil(caches.open(CACHE).then((cache) => cache.put(LAST_PAGE, copy)));
     }
