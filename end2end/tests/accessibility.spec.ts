@@ -102,3 +102,24 @@ for (const colorScheme of ["light", "dark"] as const) {
     expect(await serious(admin)).toEqual([]);
   });
 }
+
+// What the outbox adds: the offline line, a waiting message and a refused one with its reason,
+// Retry and Discard.
+for (const colorScheme of ["light", "dark"] as const) {
+  test(`the outbox's lines have no serious violations: ${colorScheme}`, async ({ page }) => {
+    await page.emulateMedia({ colorScheme });
+    await page.setViewportSize({ width: 360, height: 800 });
+    await openChat(page);
+    await nameField(page).fill("n".repeat(65));
+    await say(page, unique("refused"));
+    await expect(log(page).getByRole("button", { name: "Discard" })).toBeVisible();
+    await nameField(page).fill("Axe");
+    await page.context().setOffline(true);
+    await say(page, unique("waiting"));
+    await expect(log(page).getByText("Not sent yet")).toBeVisible();
+    await expect(page.getByText("Offline — messages will be sent when you reconnect")).toBeVisible();
+    expect(await serious(page)).toEqual([]);
+    await page.context().setOffline(false);
+    await log(page).getByRole("button", { name: "Discard" }).click();
+  });
+}
