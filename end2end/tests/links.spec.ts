@@ -5,6 +5,9 @@ import { log, openChat, postMessage, unique } from "./helpers";
 
 const REL = "noopener noreferrer nofollow ugc";
 
+// As a visitor's browser has it, service worker included: nothing may complain in the console.
+test.use({ serviceWorkers: "allow" });
+
 /** The markup of a message's text, without the comments hydration leaves as markers. */
 const markup = (page: Page, tag: string) =>
   log(page)
