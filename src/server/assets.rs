@@ -22,10 +22,11 @@ const REVALIDATE: &str = "no-cache";
 const SERVICE_WORKER: &str = "sw.js";
 /// Files of `public/` the service worker keeps besides the hashed bundle: what the page and the
 /// installed app show without a network.
-const OFFLINE_FILES: [&str; 4] = [
+const OFFLINE_FILES: [&str; 5] = [
     "favicon.svg",
     "favicon-unread.svg",
     "icon-192.png",
+    "icon-512.png",
     "manifest.webmanifest",
 ];
 /// The service worker's own policy: every response gets `default-src 'none'` (nothing runs in
