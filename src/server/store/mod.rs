@@ -128,6 +128,38 @@ pub enum Refusal {
     NotBanned,
 }
 
+/// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
+pub(crate) enum Verdict {
+    Go(String),
+    Answer(Outcome),
+}
+
+/// Decides an edit or a delete the same way for every backend, from what its database says: a
+/// banned actor is refused; a repeated nonce gets its first answer; then the message must be
+/// live (else "no such message") and, when an author (not the operator) asks, theirs (else "not
+/// yours").
+pub(crate) fn verdict(
+    banned: bool,
+    repeat: Option<ChatMessage>,
+    live: Option<(String, Option<String>)>,
+    author: Option<&str>,
+) -> Verdict {
+    let refused = |why| Verdict::Answer(Outcome::Refused(why));
+    if banned {
+        return refused(Refusal::Banned);
+    }
+    if let Some(first) = repeat {
+        return Verdict::Answer(Outcome::Stored(first));
+    }
+    match live {
+        None => refused(Refusal::NoSuchMessage),
+        Some((_, owner)) if author.is_some_and(|me| owner.as_deref() != Some(me)) => {
+            refused(Refusal::NotYours)
+        }
+        Some((room, _)) => Verdict::Go(room),
+    }
+}
+
 /// What a backend's commit did: an outcome per write, in order, and every new item of the log
 /// (messages and events) in id order, for the tail.
 #[derive(Debug, Default)]
@@ -426,4 +458,58 @@ pub(crate) fn now_micros() -> i64 {
         .map_or(0, |since| {
             i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(verdict: Verdict) -> Option<Outcome> {
+        match verdict {
+            Verdict::Go(_) => None,
+            Verdict::Answer(outcome) => Some(outcome),
+        }
+    }
+
+    #[test]
+    fn a_ban_then_a_repeat_then_the_message_decide_an_edit_or_delete() {
+        let earlier = ChatMessage {
+            id: 7,
+            ..ChatMessage::default()
+        };
+        let anns = || Some(("general".to_owned(), Some("ann".to_owned())));
+        let refused = |why| Some(Outcome::Refused(why));
+        // A banned author is refused even for a retry of what went through before the ban.
+        assert_eq!(
+            answer(verdict(true, Some(earlier.clone()), anns(), Some("ann"))),
+            refused(Refusal::Banned)
+        );
+        // A retry gets its first answer, even if the message is gone since.
+        assert_eq!(
+            answer(verdict(false, Some(earlier.clone()), None, Some("ann"))),
+            Some(Outcome::Stored(earlier))
+        );
+        assert_eq!(
+            answer(verdict(false, None, None, Some("ann"))),
+            refused(Refusal::NoSuchMessage)
+        );
+        assert_eq!(
+            answer(verdict(false, None, anns(), Some("bob"))),
+            refused(Refusal::NotYours)
+        );
+        let anonymous = Some(("general".to_owned(), None));
+        assert_eq!(
+            answer(verdict(false, None, anonymous.clone(), Some("bob"))),
+            refused(Refusal::NotYours),
+            "a message sent without a key is nobody's"
+        );
+        // The author, or the operator (no author), goes ahead in the message's room.
+        assert!(
+            matches!(verdict(false, None, anns(), Some("ann")), Verdict::Go(room) if room == "general")
+        );
+        assert!(matches!(
+            verdict(false, None, anonymous, None),
+            Verdict::Go(_)
+        ));
+    }
 }

@@ -27,8 +27,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, Committed, Outcome, Refusal, RoomFilter, StoredRow, Write, ban_of, ban_row,
-    kind, now_micros,
+    Actor, Backend, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write, ban_of,
+    ban_row, kind, now_micros, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
@@ -508,53 +508,38 @@ async fn moderate(
             address,
             nonce,
         } => {
-            if banned(tx, Some(author.as_str()), address.as_deref()).await? {
-                Outcome::Refused(Refusal::Banned)
-            } else if let Some(first) = by_nonce(tx, nonce.as_deref()).await? {
-                Outcome::Stored(first)
-            } else {
-                match live(tx, *id).await? {
-                    None => Outcome::Refused(Refusal::NoSuchMessage),
-                    Some((_, owner)) if owner.as_ref() != Some(author) => {
-                        Outcome::Refused(Refusal::NotYours)
-                    }
-                    Some((room, _)) => {
-                        let target = to_i64(*id);
-                        tx.execute(
-                            "UPDATE chat_messages SET message = $2, edited_at = $3 WHERE id = $1",
-                            &[&target, message, &now],
-                        )
-                        .await?;
-                        let event = (kind::EDIT, room, target, message.as_str());
-                        Outcome::Stored(insert_event(tx, event, nonce, now, items).await?)
-                    }
+            let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
+            let repeat = by_nonce(tx, nonce.as_deref()).await?;
+            match verdict(banned, repeat, live(tx, *id).await?, Some(author)) {
+                Verdict::Answer(outcome) => outcome,
+                Verdict::Go(room) => {
+                    let target = to_i64(*id);
+                    tx.execute(
+                        "UPDATE chat_messages SET message = $2, edited_at = $3 WHERE id = $1",
+                        &[&target, message, &now],
+                    )
+                    .await?;
+                    let event = (kind::EDIT, room, target, message.as_str());
+                    Outcome::Stored(insert_event(tx, event, nonce, now, items).await?)
                 }
             }
         }
         Write::Delete { id, by, nonce } => {
-            let (refused, by_author) = match by {
+            let (banned, author) = match by {
                 Actor::Author {
                     fingerprint,
                     address,
                 } => (
                     banned(tx, Some(fingerprint.as_str()), address.as_deref()).await?,
-                    Some(fingerprint),
+                    Some(fingerprint.as_str()),
                 ),
                 Actor::Admin => (false, None),
             };
-            if refused {
-                Outcome::Refused(Refusal::Banned)
-            } else if let Some(first) = by_nonce(tx, nonce.as_deref()).await? {
-                Outcome::Stored(first)
-            } else {
-                match live(tx, *id).await? {
-                    None => Outcome::Refused(Refusal::NoSuchMessage),
-                    Some((_, owner)) if by_author.is_some_and(|me| owner.as_ref() != Some(me)) => {
-                        Outcome::Refused(Refusal::NotYours)
-                    }
-                    Some((room, _)) => {
-                        Outcome::Stored(delete_one(tx, *id, room, nonce, now, items).await?)
-                    }
+            let repeat = by_nonce(tx, nonce.as_deref()).await?;
+            match verdict(banned, repeat, live(tx, *id).await?, author) {
+                Verdict::Answer(outcome) => outcome,
+                Verdict::Go(room) => {
+                    Outcome::Stored(delete_one(tx, *id, room, nonce, now, items).await?)
                 }
             }
         }

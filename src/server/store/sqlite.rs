@@ -17,8 +17,8 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, COLUMNS, Committed, Outcome, Refusal, RoomFilter, StoredRow, Write, ban_of,
-    ban_row, kind, now_micros,
+    Actor, Backend, COLUMNS, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write,
+    ban_of, ban_row, kind, now_micros, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
@@ -622,55 +622,37 @@ fn commit_with(
                 address,
                 nonce,
             } => {
-                if bans.holds(Some(author.as_str()), address.as_deref()) {
-                    Outcome::Refused(Refusal::Banned)
-                } else if let Some(first) = by_nonce(&tx, nonce.as_deref())? {
-                    Outcome::Stored(first)
-                } else {
-                    match live(&tx, *id)? {
-                        None => Outcome::Refused(Refusal::NoSuchMessage),
-                        Some((_, owner)) if owner.as_ref() != Some(author) => {
-                            Outcome::Refused(Refusal::NotYours)
-                        }
-                        Some((room, _)) => {
-                            let target = to_i64(*id);
-                            tx.prepare_cached(
-                                "UPDATE messages SET message = ?2, edited_at = ?3 WHERE id = ?1",
-                            )?
-                            .execute(params![target, message, now])?;
-                            let event = Event::new(kind::EDIT, room, target, message, now);
-                            Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
-                        }
+                let banned = bans.holds(Some(author.as_str()), address.as_deref());
+                let repeat = by_nonce(&tx, nonce.as_deref())?;
+                match verdict(banned, repeat, live(&tx, *id)?, Some(author)) {
+                    Verdict::Answer(outcome) => outcome,
+                    Verdict::Go(room) => {
+                        let target = to_i64(*id);
+                        tx.prepare_cached(
+                            "UPDATE messages SET message = ?2, edited_at = ?3 WHERE id = ?1",
+                        )?
+                        .execute(params![target, message, now])?;
+                        let event = Event::new(kind::EDIT, room, target, message, now);
+                        Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
                     }
                 }
             }
             Write::Delete { id, by, nonce } => {
-                let (refused, by_author) = match by {
+                let (banned, author) = match by {
                     Actor::Author {
                         fingerprint,
                         address,
                     } => (
                         bans.holds(Some(fingerprint.as_str()), address.as_deref()),
-                        Some(fingerprint),
+                        Some(fingerprint.as_str()),
                     ),
                     Actor::Admin => (false, None),
                 };
-                if refused {
-                    Outcome::Refused(Refusal::Banned)
-                } else if let Some(first) = by_nonce(&tx, nonce.as_deref())? {
-                    Outcome::Stored(first)
-                } else {
-                    match live(&tx, *id)? {
-                        None => Outcome::Refused(Refusal::NoSuchMessage),
-                        Some((_, owner))
-                            if by_author.is_some_and(|me| owner.as_ref() != Some(me)) =>
-                        {
-                            Outcome::Refused(Refusal::NotYours)
-                        }
-                        Some((room, _)) => {
-                            let deleted = delete_one(&tx, *id, room, nonce, now, &mut done.items)?;
-                            Outcome::Stored(deleted)
-                        }
+                let repeat = by_nonce(&tx, nonce.as_deref())?;
+                match verdict(banned, repeat, live(&tx, *id)?, author) {
+                    Verdict::Answer(outcome) => outcome,
+                    Verdict::Go(room) => {
+                        Outcome::Stored(delete_one(&tx, *id, room, nonce, now, &mut done.items)?)
                     }
                 }
             }
