@@ -145,6 +145,10 @@ test.describe("installable app", () => {
     });
     expect(manifest.theme_color).toMatch(/^#[0-9a-f]{6}$/);
     expect(manifest.background_color).toMatch(/^#[0-9a-f]{6}$/);
+    // Dark mode's own colours (Chromium's `user_preferences`), as the page's theme-color metas.
+    const dark = manifest.user_preferences.color_scheme_dark;
+    expect(dark.theme_color).toMatch(/^#[0-9a-f]{6}$/);
+    expect(dark.theme_color).not.toBe(manifest.theme_color);
     for (const size of [192, 512]) {
       const icon = manifest.icons.find((icon: { sizes: string }) => icon.sizes === `${size}x${size}`);
       expect(icon.type).toBe("image/png");
