@@ -31,7 +31,7 @@ const OFFLINE_FILES: [&str; 5] = [
 ];
 /// The service worker's own policy: every response gets `default-src 'none'` (nothing runs in
 /// it), but a worker's policy governs what the worker may do, and it fetches from this origin.
-const WORKER_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
+pub(super) const WORKER_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
 
 struct Asset {
     content_type: &'static str,

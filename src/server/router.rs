@@ -10,11 +10,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, get_service, post};
 use axum::{Json, response::Response};
 use leptos::prelude::*;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use super::assets::Assets;
@@ -133,7 +133,14 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz));
     let router = if watching() {
         let site_root = state.leptos_options.site_root.to_string();
-        router.fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
+        // The service worker as built (its list of files empty: it keeps only pages), with the
+        // policy a worker needs to fetch them: the static files' `default-src 'none'` would
+        // stop every page of a developer's browser once it is installed.
+        let worker = get_service(ServeFile::new(format!("{site_root}/sw.js")))
+            .layer(axum::middleware::map_response(worker_headers));
+        router
+            .route("/sw.js", worker)
+            .fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
     } else {
         router.fallback(static_file)
     };
@@ -162,6 +169,16 @@ async fn security_headers(mut response: Response) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
+    response
+}
+
+async fn worker_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(super::assets::WORKER_POLICY),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
