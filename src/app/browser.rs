@@ -7,22 +7,16 @@
 
 use crate::protocol::{ClientEnvelope, RoomIds, ServerEnvelope};
 
-/// A request that got no envelope back: the network failed, or something other than our
-/// server answered (a proxy's error page).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoReply(pub String);
-
 #[cfg(feature = "browser")]
 mod imp {
     use super::*;
     use gloo_timers::callback::{Interval, Timeout};
     use wasm_bindgen::JsValue;
 
-    pub async fn post(envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
-        match exchange(envelope).await {
-            (_, Some(reply)) => Ok(reply),
-            (status, None) => Err(NoReply(format!("no envelope (HTTP {status})"))),
-        }
+    /// Sends `envelope`: the envelope that came back, or none (the network failed, or
+    /// something other than our server answered, such as a proxy's error page).
+    pub async fn post(envelope: &ClientEnvelope) -> Option<ServerEnvelope> {
+        exchange(envelope).await.1
     }
 
     /// Sends `envelope`: the HTTP status (0 when the network failed) and the envelope that
@@ -37,26 +31,19 @@ mod imp {
         let Ok(response) = request.send().await else {
             return (0, None);
         };
-        // Errors come as status envelopes too, whatever the HTTP status: read the body first.
+        // Errors come as status envelopes too, whatever the HTTP status: read the body first,
+        // parsed by the browser straight into the objects `decode` reads.
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        let reply = super::decode::parse(&text)
-            .as_ref()
-            .and_then(super::decode::envelope);
-        (status, reply)
-    }
-
-    fn navigator() -> JsValue {
-        js_sys::Reflect::get(&leptos::prelude::window(), &"navigator".into())
-            .unwrap_or(JsValue::UNDEFINED)
+        let Ok(parsing) = web_sys::Response::from(response).json() else {
+            return (status, None);
+        };
+        let parsed = wasm_bindgen_futures::JsFuture::from(parsing).await.ok();
+        (status, parsed.as_ref().and_then(super::decode::envelope))
     }
 
     /// `navigator.onLine`: false when the browser knows it has no network.
     pub fn online() -> bool {
-        js_sys::Reflect::get(&navigator(), &"onLine".into())
-            .ok()
-            .and_then(|online| online.as_bool())
-            .unwrap_or(true)
+        leptos::prelude::window().navigator().on_line()
     }
 
     /// Rows of strings kept in localStorage as a JSON array of arrays.
@@ -354,12 +341,13 @@ mod imp {
 
     /// Replaces the items of the list with this id by the outbox's `rows`, built like
     /// [`fill_list`]'s: text nodes and the same links as the log's (never HTML).
-    pub fn fill_outbox(id: &str, rows: &[super::OutboxRow]) {
+    pub fn fill_outbox(id: &str, rows: &[&crate::app::outbox::Pending], me: Option<&str>) {
         use crate::app::links::{Piece, pieces};
         let Some(list) = emptied(id) else {
             return;
         };
         for row in rows {
+            let (state, refusal) = row.shown();
             let built = (|| {
                 let item = add(
                     &list,
@@ -373,12 +361,12 @@ mod imp {
                 let bubble = add(&item, "div", &[("class", "bubble")], None)?;
                 let meta = add(&bubble, "div", &[("class", "meta")], None)?;
                 add(&meta, "span", &[("class", "sender")], Some(&row.sender))?;
-                if let Some(author) = &row.author {
+                if let Some(author) = me {
                     add(&meta, "span", &[("class", "author")], Some(author))?;
                 }
-                add(&meta, "span", &[("class", "state")], Some(row.state))?;
+                add(&meta, "span", &[("class", "state")], Some(state))?;
                 let text = add(&bubble, "p", &[("class", "text")], None)?;
-                for piece in pieces(&row.text) {
+                for piece in pieces(&row.message) {
                     match piece {
                         Piece::Text(plain) => text.append_with_str_1(plain).ok()?,
                         Piece::Link(url) => {
@@ -388,7 +376,7 @@ mod imp {
                         }
                     }
                 }
-                if let Some(reason) = &row.refusal {
+                if let Some(reason) = refusal {
                     add(&bubble, "p", &[("class", "refusal")], Some(reason))?;
                     let actions = add(&bubble, "div", &[("class", "actions")], None)?;
                     for (action, label) in [("retry", "Retry"), ("discard", "Discard")] {
@@ -582,8 +570,8 @@ mod imp {
 mod imp {
     use super::*;
 
-    pub async fn post(_envelope: &ClientEnvelope) -> Result<ServerEnvelope, NoReply> {
-        Err(NoReply("requests are only sent from the browser".into()))
+    pub async fn post(_envelope: &ClientEnvelope) -> Option<ServerEnvelope> {
+        None
     }
 
     pub async fn exchange(_envelope: &ClientEnvelope) -> (u16, Option<ServerEnvelope>) {
@@ -668,7 +656,7 @@ mod imp {
 
     pub fn fill_list(_id: &str, _rows: Vec<super::ListRow>) {}
 
-    pub fn fill_outbox(_id: &str, _rows: &[super::OutboxRow]) {}
+    pub fn fill_outbox(_id: &str, _rows: &[&crate::app::outbox::Pending], _me: Option<&str>) {}
 
     pub fn notifications_allowed() -> bool {
         false
@@ -857,19 +845,6 @@ pub struct ListRow {
     pub href: String,
     pub place: String,
     pub pieces: Vec<(bool, String)>,
-}
-
-/// One message of the outbox as [`fill_outbox`] shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    pub nonce: String,
-    pub sender: String,
-    pub author: Option<String>,
-    /// `Sending…`, `Not sent yet`, `Not sent`, or nothing once stored.
-    pub state: &'static str,
-    pub text: String,
-    /// The server's reason, when it refused the message: with `Retry` and `Discard`.
-    pub refusal: Option<String>,
 }
 
 /// Bytes as unpadded base64url (RFC 4648 §5).

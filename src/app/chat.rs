@@ -47,7 +47,7 @@ pub const NEWS_PAUSE_MS: u32 = 500;
 /// A long poll with no answer this long after its wait is over is abandoned for a new one.
 const STALLED_AFTER_MS: u64 = 10_000;
 
-const NAME_KEY: &str = "chat.name";
+pub const NAME_KEY: &str = "chat.name";
 const SEEN_KEY: &str = "chat.seen";
 /// The browser's secret key, and the fingerprint the server showed for it.
 const KEY_KEY: &str = "chat.key";
@@ -151,6 +151,8 @@ pub(super) struct Chat {
     pub me: RwSignal<Option<String>>,
     /// The reader's name, as typed: messages with `@` and it mention them.
     pub name: RwSignal<String>,
+    /// Set once the page is hydrated (the composer's Send works from then on).
+    pub hydrated: RwSignal<bool>,
     /// The operator's token, in the admin view.
     pub admin: RwSignal<Option<String>>,
     /// The message being edited.
@@ -204,6 +206,7 @@ impl Chat {
             focus: RwSignal::new(page.focus),
             me: RwSignal::new(None),
             name: RwSignal::new(String::new()),
+            hydrated: RwSignal::new(false),
             admin: RwSignal::new(None),
             editing: RwSignal::new(None),
             notifier: Notifier::new(),
@@ -291,7 +294,7 @@ impl Chat {
         self.mark_seen();
         spawn_local(async move {
             let ask = ClientEnvelope::Rooms(RoomsRequest { read: Some(read) });
-            if let Ok(ServerEnvelope::Rooms(infos)) = browser::post(&ask).await {
+            if let Some(ServerEnvelope::Rooms(infos)) = browser::post(&ask).await {
                 let current = self.current();
                 self.rooms.try_update(|rooms| {
                     for (index, room) in rooms.iter_mut().enumerate() {
@@ -361,10 +364,10 @@ impl Chat {
     pub fn change(self, envelope: ClientEnvelope) {
         spawn_local(async move {
             match browser::post(&envelope).await {
-                Ok(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
+                Some(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
                     self.sync_now();
                 }
-                Ok(ServerEnvelope::Status(status)) => browser::alert(&status.message),
+                Some(ServerEnvelope::Status(status)) => browser::alert(&status.message),
                 _ => browser::alert("Could not reach the server. Try again."),
             }
         });
@@ -500,6 +503,8 @@ impl Chat {
             .rooms
             .with_untracked(|rooms| (rooms[index].seen, rooms[index].unread > 0));
         self.room.set(room.clone());
+        // The notification controls follow the room shown.
+        self.notifier.show(&room);
         self.messages.set(Vec::new());
         self.older.set(false);
         self.newer.set(false);
@@ -537,7 +542,7 @@ impl Chat {
             if self.loading.try_set_value(false).is_some() || self.room.get_untracked() != room {
                 return;
             }
-            let Ok(ServerEnvelope::History(mut page)) = reply else {
+            let Some(ServerEnvelope::History(mut page)) = reply else {
                 // A room that cannot be shown: the server's page for it says why.
                 if before.is_none() {
                     browser::reload();
@@ -621,7 +626,7 @@ impl Chat {
             }
             self.in_flight.set_value(false);
             match reply {
-                Ok(ServerEnvelope::Sync(batch)) => {
+                Some(ServerEnvelope::Sync(batch)) => {
                     let full = batch.len() >= self.max_sync_batch;
                     let news = !batch.is_empty();
                     self.receive(batch);
@@ -716,8 +721,10 @@ pub fn Chat(page: PageState) -> impl IntoView {
         }
         chat.restore_identity();
         chat.notifier.restore();
+        chat.room.with_untracked(|room| chat.notifier.show(room));
         chat.restore_seen();
         chat.restore_outbox();
+        chat.hydrated.set(true);
         let interval_ms = u32::try_from(chat.poll_interval_ms).unwrap_or(u32::MAX);
         let ticker = browser::every(interval_ms, move || chat.tick());
         let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
@@ -733,7 +740,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
             chat.sync_now();
         });
         let offline =
-            window_event_listener(leptos::ev::offline, move |_| chat.outbox.online.set(false));
+            window_event_listener(leptos::ev::offline, move |_| chat.outbox.went_offline());
         // Back and Forward: a room's newest page is shown in place, any other is loaded.
         let moved = window_event_listener(leptos::ev::popstate, move |_| {
             match room_of_path(&browser::location()) {
@@ -758,10 +765,6 @@ pub fn Chat(page: PageState) -> impl IntoView {
             moved.remove();
         });
     });
-    // The notification controls follow the room shown (and start from what was restored).
-    Effect::new(move |_| chat.room.with(|room| chat.notifier.show(room)));
-    // The one place the name is remembered: whenever it changes (also when loaded above).
-    Effect::new(move |_| name.with(|name| browser::save(NAME_KEY, name.trim())));
     // Unread messages across rooms: the room shown counts only while the tab is hidden.
     let total = move || {
         chat.rooms
@@ -858,7 +861,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 // failing, which they imply.
                 <p class="reconnecting" role="status">
                     {move || {
-                        if chat.outbox.offline() {
+                        if chat.outbox.read(outbox::Queue::offline) {
                             Some(outbox::OFFLINE)
                         } else {
                             (chat.failures.get() > 0).then_some("Reconnecting…")

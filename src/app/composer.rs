@@ -93,12 +93,12 @@ pub fn Composer(
     let draft = RwSignal::new(String::new());
     // A refusal found before sending (no name); the server's come from the outbox.
     let local_error = RwSignal::new(None::<String>);
-    // Until the page is hydrated, a click on Send would submit the form the old way and
-    // reload the page, losing the text: keep it disabled until then.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
 
-    let error = move || local_error.get().or_else(|| chat.outbox.refusal.get());
+    let error = move || {
+        local_error
+            .get()
+            .or_else(|| chat.outbox.read(|queue| queue.refusal.clone()))
+    };
 
     let submit = move || {
         let post = PostMessage {
@@ -217,7 +217,12 @@ pub fn Composer(
                     type="text"
                     autocomplete="nickname"
                     prop:value=move || name.get()
-                    on:input=move |ev| name.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        let typed = event_target_value(&ev);
+                        // Remembered as typed: the next visit starts with it.
+                        browser::save(super::chat::NAME_KEY, typed.trim());
+                        name.set(typed);
+                    }
                 />
             </div>
             <div class="message-row">
@@ -250,7 +255,9 @@ pub fn Composer(
                     on:blur=move |_| offer(None)
                     on:keydown=on_keydown
                 ></textarea>
-                <button type="submit" disabled=move || !hydrated.get()>
+                // Until the page is hydrated, a click would submit the form the old way and reload
+                // the page, losing the text.
+                <button type="submit" disabled=move || !chat.hydrated.get()>
                     "Send"
                 </button>
             </div>

@@ -12,14 +12,19 @@ pub fn mentions(text: &str, name: &str) -> bool {
     if !text.contains('@') {
         return false;
     }
-    // Both in lower case (the browser's mapping in the browser): then a plain search.
-    let wanted = format!("@{}", lowercase(name));
+    // Both in lower case (the browser's mapping in the browser): then, at each `@`, a prefix
+    // comparison (a substring search would bring its two-way searcher into the WASM bundle).
+    let wanted = lowercase(name);
     let text = lowercase(text);
-    text.match_indices(&wanted).any(|(at, _)| {
-        text[at + wanted.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+    text.match_indices('@').any(|(at, _)| {
+        text[at + 1..]
+            .strip_prefix(wanted.as_str())
+            .is_some_and(|after| {
+                after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            })
     })
 }
 

@@ -181,11 +181,11 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
         }
         unseen.set(false);
     };
-    let ends = Memo::new(move |_| {
-        messages.with(|kept| (kept.first().map(|m| m.id), kept.last().map(|m| m.id)))
-    });
+    // Runs on every change of the messages; acts only when its first or last one changed (an
+    // edit or a delete in between moves nothing).
     Effect::new(move |previous: Option<(Option<u64>, Option<u64>)>| {
-        let (first, last) = ends.get();
+        let (first, last) =
+            messages.with(|kept| (kept.first().map(|m| m.id), kept.last().map(|m| m.id)));
         match previous {
             None => {
                 in_browser.set(true);
@@ -221,15 +221,15 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
         let room = chat.room.get();
         let me = chat.me.get();
         let newer = chat.newer.get();
-        let (count, shown) = chat.outbox.items.with(|items| {
-            let shown: Vec<_> = items
+        let count = chat.outbox.read(|queue| {
+            let shown: Vec<_> = queue
+                .items
                 .iter()
                 .filter(|pending| !newer && pending.room == room)
-                .map(|pending| pending.shown(me.clone()))
                 .collect();
-            (items.len(), shown)
+            browser::fill_outbox(OUTBOX_ID, &shown, me.as_deref());
+            queue.items.len()
         });
-        browser::fill_outbox(OUTBOX_ID, &shown);
         if before.is_some_and(|before| count > before) {
             request_animation_frame(scroll_to_bottom);
         }
@@ -249,7 +249,9 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
             }
         }
     };
-    let rows = Memo::new(move |_| {
+    // Computed again on each change of what rows show, and diffed by key by `For`: a memo in
+    // between would compare the same rows once more, for nothing but bundle size.
+    let rows = move || {
         let local = in_browser.get();
         let marker = chat.marker.get();
         let editing = chat.editing.get();
@@ -257,7 +259,7 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
         chat.me.with(|me| {
             messages.with(|kept| rows(kept, local, marker, me.as_deref(), editing, &name))
         })
-    });
+    };
     // One handler for the buttons of every row (and the editor's keys), by their
     // `data-action`: rows then carry no handlers of their own, which keeps the bundle small.
     let on_action = move |action: &str, id: u64| chat.act(action, id);
@@ -315,7 +317,7 @@ pub fn MessageList(chat: Chat) -> impl IntoView {
                     }
                 >
                     <For
-                        each=move || rows.get()
+                        each=rows
                         key=Row::key
                         children=move |row| {
                             let message = messages.with_untracked(|kept| {

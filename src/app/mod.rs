@@ -12,7 +12,7 @@ pub mod links;
 mod mentions;
 mod messages;
 mod notify;
-mod outbox;
+pub(crate) mod outbox;
 mod search;
 
 use leptos::prelude::*;

@@ -18,7 +18,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::browser::{self, OutboxRow, Timer};
+use super::browser::{self, Timer};
 use super::chat::{Chat, backoff_ms};
 use crate::protocol::{ClientEnvelope, Outcome, PostMessage, ServerEnvelope};
 
@@ -87,22 +87,14 @@ impl Pending {
         })
     }
 
-    /// How the log shows it, `me` the reader's fingerprint: the state beside the sender
-    /// (`Sending…`, `Not sent yet`, `Not sent`) and for a refused one the reason.
-    pub fn shown(&self, me: Option<String>) -> OutboxRow {
-        let (state, refusal) = match &self.state {
+    /// How the log shows it: the state beside the sender (`Sending…`, `Not sent yet`,
+    /// `Not sent`, or nothing once stored) and, for a refused one, the reason.
+    pub fn shown(&self) -> (&'static str, Option<&str>) {
+        match &self.state {
             State::Sending => ("Sending…", None),
             State::Waiting => ("Not sent yet", None),
-            State::Refused(reason) => ("Not sent", Some(reason.clone())),
+            State::Refused(reason) => ("Not sent", Some(reason)),
             State::Sent(_) => ("", None),
-        };
-        OutboxRow {
-            nonce: self.nonce.clone(),
-            sender: self.sender.clone(),
-            author: me,
-            state,
-            text: self.message.clone(),
-            refusal,
         }
     }
 
@@ -159,124 +151,221 @@ pub fn merge_rows(
         .collect()
 }
 
-/// The outbox's state, as copyable handles owned by the `Chat` component.
+/// What the outbox knows, as plain data: the logic is here, tested without a page; the `Chat`
+/// glue below does the requests, the timers and the storage.
+#[derive(Debug)]
+pub struct Queue {
+    pub items: Vec<Pending>,
+    /// `navigator.onLine`, kept by the `online` and `offline` events.
+    pub online: bool,
+    /// The last send failed on the network.
+    pub unreachable: bool,
+    /// The last refusal, read out by the composer's alert until a message is stored.
+    pub refusal: Option<String>,
+    /// A send is on its way.
+    busy: bool,
+    /// Failed sends in a row: the back-off.
+    failures: u32,
+    /// Nonces sent or discarded here (see [`merge_rows`]).
+    forgotten: Vec<String>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            online: true,
+            unreachable: false,
+            refusal: None,
+            busy: false,
+            failures: 0,
+            forgotten: Vec::new(),
+        }
+    }
+}
+
+impl Queue {
+    /// Whether the "Offline" line shows.
+    pub fn offline(&self) -> bool {
+        !self.online || self.unreachable
+    }
+
+    /// The first message still to send.
+    fn next(&self) -> Option<Pending> {
+        self.items.iter().find(|p| p.unsent()).cloned()
+    }
+
+    fn set_state(&mut self, nonce: &str, state: State) {
+        if let Some(pending) = self.items.iter_mut().find(|p| p.nonce == nonce) {
+            pending.state = state;
+        }
+    }
+
+    fn forget(&mut self, nonce: String) {
+        if self.forgotten.len() >= FORGET_AT_MOST {
+            self.forgotten.remove(0);
+        }
+        self.forgotten.push(nonce);
+    }
+
+    /// Marks what was on its way `Not sent yet`.
+    fn wait_for_network(&mut self) {
+        for pending in self.items.iter_mut().filter(|p| p.state == State::Sending) {
+            pending.state = State::Waiting;
+        }
+    }
+
+    /// Drops the sent messages that a sync has brought (ids up to `synced`).
+    fn settle(&mut self, synced: u64) {
+        self.items
+            .retain(|p| !matches!(p.state, State::Sent(id) if id <= synced));
+    }
+
+    /// A sync brought `message`, sent with this browser's key, maybe before the reply to its
+    /// send came: the line on its way with the same room and text is that message.
+    fn arrived(&mut self, message: &crate::protocol::ChatMessage) {
+        let same = |p: &&mut Pending| {
+            p.state == State::Sending && p.room == message.room && p.message == message.message
+        };
+        if let Some(pending) = self.items.iter_mut().find(same) {
+            pending.state = State::Sent(message.id);
+        }
+    }
+
+    /// `Discard`: the refused message leaves the outbox.
+    fn discard(&mut self, nonce: &str) {
+        self.items.retain(|p| p.nonce != nonce);
+        self.forget(nonce.to_owned());
+        self.refusal = None;
+    }
+
+    /// What comes of the reply to sending `nonce`; whether to go on with the next one (else
+    /// to wait: back off).
+    fn answered(&mut self, nonce: String, reply: Reply) -> bool {
+        self.busy = false;
+        match reply {
+            Reply::Stored { id, .. } => {
+                self.failures = 0;
+                self.unreachable = false;
+                self.refusal = None;
+                self.set_state(&nonce, State::Sent(id.unwrap_or(0)));
+                self.forget(nonce);
+                true
+            }
+            Reply::Refused(reason) => {
+                self.refusal = Some(reason.clone());
+                self.set_state(&nonce, State::Refused(reason));
+                true
+            }
+            Reply::Later { network } => {
+                self.unreachable |= network;
+                self.failures += 1;
+                self.wait_for_network();
+                false
+            }
+        }
+    }
+}
+
+/// The outbox in the page: its [`Queue`] behind one stored value, a version that views read to
+/// follow it, and the timer of the next retry.
 #[derive(Clone, Copy)]
 pub struct Outbox {
-    pub items: RwSignal<Vec<Pending>>,
-    /// `navigator.onLine`, kept by the `online` and `offline` events.
-    pub online: RwSignal<bool>,
-    /// The last send failed on the network.
-    pub unreachable: RwSignal<bool>,
-    /// The last refusal, read out by the composer's alert until a message is stored.
-    pub refusal: RwSignal<Option<String>>,
-    busy: StoredValue<bool>,
-    failures: StoredValue<u32>,
+    queue: StoredValue<Queue>,
+    version: RwSignal<u32>,
     retry: StoredValue<Option<Timer>, LocalStorage>,
-    forgotten: StoredValue<Vec<String>>,
 }
 
 impl Outbox {
     pub fn new() -> Self {
         Self {
-            items: RwSignal::new(Vec::new()),
-            online: RwSignal::new(true),
-            unreachable: RwSignal::new(false),
-            refusal: RwSignal::new(None),
-            busy: StoredValue::new(false),
-            failures: StoredValue::new(0),
+            queue: StoredValue::new(Queue::default()),
+            version: RwSignal::new(0),
             retry: StoredValue::new_local(None),
-            forgotten: StoredValue::new(Vec::new()),
         }
     }
 
-    /// Whether the "Offline" line shows.
-    pub fn offline(self) -> bool {
-        !self.online.get() || self.unreachable.get()
+    /// Reads the queue, and follows it when called from a view or an effect.
+    pub fn read<T>(self, read: impl FnOnce(&Queue) -> T) -> T {
+        self.version.track();
+        self.queue.with_value(read)
     }
 
+    /// Changes the queue and tells whoever follows it (nothing once the page is gone).
+    fn change<T: Default>(self, change: impl FnOnce(&mut Queue) -> T) -> T {
+        let changed = self.queue.try_update_value(change).unwrap_or_default();
+        self.version
+            .try_update(|version| *version = version.wrapping_add(1));
+        changed
+    }
+
+    /// Keeps the queue in localStorage (merged with other tabs' entries).
     fn save(self) {
-        let rows = self.items.with_untracked(|items| {
-            self.forgotten.with_value(|forgotten| {
-                merge_rows(browser::load_table(OUTBOX_KEY), items, forgotten)
-            })
+        let rows = self.queue.with_value(|queue| {
+            merge_rows(
+                browser::load_table(OUTBOX_KEY),
+                &queue.items,
+                &queue.forgotten,
+            )
         });
         browser::save_table(OUTBOX_KEY, &rows);
     }
 
-    fn forget(self, nonce: String) {
-        self.forgotten.update_value(|forgotten| {
-            if forgotten.len() >= FORGET_AT_MOST {
-                forgotten.remove(0);
-            }
-            forgotten.push(nonce);
-        });
-    }
-
-    fn set_state(self, nonce: &str, state: State) {
-        self.items.update(|items| {
-            if let Some(pending) = items.iter_mut().find(|p| p.nonce == nonce) {
-                pending.state = state;
-            }
-        });
-    }
-
-    /// Drops the sent messages that a sync has brought (ids up to `synced`).
+    /// Drops the sent messages a sync has brought (ids up to `synced`).
     pub fn settle(self, synced: u64) {
         let arrived = |p: &Pending| matches!(p.state, State::Sent(id) if id <= synced);
-        if self.items.with_untracked(|items| items.iter().any(arrived)) {
-            self.items.update(|items| items.retain(|p| !arrived(p)));
+        if self
+            .queue
+            .with_value(|queue| queue.items.iter().any(arrived))
+        {
+            self.change(|queue| queue.settle(synced));
         }
     }
 
-    /// A sync brought `message`, sent with this browser's key, maybe before the reply to its
-    /// send came: the line on its way with the same room and text is that message.
+    /// See [`Queue::arrived`].
     pub fn arrived(self, message: &crate::protocol::ChatMessage) {
-        let same = |p: &Pending| {
-            p.state == State::Sending && p.room == message.room && p.message == message.message
-        };
-        if self.items.with_untracked(|items| items.iter().any(same)) {
-            self.items.update(|items| {
-                if let Some(pending) = items.iter_mut().find(|p| same(p)) {
-                    pending.state = State::Sent(message.id);
-                }
-            });
-        }
+        self.change(|queue| queue.arrived(message));
     }
 
-    /// `Discard`: the refused message leaves the outbox.
+    /// `Discard`, and remembered so.
     pub fn discard(self, nonce: &str) {
-        self.items
-            .update(|items| items.retain(|p| p.nonce != nonce));
-        self.forget(nonce.to_owned());
-        self.refusal.set(None);
+        self.change(|queue| queue.discard(nonce));
         self.save();
+    }
+
+    /// The browser says it is offline: the line at the top says so.
+    pub fn went_offline(self) {
+        self.change(|queue| queue.online = false);
     }
 }
 
 impl Chat {
     /// Takes the messages this browser's outbox kept (from this or an earlier visit, or
-    /// another tab) and starts sending them; follows the browser's `online` and `offline`.
+    /// another tab) and starts sending them.
     pub(super) fn restore_outbox(self) {
-        let outbox = self.outbox;
         let found: Vec<Pending> = browser::load_table(OUTBOX_KEY)
             .into_iter()
             .filter_map(Pending::from_row)
             .collect();
-        outbox.items.set(found);
-        outbox.online.set(browser::online());
+        self.outbox.change(|queue| {
+            queue.items = found;
+            queue.online = browser::online();
+        });
         self.flush();
     }
 
     /// The network is back (the `online` event): send at once, back-off forgotten.
     pub(super) fn back_online(self) {
-        self.outbox.online.set(true);
-        self.outbox.failures.set_value(0);
+        self.outbox.change(|queue| {
+            queue.online = true;
+            queue.failures = 0;
+        });
         self.flush();
     }
 
     /// A sync succeeded: if sending failed on the network, the network is back.
     pub(super) fn reachable(self) {
-        if self.outbox.unreachable.get_untracked() && !self.outbox.busy.get_value() {
+        if self.outbox.queue.with_value(|queue| queue.unreachable) {
             self.flush();
         }
     }
@@ -290,7 +379,7 @@ impl Chat {
             message: post.message,
             state: State::Sending,
         };
-        self.outbox.items.update(|items| items.push(pending));
+        self.outbox.change(|queue| queue.items.push(pending));
         self.outbox.save();
         self.flush();
     }
@@ -298,15 +387,15 @@ impl Chat {
     /// `Retry` of a refused message, with the name typed now.
     pub fn resend(self, nonce: &str) {
         let name = self.name.with_untracked(|name| name.trim().to_owned());
-        self.outbox.items.update(|items| {
-            if let Some(pending) = items.iter_mut().find(|p| p.nonce == nonce) {
+        self.outbox.change(|queue| {
+            if let Some(pending) = queue.items.iter_mut().find(|p| p.nonce == nonce) {
                 if !name.is_empty() {
                     pending.sender = name;
                 }
                 pending.state = State::Sending;
             }
+            queue.refusal = None;
         });
-        self.outbox.refusal.set(None);
         self.outbox.save();
         self.flush();
     }
@@ -314,24 +403,27 @@ impl Chat {
     /// Sends the first message still to send, if none is on its way; then the next, and so on.
     fn flush(self) {
         let outbox = self.outbox;
-        if outbox.busy.get_value() {
+        if outbox.queue.with_value(|queue| queue.busy) {
             return;
         }
         outbox.retry.set_value(None);
-        let next = outbox
-            .items
-            .with_untracked(|items| items.iter().find(|p| p.unsent()).cloned());
+        let online = browser::online();
+        let next = outbox.change(|queue| {
+            let next = queue.next();
+            if next.is_none() {
+                queue.unreachable = false;
+            } else if !online {
+                // The `online` event sends it.
+                queue.online = false;
+                queue.wait_for_network();
+                return None;
+            }
+            queue.busy = next.is_some();
+            next
+        });
         let Some(next) = next else {
-            outbox.unreachable.set(false);
             return;
         };
-        if !browser::online() {
-            // The `online` event sends it.
-            outbox.online.set(false);
-            self.wait_for_network();
-            return;
-        }
-        outbox.busy.set_value(true);
         let post = PostMessage {
             sender: next.sender,
             message: next.message,
@@ -341,50 +433,31 @@ impl Chat {
         };
         spawn_local(async move {
             let (status, reply) = browser::exchange(&ClientEnvelope::Message(post)).await;
-            // The component may be gone by now.
-            if outbox.busy.try_set_value(false).is_some() {
+            let reply = classify(status, reply);
+            let stored = match &reply {
+                Reply::Stored { author, .. } => Some(author.clone()),
+                _ => None,
+            };
+            let go_on = outbox.change(|queue| queue.answered(next.nonce, reply));
+            // The page may be gone by now: nothing more to do then.
+            if outbox.version.try_get_untracked().is_none() {
                 return;
             }
-            let nonce = next.nonce;
-            match classify(status, reply) {
-                Reply::Stored { id, author } => {
-                    self.learn_author(author);
-                    outbox.failures.set_value(0);
-                    outbox.unreachable.set(false);
-                    outbox.refusal.set(None);
-                    outbox.set_state(&nonce, State::Sent(id.unwrap_or(0)));
-                    outbox.forget(nonce);
-                    outbox.save();
-                    outbox.settle(self.synced());
-                    self.sync_now();
-                    self.flush();
-                }
-                Reply::Refused(reason) => {
-                    outbox.refusal.set(Some(reason.clone()));
-                    outbox.set_state(&nonce, State::Refused(reason));
-                    outbox.save();
-                    self.flush();
-                }
-                Reply::Later { network } => {
-                    if network {
-                        outbox.unreachable.set(true);
-                    }
-                    self.wait_for_network();
-                    let failures = outbox.failures.with_value(|n| n + 1);
-                    outbox.failures.set_value(failures);
-                    let delay = backoff_ms(self.poll_interval_ms(), failures);
-                    let timer = browser::after(delay, move || self.flush());
-                    outbox.retry.try_set_value(Some(timer));
-                }
+            if go_on {
+                outbox.save();
             }
-        });
-    }
-
-    /// Marks what was on its way `Not sent yet`.
-    fn wait_for_network(self) {
-        self.outbox.items.update(|items| {
-            for pending in items.iter_mut().filter(|p| p.state == State::Sending) {
-                pending.state = State::Waiting;
+            if let Some(author) = stored {
+                self.learn_author(author);
+                outbox.settle(self.synced());
+                self.sync_now();
+            }
+            if go_on {
+                self.flush();
+            } else {
+                let failures = outbox.queue.with_value(|queue| queue.failures);
+                let delay = backoff_ms(self.poll_interval_ms(), failures);
+                let timer = browser::after(delay, move || self.flush());
+                outbox.retry.try_set_value(Some(timer));
             }
         });
     }
@@ -441,6 +514,62 @@ mod tests {
         // A proxy's error page is no envelope: later, but not "offline".
         assert_eq!(classify(502, None), Reply::Later { network: false });
         assert_eq!(classify(0, None), Reply::Later { network: true });
+    }
+
+    #[test]
+    fn the_queue_sends_in_order_waits_on_failures_and_drops_what_syncs_bring() {
+        let mut queue = Queue {
+            items: vec![pending("a", State::Sending), pending("b", State::Sending)],
+            ..Queue::default()
+        };
+        assert_eq!(queue.next().unwrap().nonce, "a");
+        // No network: both wait, and the line at the top says so.
+        assert!(!queue.answered("a".into(), Reply::Later { network: true }));
+        assert!(queue.offline());
+        assert!(queue.items.iter().all(|p| p.state == State::Waiting));
+        assert_eq!(queue.next().unwrap().nonce, "a", "still first");
+        // Stored: marked sent (no mark), remembered as done; the next one is `b`.
+        assert!(queue.answered(
+            "a".into(),
+            Reply::Stored {
+                id: Some(5),
+                author: None
+            }
+        ));
+        assert!(!queue.offline());
+        assert_eq!(queue.items[0].state, State::Sent(5));
+        assert_eq!(queue.next().unwrap().nonce, "b");
+        // Refused: the reason for the alert, and Discard takes it out.
+        assert!(queue.answered("b".into(), Reply::Refused("too long".into())));
+        assert_eq!(queue.refusal.as_deref(), Some("too long"));
+        assert!(queue.next().is_none());
+        queue.discard("b");
+        assert_eq!(queue.refusal, None);
+        // A sync up to id 4 has not brought `a` yet; one up to 5 has.
+        queue.settle(4);
+        assert_eq!(queue.items.len(), 1);
+        queue.settle(5);
+        assert!(queue.items.is_empty());
+        assert_eq!(queue.forgotten, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_synced_copy_before_the_reply_replaces_the_line_on_its_way() {
+        let mut queue = Queue {
+            items: vec![pending("a", State::Sending), pending("b", State::Waiting)],
+            ..Queue::default()
+        };
+        let synced = crate::protocol::ChatMessage {
+            id: 9,
+            room: "general".into(),
+            message: "text of a".into(),
+            ..Default::default()
+        };
+        queue.arrived(&synced);
+        assert_eq!(queue.items[0].state, State::Sent(9));
+        queue.settle(9);
+        assert_eq!(queue.items.len(), 1);
+        assert_eq!(queue.items[0].nonce, "b", "a waiting one is not matched");
     }
 
     #[test]

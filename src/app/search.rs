@@ -77,7 +77,7 @@ pub fn Search() -> impl IntoView {
             return;
         }
         spawn_local(async move {
-            if let Ok(ServerEnvelope::Search(found)) =
+            if let Some(ServerEnvelope::Search(found)) =
                 browser::post(&ClientEnvelope::Search(request)).await
             {
                 let rows = found
