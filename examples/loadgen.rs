@@ -104,6 +104,10 @@ struct Args {
     /// Only the PostgreSQL search (needs `--search-postgres`): a quicker run while working on it.
     #[arg(long)]
     search_only: bool,
+    /// Only posting against the ceiling: the two phases taking turns, three rounds, each
+    /// round's ratio and their median (the machine's speed drifts less within a round).
+    #[arg(long)]
+    posts_only: bool,
     /// Internal: run the bare axum ceiling server instead.
     #[arg(long, hide = true)]
     ceiling_server: bool,
@@ -141,6 +145,9 @@ fn main() -> Result<(), Error> {
             run.errors
         );
         return Ok(());
+    }
+    if args.posts_only {
+        return runtime.block_on(posts_only(&args));
     }
     if args.long_poll_only {
         let runs = runtime.block_on(long_polling(&args))?;
@@ -648,7 +655,10 @@ struct Polling {
     messages: usize,
     undelivered: usize,
     errors: u64,
+    /// Per message: from its acknowledgement until the *last* page has it.
     delivery: Histogram<u64>,
+    /// Per message and page: from its acknowledgement until that page has it.
+    each_page: Histogram<u64>,
     sync_latency: Histogram<u64>,
     syncs: u64,
     elapsed: Duration,
@@ -873,11 +883,17 @@ async fn simulate(args: &Args, scenario: Scenario) -> Result<Polling, Error> {
     for (&id, &acknowledged) in acknowledgements.lock().unwrap().iter() {
         deliveries.entry(id).or_default().acknowledged = Some(acknowledged);
     }
+    let acknowledged = acknowledgements.lock().unwrap().clone();
+    let mut each_page = histogram();
     for page in &receipts {
         for &(id, received) in page.lock().unwrap().iter() {
             let delivery = deliveries.entry(id).or_default();
             delivery.received += 1;
             delivery.last_received = delivery.last_received.max(Some(received));
+            if let Some(&at) = acknowledged.get(&id) {
+                each_page
+                    .saturating_record(received.saturating_duration_since(at).as_micros() as u64);
+            }
         }
     }
     let mut delivery = histogram();
@@ -906,6 +922,7 @@ async fn simulate(args: &Args, scenario: Scenario) -> Result<Polling, Error> {
         undelivered,
         errors: errors.load(Ordering::Relaxed),
         delivery,
+        each_page,
         sync_latency,
         syncs: syncs.load(Ordering::Relaxed),
         elapsed,
@@ -972,6 +989,7 @@ impl Polling {
              | measure | value | target | met |\n|---|---:|---|---|\n\
              | messages posted and acknowledged | {} | | |\n\
              | delivered to every client: p50 / p99 ms | {} / {:.0} | p99 <= {:.0} | {} |\n\
+             | delivered to each client: p50 / p99 ms | {} / {} | | |\n\
              | missing at some client | {} | 0 | {} |\n\
              | syncs answered (per s) | {} ({:.0}) | | |\n\
              | sync latency p50 / p99 / max ms | {} / {} / {} | | |\n\
@@ -989,6 +1007,8 @@ impl Polling {
             delivery_p99,
             delivery_target,
             yes(delivery_p99 <= delivery_target),
+            ms(&self.each_page, 0.5),
+            ms(&self.each_page, 0.99),
             self.undelivered,
             yes(self.undelivered == 0),
             self.syncs,
@@ -1143,17 +1163,19 @@ fn long_polling_markdown(args: &Args, runs: &[LongRun]) -> String {
     out += &format!(
         "\nLong polling: pages long-polling (`wait_ms` {LONG_POLL_MS}, the next poll at once, or \
                  {} ms after news), each on its own connection, for {} s.\n\n\
-                 | scenario | messages | delivered p50 / p99 ms | missing | syncs/s | server CPU | peak RSS | target | met |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---|---|\n",
+                 | scenario | messages | to each page p50 / p99 ms | to the last page p50 / p99 ms | missing | syncs/s | server CPU | peak RSS | target (each page) | met |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
         NEWS_PAUSE.as_millis(),
         args.poll_secs
     );
     for run in runs {
         let polling = &run.polling;
         out += &format!(
-            "| {} | {} | {} / {} | {} | {:.0} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} / {} | {} / {} | {} | {:.0} | {} | {} | {} | {} |\n",
             run.name,
             polling.messages,
+            ms(&polling.each_page, 0.5),
+            ms(&polling.each_page, 0.99),
             ms(&polling.delivery, 0.5),
             ms(&polling.delivery, 0.99),
             polling.undelivered,
@@ -1183,6 +1205,50 @@ fn ms(histogram: &Histogram<u64>, quantile: f64) -> String {
 
 fn yes(met: bool) -> &'static str {
     if met { "yes" } else { "no" }
+}
+
+/// `--posts-only`: the ceiling and durable posts taking turns on the same two servers.
+async fn posts_only(args: &Args) -> Result<(), Error> {
+    let (warm_up, duration) = (Duration::from_secs(1), Duration::from_secs(args.duration));
+    let ceiling = Server::ceiling(args)?;
+    let chat = Server::chat(args)?;
+    let mut ratios = Vec::new();
+    for round in 1..=3 {
+        let bare = saturate(
+            "ceiling: bare axum handler",
+            &[ceiling.addr],
+            args.connections,
+            warm_up,
+            duration,
+            Expect::EmptySync,
+            |_, _| sync_body(0),
+        )
+        .await?;
+        let posts = saturate(
+            "chat: message post (durable)",
+            &chat.addrs,
+            args.post_connections,
+            warm_up,
+            duration,
+            Expect::Stored,
+            |connection, n| message_body(&format!("load {connection}:{n}")),
+        )
+        .await?;
+        let ratio = posts.rate() / bare.rate();
+        println!(
+            "round {round}: ceiling {:.0} req/s, posts {:.0} req/s (p50 {} ms, p99 {} ms, \
+             errors {}): {ratio:.2}x",
+            bare.rate(),
+            posts.rate(),
+            ms(&posts.latency, 0.5),
+            ms(&posts.latency, 0.99),
+            posts.errors + bare.errors
+        );
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("median: {:.2}x (target >= 0.40x)", ratios[1]);
+    Ok(())
 }
 
 async fn run(args: &Args) -> Result<Report, Error> {
@@ -1396,8 +1462,11 @@ async fn long_polling(args: &Args) -> Result<Vec<LongRun>, Error> {
         );
         eprintln!("long polling: {name}");
         let polling = simulate(args, scenario).await?;
-        let p50 = polling.delivery.value_at_quantile(0.5) as f64 / 1000.0;
-        let p99 = polling.delivery.value_at_quantile(0.99) as f64 / 1000.0;
+        // The issue's measure: delivery to each page, every (message, page) pair one sample
+        // (polling every second gives ~500 / ~1,000 ms there). The slowest page's figure is
+        // reported beside it.
+        let p50 = polling.each_page.value_at_quantile(0.5) as f64 / 1000.0;
+        let p99 = polling.each_page.value_at_quantile(0.99) as f64 / 1000.0;
         let whole = polling.undelivered == 0 && polling.errors == 0;
         let (target, met) = match kind {
             0 => (
