@@ -949,6 +949,45 @@ mod tests {
         backend.close().await;
     }
 
+    /// A batch that fails part-way stores none of its posts, nor their words in the index, and
+    /// the writer goes on with the next batch. (The failure here is a constraint the test adds:
+    /// the post's `INSERT OR ROLLBACK` then rolls the whole transaction back at once.)
+    #[tokio::test]
+    async fn a_batch_failing_part_way_stores_nothing_and_the_next_one_commits() {
+        let (dir, backend) = fresh().await;
+        let path = dir.path().join("chat.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE UNIQUE INDEX one_dup ON messages (message) WHERE message = 'dup';",
+            )
+            .unwrap();
+        let batch = vec![post("dup", None), post("fine", None), post("dup", None)];
+        assert!(backend.commit(batch).await.is_err());
+        assert!(backend.since(None, 0, 10, true).await.unwrap().is_empty());
+        let after = stored(backend.commit(vec![post("after", None)]).await.unwrap());
+        // Nothing of the failed batch is left, not even the ids it took.
+        assert_eq!((after[0].id, after[0].message.as_str()), (1, "after"));
+        let texts: Vec<String> = backend
+            .since(None, 0, 10, true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|message| message.message)
+            .collect();
+        assert_eq!(texts, ["after"]);
+        let indexed: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'fine OR dup'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 0);
+        backend.close().await;
+    }
+
     #[tokio::test]
     async fn a_dead_writer_thread_fails_the_check_and_commits() {
         let (_dir, backend) = fresh().await;
