@@ -398,6 +398,60 @@ mod tests {
         );
     }
 
+    /// Under many concurrent writers (what queues while one batch commits goes in the next),
+    /// each write is answered only once it is in the tail, and the tail gets every commit in
+    /// id order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_each_in_the_tail_when_answered() {
+        const WRITERS: usize = 8;
+        const EACH: usize = 100;
+        let store = Arc::new(CachedStore::open(Memory::default()).await.unwrap());
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for n in 0..EACH {
+                        let stored = store.append(post(&format!("{writer}:{n}"))).await.unwrap();
+                        // From the tail alone, not the backend (which has it since the commit).
+                        let tail = store.shared.tail.since(None, stored.id - 1, 1, true);
+                        assert_eq!(
+                            tail,
+                            Some(vec![stored.clone()]),
+                            "answered before published"
+                        );
+                        assert!(store.newest_id() >= stored.id);
+                        ids.push(stored.id);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for writer in writers {
+            let ids = writer.await.unwrap();
+            assert!(
+                ids.is_sorted(),
+                "one writer's posts are stored in its order"
+            );
+            all.extend(ids);
+        }
+        all.sort_unstable();
+        let expected: Vec<u64> = (1..=(WRITERS * EACH) as u64).collect();
+        assert_eq!(all, expected, "every post stored once, no id skipped");
+        let tail = store
+            .shared
+            .tail
+            .since(None, 0, WRITERS * EACH, true)
+            .unwrap();
+        let tail_ids: Vec<u64> = tail.iter().map(|m| m.id).collect();
+        assert_eq!(
+            tail_ids, expected,
+            "the tail holds every commit in id order"
+        );
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn a_refused_batch_is_refused_for_every_post_and_publishes_nothing() {
         let store = CachedStore::open(Memory::default()).await.unwrap();
