@@ -1213,15 +1213,13 @@ async fn ceiling_phase(
     warm_up: Duration,
     duration: Duration,
 ) -> Result<Saturation, Error> {
-    let (connections, expect) = (args.connections, Expect::EmptySync);
-    let name = "ceiling: bare axum handler";
     saturate(
-        name,
+        "ceiling: bare axum handler",
         &[addr],
-        connections,
+        args.connections,
         warm_up,
         duration,
-        expect,
+        Expect::EmptySync,
         |_, _| sync_body(0),
     )
     .await
@@ -1234,15 +1232,13 @@ async fn posts_phase(
     warm_up: Duration,
     duration: Duration,
 ) -> Result<Saturation, Error> {
-    let (connections, expect) = (args.post_connections, Expect::Stored);
-    let name = "chat: message post (durable)";
     saturate(
-        name,
+        "chat: message post (durable)",
         addrs,
-        connections,
+        args.post_connections,
         warm_up,
         duration,
-        expect,
+        Expect::Stored,
         |connection, n| message_body(&format!("load {connection}:{n}")),
     )
     .await

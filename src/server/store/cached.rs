@@ -398,9 +398,9 @@ mod tests {
         );
     }
 
-    /// Under many concurrent writers (what queues while one batch commits goes in the next),
-    /// each write is answered only once it is in the tail, and the tail gets every commit in
-    /// id order.
+    /// Under many concurrent writers, what queues while one batch commits goes to the backend
+    /// together in the next (group commit); each write is answered only once it is in the tail,
+    /// and the tail gets every commit in id order.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_are_each_in_the_tail_when_answered() {
         const WRITERS: usize = 8;
@@ -448,6 +448,12 @@ mod tests {
         assert_eq!(
             tail_ids, expected,
             "the tail holds every commit in id order"
+        );
+        let batches = store.shared.backend.batches.lock().unwrap().clone();
+        assert_eq!(batches.iter().sum::<usize>(), WRITERS * EACH);
+        assert!(
+            batches.iter().any(|&size| size > 1),
+            "concurrent writes are committed together: {batches:?}"
         );
         store.close().await;
     }

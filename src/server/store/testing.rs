@@ -21,6 +21,8 @@ pub struct Memory {
     pub panic_on: Option<&'static str>,
     pub refuse: AtomicBool,
     pub news: Option<Notify>,
+    /// How many writes each commit was handed, in order.
+    pub batches: Mutex<Vec<usize>>,
 }
 
 impl Memory {
@@ -70,6 +72,9 @@ impl Backend for Memory {
 
     /// Posts only: the rules of edits, deletes and bans are the real backends' to test.
     async fn commit(&self, batch: Vec<Write>) -> Result<Committed, Refused> {
+        self.batches.lock().unwrap().push(batch.len());
+        // A real backend's commit takes a while, and writes queue meanwhile.
+        tokio::task::yield_now().await;
         let posts: Vec<&ValidMessage> = batch
             .iter()
             .map(|write| match write {
