@@ -23,6 +23,8 @@ for (const [sender, message] of [
   ["Ben", "Yes, after the migration check. I'll post here when it starts."],
   ["Ben", "It usually takes ten minutes."],
   ["Ana", "Great. Shift+Enter gives a new line,\nlike this."],
+  // A mention of the reader (highlighted) with a link in it.
+  ["Ben", "@Ana the deploy checklist is at https://wiki.example.com/deploy."],
 ]) {
   const reply = await post(sender, message, "general", keys[sender]);
   if (sender === "Ana") ana = reply.data;
@@ -80,5 +82,25 @@ for (const [colorScheme, width, height] of [
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/chat-offline-${colorScheme}-${width}.png` });
   await context.close();
+}
+// Search: the results of a two-word search, the matched words marked, each a permalink.
+for (const [colorScheme, width, height] of [
+  ["light", 1280, 720],
+  ["dark", 360, 640],
+]) {
+  const page = await browser.newPage({ viewport: { width, height }, colorScheme });
+  await page.addInitScript(([key, author]) => {
+    localStorage.setItem("chat.key", key);
+    localStorage.setItem("chat.author", author);
+  }, [keys.Ana, ana.author]);
+  await page.goto(base);
+  await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
+  await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
+  await page.getByRole("searchbox", { name: "Search messages" }).fill("the deploy");
+  await page.getByRole("searchbox", { name: "Search messages" }).press("Enter");
+  await page.getByRole("list", { name: "Search results" }).getByRole("listitem").first().waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-search-${colorScheme}-${width}.png` });
+  await page.close();
 }
 await browser.close();
