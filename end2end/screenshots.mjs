@@ -36,35 +36,8 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu"],
 });
-for (const colorScheme of ["light", "dark"]) {
-  for (const [width, height] of [
-    [1280, 720],
-    [360, 640],
-  ]) {
-    const page = await browser.newPage({ viewport: { width, height }, colorScheme });
-    await page.addInitScript(([key, author]) => {
-      localStorage.setItem("chat.key", key);
-      localStorage.setItem("chat.author", author);
-    }, [keys.Ana, ana.author]);
-    await page.goto(base);
-    await page.getByRole("button", { name: "Send", exact: true }).waitFor();
-    await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
-    await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
-    await page.getByRole("textbox", { name: "Message", exact: true }).fill("On my way");
-    // News in another room while the page is open: its link counts it.
-    await post("Dev", `Build ${colorScheme}-${width} is green`, "dev");
-    await post("Dev", "Release notes are in the wiki", "dev");
-    await page.getByRole("link", { name: "#dev 2 unread" }).or(page.getByRole("button", { name: "Rooms" })).first().waitFor();
-    await page.waitForTimeout(1500);
-    await page.screenshot({ path: `${out}/chat-${colorScheme}-${width}.png` });
-    await page.close();
-  }
-}
-// Offline: a message written in a tunnel waits in the outbox, under the offline line.
-for (const [colorScheme, width, height] of [
-  ["light", 360, 640],
-  ["dark", 1280, 720],
-]) {
+// A page of Ana's browser (her key in localStorage, her name typed), ready to write.
+async function openAsAna(colorScheme, width, height) {
   const context = await browser.newContext({ viewport: { width, height }, colorScheme });
   const page = await context.newPage();
   await page.addInitScript(([key, author]) => {
@@ -74,6 +47,30 @@ for (const [colorScheme, width, height] of [
   await page.goto(base);
   await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
   await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
+  return { context, page };
+}
+for (const colorScheme of ["light", "dark"]) {
+  for (const [width, height] of [
+    [1280, 720],
+    [360, 640],
+  ]) {
+    const { context, page } = await openAsAna(colorScheme, width, height);
+    await page.getByRole("textbox", { name: "Message", exact: true }).fill("On my way");
+    // News in another room while the page is open: its link counts it.
+    await post("Dev", `Build ${colorScheme}-${width} is green`, "dev");
+    await post("Dev", "Release notes are in the wiki", "dev");
+    await page.getByRole("link", { name: "#dev 2 unread" }).or(page.getByRole("button", { name: "Rooms" })).first().waitFor();
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: `${out}/chat-${colorScheme}-${width}.png` });
+    await context.close();
+  }
+}
+// Offline: a message written in a tunnel waits in the outbox, under the offline line.
+for (const [colorScheme, width, height] of [
+  ["light", 360, 640],
+  ["dark", 1280, 720],
+]) {
+  const { context, page } = await openAsAna(colorScheme, width, height);
   await context.setOffline(true);
   const message = page.getByRole("textbox", { name: "Message", exact: true });
   await message.fill("Train is in a tunnel, this goes out when we're back");
@@ -88,19 +85,13 @@ for (const [colorScheme, width, height] of [
   ["light", 1280, 720],
   ["dark", 360, 640],
 ]) {
-  const page = await browser.newPage({ viewport: { width, height }, colorScheme });
-  await page.addInitScript(([key, author]) => {
-    localStorage.setItem("chat.key", key);
-    localStorage.setItem("chat.author", author);
-  }, [keys.Ana, ana.author]);
-  await page.goto(base);
-  await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
-  await page.getByRole("textbox", { name: "Name", exact: true }).fill("Ana");
-  await page.getByRole("searchbox", { name: "Search messages" }).fill("the deploy");
-  await page.getByRole("searchbox", { name: "Search messages" }).press("Enter");
+  const { context, page } = await openAsAna(colorScheme, width, height);
+  const search = page.getByRole("searchbox", { name: "Search messages" });
+  await search.fill("the deploy");
+  await search.press("Enter");
   await page.getByRole("list", { name: "Search results" }).getByRole("listitem").first().waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/chat-search-${colorScheme}-${width}.png` });
-  await page.close();
+  await context.close();
 }
 await browser.close();
