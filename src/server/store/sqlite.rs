@@ -749,23 +749,22 @@ fn post_one(
     // nonce, looked up just above by the only writer), so SQLite need not keep a statement
     // journal to undo just this statement: under `ABORT` it copied every page the insert
     // touched (the row, five indexes, `sqlite_sequence`) first, 5 % of the writer's time.
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT OR ROLLBACK INTO messages (room, sender, message, sent_at, nonce, author, address)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-        )?
-        .query_row(
-            params![
-                post.room,
-                post.sender,
-                post.message,
-                now,
-                post.nonce,
-                post.author,
-                post.address
-            ],
-            |row| row.get(0),
-        )?;
+    // The id is the connection's last rowid rather than `RETURNING id`, which made SQLite
+    // open an ephemeral table per insert to hold the one row it returns.
+    tx.prepare_cached(
+        "INSERT OR ROLLBACK INTO messages (room, sender, message, sent_at, nonce, author, address)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        post.room,
+        post.sender,
+        post.message,
+        now,
+        post.nonce,
+        post.author,
+        post.address
+    ])?;
+    let id = tx.last_insert_rowid();
     let message = StoredRow {
         id,
         room: post.room.clone(),
@@ -853,22 +852,20 @@ impl<'a> Event<'a> {
         nonce: &Option<String>,
         items: &mut Vec<ChatMessage>,
     ) -> rusqlite::Result<ChatMessage> {
-        let id: i64 = tx
-            .prepare_cached(
-                "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce)
-                 VALUES (?1, ?2, ?3, '', ?4, ?5, ?6) RETURNING id",
-            )?
-            .query_row(
-                params![
-                    self.room,
-                    self.kind,
-                    self.target,
-                    self.message,
-                    self.at,
-                    nonce
-                ],
-                |row| row.get(0),
-            )?;
+        tx.prepare_cached(
+            "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce)
+             VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            self.room,
+            self.kind,
+            self.target,
+            self.message,
+            self.at,
+            nonce
+        ])?;
+        // As for posts: the connection's last rowid, not an ephemeral table for `RETURNING`.
+        let id = tx.last_insert_rowid();
         let event = StoredRow {
             id,
             room: self.room,
