@@ -749,22 +749,20 @@ fn post_one(
     // nonce, looked up just above by the only writer), so SQLite need not keep a statement
     // journal to undo just this statement: under `ABORT` it copied every page the insert
     // touched (the row, five indexes, `sqlite_sequence`) first, 5 % of the writer's time.
-    // The id is the connection's last rowid rather than `RETURNING id`, which made SQLite
-    // open an ephemeral table per insert to hold the one row it returns.
-    tx.prepare_cached(
+    let id = insert(
+        tx,
         "INSERT OR ROLLBACK INTO messages (room, sender, message, sent_at, nonce, author, address)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        post.room,
-        post.sender,
-        post.message,
-        now,
-        post.nonce,
-        post.author,
-        post.address
-    ])?;
-    let id = tx.last_insert_rowid();
+        params![
+            post.room,
+            post.sender,
+            post.message,
+            now,
+            post.nonce,
+            post.author,
+            post.address
+        ],
+    )?;
     let message = StoredRow {
         id,
         room: post.room.clone(),
@@ -779,6 +777,19 @@ fn post_one(
     .into_item();
     items.push(message.clone());
     Ok(Outcome::Stored(message))
+}
+
+/// Runs the `INSERT` statement `sql` and gives the new row's id: the connection's last rowid,
+/// read right after (the writer is alone on its connection; a trigger's inserts do not change
+/// it once the statement is done). Not `RETURNING id`: SQLite runs every `RETURNING` through
+/// an ephemeral table, opened, written, read back and freed for each insert (BENCHMARKS.md).
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(sql)?.execute(params)?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// The row stored under `nonce`, if any: a retried write gets its first answer again.
@@ -852,20 +863,19 @@ impl<'a> Event<'a> {
         nonce: &Option<String>,
         items: &mut Vec<ChatMessage>,
     ) -> rusqlite::Result<ChatMessage> {
-        tx.prepare_cached(
+        let id = insert(
+            tx,
             "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce)
              VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            self.room,
-            self.kind,
-            self.target,
-            self.message,
-            self.at,
-            nonce
-        ])?;
-        // As for posts: the connection's last rowid, not an ephemeral table for `RETURNING`.
-        let id = tx.last_insert_rowid();
+            params![
+                self.room,
+                self.kind,
+                self.target,
+                self.message,
+                self.at,
+                nonce
+            ],
+        )?;
         let event = StoredRow {
             id,
             room: self.room,
