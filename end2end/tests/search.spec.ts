@@ -45,3 +45,26 @@ test("search finds messages in every room, marks the words and links to them", a
   await page.getByRole("button", { name: "Close search" }).click();
   await expect(page.getByRole("list", { name: "Search results" })).toBeHidden();
 });
+
+test("on a phone, the search box takes the width the header leaves it", async ({ page }) => {
+  await page.setViewportSize({ width: 360, height: 640 });
+  await openChat(page);
+  const header = page.locator(".chat-header");
+  const heading = header.getByRole("heading", { level: 1 });
+  const box = page.getByRole("searchbox", { name: "Search messages" });
+  const [bar, title, field] = await Promise.all([
+    header.evaluate((el) => {
+      const rect = el.getBoundingClientRect();
+      return { right: rect.right - parseFloat(getComputedStyle(el).paddingRight) };
+    }),
+    heading.boundingBox(),
+    box.boundingBox(),
+  ]);
+  if (!title || !field) throw new Error("the heading and the search box are on the page");
+  // From the room's name (and the gap after it) to the header's edge, not a fixed 6rem in it:
+  // room to read what one types.
+  expect(field.x - (title.x + title.width)).toBeLessThanOrEqual(12);
+  expect(Math.abs(bar.right - (field.x + field.width))).toBeLessThanOrEqual(2);
+  expect(field.width).toBeGreaterThanOrEqual(96);
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+});
