@@ -3,7 +3,7 @@
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test } from "@playwright/test";
-import { log, nameField, openChat, postMessage, postTo, roomLink, say, unique } from "./helpers";
+import { heading, log, nameField, openChat, postMessage, postTo, roomLink, say, unique } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   for (const width of [1280, 360]) {
@@ -47,7 +47,7 @@ for (const colorScheme of ["light", "dark"] as const) {
     await openChat(page, "/r/dev");
     await page.getByRole("button", { name: "Rooms" }).click();
     await roomLink(page, "#general").click();
-    await expect(page.getByRole("heading", { level: 1 })).toHaveText("#general");
+    await expect(heading(page)).toHaveText("#general");
     const ids = [];
     for (let n = 0; n < 3; n++) ids.push(await postTo(request, "dev", "Grouped", unique("unread")));
     await postTo(request, "ops", "Elsewhere", unique("unread"));

@@ -12,6 +12,8 @@ export const messageField = (page: Page) =>
 export const sendButton = (page: Page) => page.getByRole("button", { name: "Send", exact: true });
 export const log = (page: Page) => page.getByRole("log");
 export const alert = (page: Page) => page.getByRole("alert");
+/** The room's name at the top of the conversation. */
+export const heading = (page: Page) => page.getByRole("heading", { level: 1 });
 
 /** Opens the chat and waits until it is hydrated (Send is enabled only then). */
 export async function openChat(page: Page, url = "/") {

@@ -2,9 +2,7 @@
 // view in place, Back and Forward between rooms, permalinks, the transcript without JavaScript,
 // and the room list on a phone. The server serves general, dev and ops (playwright.config.ts).
 import { expect, test } from "@playwright/test";
-import { log, nameField, openChat, postTo, roomLink, say, unique } from "./helpers";
-
-const heading = (page: import("@playwright/test").Page) => page.getByRole("heading", { level: 1 });
+import { heading, log, nameField, openChat, postTo, roomLink, say, unique } from "./helpers";
 
 test("two users in two rooms: unread counts, the title, and reading them", async ({ browser }) => {
   const ann = await browser.newPage();

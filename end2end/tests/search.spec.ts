@@ -1,7 +1,7 @@
 // Search from the page: the `search` landmark, results newest first from every room with the
 // matched words marked (as text, never HTML), each a link to its message's permalink.
 import { expect, test } from "@playwright/test";
-import { openChat, postTo, unique } from "./helpers";
+import { heading, openChat, postTo, unique } from "./helpers";
 
 test("search finds messages in every room, marks the words and links to them", async ({
   page,
@@ -50,14 +50,13 @@ test("on a phone, the search box takes the width the header leaves it", async ({
   await page.setViewportSize({ width: 360, height: 640 });
   await openChat(page);
   const header = page.locator(".chat-header");
-  const heading = header.getByRole("heading", { level: 1 });
   const box = page.getByRole("searchbox", { name: "Search messages" });
   const [bar, title, field] = await Promise.all([
     header.evaluate((el) => {
       const rect = el.getBoundingClientRect();
       return { right: rect.right - parseFloat(getComputedStyle(el).paddingRight) };
     }),
-    heading.boundingBox(),
+    heading(page).boundingBox(),
     box.boundingBox(),
   ]);
   if (!title || !field) throw new Error("the heading and the search box are on the page");
