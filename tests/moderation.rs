@@ -145,6 +145,45 @@ fn ids(items: &[Value]) -> Vec<u64> {
         .collect()
 }
 
+/// `fingerprint`: what a page shows before it takes another browser's key, without posting.
+#[tokio::test]
+async fn a_key_s_fingerprint_is_told_without_posting() {
+    let chat = Chat::new().await;
+    let asked = chat
+        .expect(
+            json!({"type": "fingerprint", "data": {"key": ANN}}),
+            StatusCode::OK,
+        )
+        .await;
+    let told = asked["data"]["author"].as_str().unwrap().to_owned();
+    assert!(chat.sync(0, true).await.is_empty(), "nothing is stored");
+    let (_, posted) = chat.post(Some(ANN), "with that key").await;
+    assert_eq!(
+        posted.as_deref(),
+        Some(told.as_str()),
+        "the same as a post's"
+    );
+    let other = chat
+        .expect(
+            json!({"type": "fingerprint", "data": {"key": BOB}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_ne!(other["data"]["author"], told.as_str());
+    for bad in [
+        json!({"key": "short-key-21-chars-xx"}),
+        json!({"key": "has space in it 0123456789"}),
+        json!({}),
+        json!({"key": 5}),
+    ] {
+        chat.expect(
+            json!({"type": "fingerprint", "data": bad}),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn a_key_gives_a_fingerprint_that_is_the_same_for_the_same_key_only() {
     let chat = Chat::new().await;
@@ -351,7 +390,7 @@ async fn a_held_long_poll_is_released_by_an_edit() {
             chat.call(request).await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    common::until_held(&chat.fx.state, 1).await;
     let edit = json!({"type": "edit", "data": {"id": id, "message": "after", "key": ANN}});
     chat.expect(edit, StatusCode::OK).await;
     let (status, body) = tokio::time::timeout(std::time::Duration::from_secs(5), held)

@@ -2,7 +2,7 @@
 //! and arbitrary JSON never make the server panic or answer outside the protocol; every input
 //! is either accepted, and then round-trips byte-exact through a sync, or refused with a
 //! status-1 envelope and nothing stored. The server serves `general` and `dev`, and the inputs
-//! lean towards every envelope a client may send (`message`, `sync`, `history`, `rooms`).
+//! lean towards every envelope a client may send and every field they have.
 
 mod common;
 
@@ -26,6 +26,9 @@ thread_local! {
         let mut fixture = runtime.block_on(Fixture::new());
         fixture.state.rooms =
             std::sync::Arc::new(ajax_chat::server::rooms::Rooms::parse("dev").unwrap());
+        // As a server shutting down: a sync with `wait_ms` is checked as always, but answered
+        // at once instead of held (arbitrary waits would hold the cases for up to 30 s each).
+        fixture.state.closing.close();
         (runtime, fixture)
     };
 }
@@ -74,11 +77,15 @@ fn check(body: Vec<u8>) -> Result<StatusCode, TestCaseError> {
             let before = all_messages(&router).await;
             let (status, reply) = post(&router, body.clone()).await;
             let after = all_messages(&router).await;
+            let sent_type = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|sent| sent["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
             match status {
                 StatusCode::OK => {
                     let kind = reply["type"].as_str().unwrap_or_default();
                     prop_assert!(
-                        ["sync", "history", "rooms"].contains(&kind)
+                        ["sync", "history", "rooms", "search"].contains(&kind)
                             || reply["data"]["status"] == 0,
                         "{reply}"
                     );
@@ -103,7 +110,20 @@ fn check(body: Vec<u8>) -> Result<StatusCode, TestCaseError> {
                             .collect();
                         prop_assert_eq!(names, ["general", "dev"]);
                     }
-                    if kind == "status" {
+                    if kind == "search" {
+                        // Newest first, each of a served room.
+                        let items = reply["data"].as_array().unwrap();
+                        let ids: Vec<u64> =
+                            items.iter().map(|m| m["id"].as_u64().unwrap()).collect();
+                        prop_assert!(ids.windows(2).all(|pair| pair[0] > pair[1]), "{reply}");
+                        prop_assert_eq!(after.len(), before.len());
+                    }
+                    if kind == "status" && sent_type == "fingerprint" {
+                        // A key's fingerprint: nothing stored.
+                        let print = reply["data"]["author"].as_str().unwrap_or_default();
+                        prop_assert!(ajax_chat::protocol::is_fingerprint(print), "{reply}");
+                        prop_assert_eq!(after.len(), before.len());
+                    } else if kind == "status" {
                         // A stored message: exactly one more, equal to what was sent.
                         prop_assert_eq!(after.len(), before.len() + 1);
                         let sent: Value = serde_json::from_slice(&body).unwrap();
@@ -148,9 +168,16 @@ fn json_value() -> impl Strategy<Value = Value> {
             Just("edit"),
             Just("delete"),
             Just("ban"),
+            Just("unban"),
+            Just("bans"),
+            Just("search"),
+            Just("fingerprint"),
             Just("general"),
             Just("dev"),
             Just("a-key-of-twenty-two-chars"),
+            Just("nonce-0123456789"),
+            Just("abcdefgh"),
+            Just("10.0.0.1"),
         ]
         .prop_map(Value::from),
         (0u64..5).prop_map(Value::from),
@@ -174,6 +201,11 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("key".to_owned()),
                     Just("admin".to_owned()),
                     Just("author".to_owned()),
+                    Just("q".to_owned()),
+                    Just("nonce".to_owned()),
+                    Just("wait_ms".to_owned()),
+                    Just("purge".to_owned()),
+                    Just("address".to_owned()),
                     Just("general".to_owned()),
                     Just("dev".to_owned()),
                     any::<String>(),
@@ -220,6 +252,8 @@ proptest! {
             Just("ban".to_owned()),
             Just("unban".to_owned()),
             Just("bans".to_owned()),
+            Just("search".to_owned()),
+            Just("fingerprint".to_owned()),
             any::<String>(),
         ],
         data in json_value(),

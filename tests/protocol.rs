@@ -1285,20 +1285,16 @@ async fn held_sync(
 
 #[tokio::test]
 async fn a_held_sync_is_answered_by_a_post_in_its_rooms_only() {
-    let (_fx, router) = with_rooms().await;
+    let (fx, router) = with_rooms().await;
     let last = send_to(&router, "dev", "before").await;
     // Nothing newer: held. A post in a room it does not follow leaves it held.
     let waiting = tokio::spawn({
         let router = router.clone();
         async move { held_sync(&router, last, &["dev", "general"], 10_000).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    common::until_held(&fx.state, 1).await;
+    // News of another room does not answer it: the answer below holds only `general`'s post.
     send_to(&router, "ops", "not followed").await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(
-        !waiting.is_finished(),
-        "news of another room does not answer it"
-    );
     let id = send_to(&router, "general", "news").await;
     let (items, took) = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
         .await
@@ -1334,7 +1330,7 @@ async fn a_held_sync_ends_empty_when_its_wait_is_over_or_the_server_closes() {
         let router = router.clone();
         async move { held_sync(&router, last, &["dev"], 30_000).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    common::until_held(&fx.state, 1).await;
     fx.state.closing.close();
     let (items, _) = tokio::time::timeout(std::time::Duration::from_secs(2), waiting)
         .await

@@ -24,7 +24,7 @@ mod imp {
     pub async fn exchange(envelope: &ClientEnvelope) -> (u16, Option<ServerEnvelope>) {
         let Ok(request) = gloo_net::http::Request::post("/ajax")
             .header("Content-Type", "application/json")
-            .body(envelope.to_json())
+            .body(crate::protocol::json::to_json(envelope))
         else {
             return (0, None);
         };
@@ -822,6 +822,7 @@ pub mod decode {
             newer: flag("newer")?,
             focus: count(value, "focus"),
             admin: flag("admin").unwrap_or(false),
+            build: text(value, "build").unwrap_or_default(),
         })
     }
 

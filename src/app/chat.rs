@@ -264,7 +264,7 @@ impl Chat {
             room.mentions = 0;
             room.seen = room.seen.max(newest);
         });
-        let seen = self.seen_marks().to_json();
+        let seen = crate::protocol::json::to_json(&self.seen_marks());
         browser::save(SEEN_KEY, &seen);
     }
 

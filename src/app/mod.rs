@@ -56,6 +56,10 @@ pub struct PageState {
     /// The admin view (`/admin`): asks for the operator's token.
     #[serde(default)]
     pub admin: bool,
+    /// The server's build of the client (its `X-Chat-Build` header): a reply naming another
+    /// build means a deploy happened under this page.
+    #[serde(default)]
+    pub build: String,
 }
 
 impl Default for PageState {
@@ -75,6 +79,7 @@ impl Default for PageState {
             newer: false,
             focus: None,
             admin: false,
+            build: String::new(),
         }
     }
 }

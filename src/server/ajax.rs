@@ -1,5 +1,8 @@
-//! `POST /ajax`: decodes one client envelope, acts on it, answers with one server envelope.
+//! `POST /ajax`: decodes one client envelope, checks the client's rate, and hands the envelope
+//! to its handler below (one function per envelope type), which answers with one server
+//! envelope.
 
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -10,14 +13,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::AppState;
 use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
+use super::state::{AppState, BodyTimeout};
 use super::store::{Actor, Encoded, Outcome, Refusal, Write};
 use crate::protocol::{
-    ClientEnvelope, DeleteRequest, EditRequest, Limits, MAX_SEARCH_RESULTS, RoomsRequest,
-    ServerEnvelope, Status, decode_client,
+    BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
+    Invalid, Limits, MAX_SEARCH_RESULTS, PostMessage, RoomsRequest, SearchRequest, ServerEnvelope,
+    Status, SyncRequest, check_key, decode_client,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -27,10 +31,6 @@ const LONG_POLLER_RETURNS: Duration = Duration::from_secs(2);
 /// The decoded body of an `/ajax` request; its rejection is our own error, so even a bad
 /// content type or an oversized body is answered with a status envelope.
 pub struct Envelope(pub ClientEnvelope);
-
-/// How long a client has to send the whole body once its headers are in.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyTimeout(pub std::time::Duration);
 
 impl<S> FromRequest<S> for Envelope
 where
@@ -78,154 +78,212 @@ fn is_json(headers: &HeaderMap) -> bool {
         && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
+/// Whether an envelope is a write: writes (posts, edits, deletes, and everything that takes the
+/// admin token, so that guessing it costs the write budget) have their own rate budget; reads
+/// of every kind share the sync budget.
+fn is_write(envelope: &ClientEnvelope) -> bool {
+    match envelope {
+        ClientEnvelope::Message(_)
+        | ClientEnvelope::Edit(_)
+        | ClientEnvelope::Delete(_)
+        | ClientEnvelope::Ban(_)
+        | ClientEnvelope::Unban(_)
+        | ClientEnvelope::Bans(_) => true,
+        ClientEnvelope::Sync(_)
+        | ClientEnvelope::History(_)
+        | ClientEnvelope::Rooms(_)
+        | ClientEnvelope::Search(_)
+        | ClientEnvelope::Fingerprint(_) => false,
+    }
+}
+
 pub async fn ajax(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
     Envelope(envelope): Envelope,
 ) -> Result<Response, AjaxError> {
+    let client = client.map(|Extension(ClientAddr(ip))| ip);
     // Requests that came through the accept loop carry their client's address; those built
     // in-process (tests) do not, and are not limited.
-    if let Some(Extension(ClientAddr(client))) = client {
-        // Reads of every kind share the sync budget; writes (posts, edits, deletes, bans, and
-        // wrong admin tokens with them) have their own.
-        let limiter = match envelope {
-            ClientEnvelope::Message(_)
-            | ClientEnvelope::Edit(_)
-            | ClientEnvelope::Delete(_)
-            | ClientEnvelope::Ban(_)
-            | ClientEnvelope::Unban(_) => &state.message_limit,
-            // Searches share the reads' budget.
-            _ => &state.sync_limit,
+    if let Some(client) = client {
+        let limiter = if is_write(&envelope) {
+            &state.message_limit
+        } else {
+            &state.sync_limit
         };
         limiter.check(client).map_err(AjaxError::RateLimited)?;
     }
-    // Kept with each message so that a ban of the address can purge them; canonical, so that
-    // an IPv4 client seen as `::ffff:a.b.c.d` is banned as `a.b.c.d`.
-    // Made only by the writes that keep it: not on the hot path of the idle sync.
-    let address = || client.map(|Extension(ClientAddr(ip))| ip.to_canonical().to_string());
+    let state = &*state;
     match envelope {
-        ClientEnvelope::Message(post) => {
-            let mut valid = post.validate(&state.limits)?;
-            state.rooms.check("data.room", &valid.room)?;
-            valid.author = post
-                .key
-                .as_deref()
-                .map(|key| state.identity.fingerprint(key));
-            valid.address = address();
-            let author = valid.author.clone();
-            let stored = stored(state.store.write(Write::Post(valid)).await?, 0)?;
-            tracing::debug!(id = stored.id, room = stored.room, "message stored");
-            let status = Status {
-                id: Some(stored.id),
-                author,
-                ..Status::ok(format!("message {} stored", stored.id))
-            };
-            Ok(Json(ServerEnvelope::Status(status)).into_response())
-        }
-        ClientEnvelope::Edit(edit) => {
-            let write = edit_write(&state, edit, address())?;
-            let Write::Edit { id, .. } = write else {
-                unreachable!("edit_write makes edits")
-            };
-            let event = stored(state.store.write(write).await?, id)?;
-            let status = Status {
-                id: Some(event.id),
-                ..Status::ok(format!("message {id} edited"))
-            };
-            Ok(Json(ServerEnvelope::Status(status)).into_response())
-        }
-        ClientEnvelope::Delete(delete) => {
-            let id = delete.id;
-            let write = delete_write(&state, delete, address())?;
-            let event = stored(state.store.write(write).await?, id)?;
-            let status = Status {
-                id: Some(event.id),
-                ..Status::ok(format!("message {id} deleted"))
-            };
-            Ok(Json(ServerEnvelope::Status(status)).into_response())
-        }
-        ClientEnvelope::Ban(request) => {
-            let ban = request.target()?;
-            operator(&state, &request.admin)?;
-            let purge = request.purge;
-            refused(state.store.write(Write::Ban { ban, purge }).await?, 0)?;
-            let done = if purge {
-                "banned, messages deleted"
-            } else {
-                "banned"
-            };
-            Ok(Json(ServerEnvelope::Status(Status::ok(done))).into_response())
-        }
-        ClientEnvelope::Unban(request) => {
-            if request.purge {
-                return Err(AjaxError::Invalid(crate::protocol::Invalid(
-                    "data.purge: only a ban can purge".into(),
-                )));
-            }
-            let ban = request.target()?;
-            operator(&state, &request.admin)?;
-            refused(state.store.write(Write::Unban(ban)).await?, 0)?;
-            Ok(Json(ServerEnvelope::Status(Status::ok("unbanned"))).into_response())
-        }
+        ClientEnvelope::Message(post) => message(state, post, client).await,
+        ClientEnvelope::Edit(edit) => edit_message(state, edit, client).await,
+        ClientEnvelope::Delete(delete) => delete_message(state, delete, client).await,
+        ClientEnvelope::Ban(request) => ban(state, request).await,
+        ClientEnvelope::Unban(request) => unban(state, request).await,
         ClientEnvelope::Bans(request) => {
-            operator(&state, &request.admin)?;
+            operator(state, &request.admin)?;
             let bans = state.store.bans().await?;
             Ok(Json(ServerEnvelope::Bans(bans)).into_response())
         }
-        ClientEnvelope::Search(request) => {
-            let words = request.words()?;
-            // One room, or every room served now (a room dropped from the list keeps its
-            // messages in the database, but they are no longer shown).
-            let rooms = match &request.room {
-                Some(room) => {
-                    state.rooms.check("data.room", room)?;
-                    vec![room.clone()]
-                }
-                None => state.rooms.names().to_vec(),
-            };
-            let before = request.before.unwrap_or(u64::MAX);
-            let found = state
-                .store
-                .search(&words, &rooms, before, MAX_SEARCH_RESULTS)
-                .await?;
-            Ok(Json(ServerEnvelope::Search(found)).into_response())
-        }
-        ClientEnvelope::Sync(request) => {
-            let wait = request.wait()?;
-            let rooms = state.rooms.select(request.rooms.as_deref())?;
-            let last = request.last_message;
-            // Clients that name rooms know events; the seed's clients get messages only.
-            let events = request.rooms.is_some();
-            let news = fresh(&state, &rooms, last, events).await?;
-            if wait == 0 {
-                return sync_reply(&news);
-            }
-            let mut reply = if news.is_empty() {
-                hold(&state, &rooms, last, events, Duration::from_millis(wait)).await?
-            } else {
-                sync_reply(&news)?
-            };
-            // A long-polling client polls again at once, or a moment after news.
-            reply
-                .extensions_mut()
-                .insert(StayAwake(LONG_POLLER_RETURNS));
-            Ok(reply)
-        }
-        ClientEnvelope::History(request) => {
-            let (before, limit) = request.bounds()?;
-            state.rooms.check("data.room", &request.room)?;
-            let page = state.store.history(&request.room, before, limit).await?;
-            Ok(Json(ServerEnvelope::History(page)).into_response())
-        }
-        ClientEnvelope::Rooms(RoomsRequest { read }) => {
-            let read = read.unwrap_or_default();
-            for (room, _) in &read.0 {
-                state.rooms.check("data.read", room)?;
-            }
-            let rooms = state.store.rooms(state.rooms.names(), &read).await?;
-            Ok(Json(ServerEnvelope::Rooms(rooms)).into_response())
-        }
+        ClientEnvelope::Search(request) => search(state, request).await,
+        ClientEnvelope::Sync(request) => sync(state, request).await,
+        ClientEnvelope::History(request) => history(state, request).await,
+        ClientEnvelope::Rooms(request) => rooms(state, request).await,
+        ClientEnvelope::Fingerprint(request) => fingerprint(state, request),
     }
+}
+
+/// Kept with each write so that a ban of the address can purge what it wrote; canonical, so
+/// that an IPv4 client seen as `::ffff:a.b.c.d` is banned as `a.b.c.d`. Made only by the
+/// writes that keep it: not on the hot path of the idle sync.
+fn address_of(client: Option<IpAddr>) -> Option<String> {
+    client.map(|ip| ip.to_canonical().to_string())
+}
+
+/// A status-0 reply.
+fn done(status: Status) -> Result<Response, AjaxError> {
+    Ok(Json(ServerEnvelope::Status(status)).into_response())
+}
+
+async fn message(
+    state: &AppState,
+    post: PostMessage,
+    client: Option<IpAddr>,
+) -> Result<Response, AjaxError> {
+    let mut valid = post.validate(&state.limits)?;
+    state.rooms.check("data.room", &valid.room)?;
+    valid.author = post
+        .key
+        .as_deref()
+        .map(|key| state.identity.fingerprint(key));
+    valid.address = address_of(client);
+    let author = valid.author.clone();
+    let stored = stored(state.store.write(Write::Post(valid)).await?, 0)?;
+    tracing::debug!(id = stored.id, room = stored.room, "message stored");
+    done(Status {
+        id: Some(stored.id),
+        author,
+        ..Status::ok(format!("message {} stored", stored.id))
+    })
+}
+
+async fn edit_message(
+    state: &AppState,
+    edit: EditRequest,
+    client: Option<IpAddr>,
+) -> Result<Response, AjaxError> {
+    let id = edit.id;
+    let write = edit_write(state, edit, address_of(client))?;
+    let event = stored(state.store.write(write).await?, id)?;
+    done(Status {
+        id: Some(event.id),
+        ..Status::ok(format!("message {id} edited"))
+    })
+}
+
+async fn delete_message(
+    state: &AppState,
+    delete: DeleteRequest,
+    client: Option<IpAddr>,
+) -> Result<Response, AjaxError> {
+    let id = delete.id;
+    let write = delete_write(state, delete, address_of(client))?;
+    let event = stored(state.store.write(write).await?, id)?;
+    done(Status {
+        id: Some(event.id),
+        ..Status::ok(format!("message {id} deleted"))
+    })
+}
+
+async fn ban(state: &AppState, request: BanRequest) -> Result<Response, AjaxError> {
+    let ban = request.target()?;
+    operator(state, &request.admin)?;
+    let purge = request.purge;
+    refused(state.store.write(Write::Ban { ban, purge }).await?, 0)?;
+    done(Status::ok(if purge {
+        "banned, messages deleted"
+    } else {
+        "banned"
+    }))
+}
+
+async fn unban(state: &AppState, request: BanRequest) -> Result<Response, AjaxError> {
+    if request.purge {
+        return Err(Invalid("data.purge: only a ban can purge".into()).into());
+    }
+    let ban = request.target()?;
+    operator(state, &request.admin)?;
+    refused(state.store.write(Write::Unban(ban)).await?, 0)?;
+    done(Status::ok("unbanned"))
+}
+
+async fn search(state: &AppState, request: SearchRequest) -> Result<Response, AjaxError> {
+    let words = request.words()?;
+    // One room, or every room served now (a room dropped from the list keeps its messages in
+    // the database, but they are no longer shown).
+    let rooms = match &request.room {
+        Some(room) => {
+            state.rooms.check("data.room", room)?;
+            vec![room.clone()]
+        }
+        None => state.rooms.names().to_vec(),
+    };
+    let before = request.before.unwrap_or(u64::MAX);
+    let found = state
+        .store
+        .search(&words, &rooms, before, MAX_SEARCH_RESULTS)
+        .await?;
+    Ok(Json(ServerEnvelope::Search(found)).into_response())
+}
+
+async fn sync(state: &AppState, request: SyncRequest) -> Result<Response, AjaxError> {
+    let wait = request.wait()?;
+    let rooms = state.rooms.select(request.rooms.as_deref())?;
+    let last = request.last_message;
+    // Clients that name rooms know events; the seed's clients get messages only.
+    let events = request.rooms.is_some();
+    let news = fresh(state, &rooms, last, events).await?;
+    if wait == 0 {
+        return sync_reply(&news);
+    }
+    let mut reply = if news.is_empty() {
+        hold(state, &rooms, last, events, Duration::from_millis(wait)).await?
+    } else {
+        sync_reply(&news)?
+    };
+    // A long-polling client polls again at once, or a moment after news.
+    reply
+        .extensions_mut()
+        .insert(StayAwake(LONG_POLLER_RETURNS));
+    Ok(reply)
+}
+
+async fn history(state: &AppState, request: HistoryRequest) -> Result<Response, AjaxError> {
+    let (before, limit) = request.bounds()?;
+    state.rooms.check("data.room", &request.room)?;
+    let page = state.store.history(&request.room, before, limit).await?;
+    Ok(Json(ServerEnvelope::History(page)).into_response())
+}
+
+async fn rooms(
+    state: &AppState,
+    RoomsRequest { read }: RoomsRequest,
+) -> Result<Response, AjaxError> {
+    let read = read.unwrap_or_default();
+    for (room, _) in &read.0 {
+        state.rooms.check("data.read", room)?;
+    }
+    let rooms = state.store.rooms(state.rooms.names(), &read).await?;
+    Ok(Json(ServerEnvelope::Rooms(rooms)).into_response())
+}
+
+/// The fingerprint of a key, as a message sent with it would carry.
+fn fingerprint(state: &AppState, request: FingerprintRequest) -> Result<Response, AjaxError> {
+    check_key(&request.key)?;
+    done(Status {
+        author: Some(state.identity.fingerprint(&request.key)),
+        ..Status::ok("the fingerprint of this key")
+    })
 }
 
 /// The checked edit: its text like a message's, then its key. The operator's token does not
@@ -262,9 +320,7 @@ fn delete_write(
     delete.validate()?;
     let by = match (delete.key, delete.admin) {
         (Some(_), Some(_)) => {
-            return Err(AjaxError::Invalid(crate::protocol::Invalid(
-                "data: give \"key\" or \"admin\", not both".into(),
-            )));
+            return Err(Invalid("data: give \"key\" or \"admin\", not both".into()).into());
         }
         (Some(key), None) => Actor::Author {
             fingerprint: state.identity.fingerprint(&key),
@@ -355,6 +411,7 @@ async fn hold(
     wait: Duration,
 ) -> Result<Response, AjaxError> {
     let deadline = tokio::time::Instant::now() + wait;
+    let _held = state.held.hold();
     let closed = state.closing.closed();
     tokio::pin!(closed);
     loop {

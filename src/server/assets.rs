@@ -2,9 +2,14 @@
 //! brotli and gzip, and served from memory in the encoding the browser accepts.
 //!
 //! With `hash-files` (Cargo.toml), cargo-leptos puts a content hash in the names of the WASM, JS
-//! and CSS files, so a name never changes content: those are cached for a year (`immutable`).
-//! Everything else is revalidated with its ETag. Compressing at start-up rather than per request
-//! keeps first visits cheap for the server and costs nothing on later ones.
+//! and CSS files. Without `--split` a name then never changes content, and those files are
+//! cached for a year (`immutable`). With `--split` (the release build), cargo-leptos 0.3.10
+//! hashes the names first and then rewrites the main JS and the WASM modules to import the
+//! split loader by its final name (`src/compile/hash.rs`): a name can then stay while its
+//! content changes, so only the stylesheet, which nothing rewrites, stays `immutable`.
+//! Everything else is revalidated with its ETag (our own hash of the content). Compressing at
+//! start-up rather than per request keeps first visits cheap for the server and costs nothing
+//! on later ones.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -36,6 +41,8 @@ pub(super) const WORKER_POLICY: &str = "default-src 'self'; frame-ancestors 'non
 struct Asset {
     content_type: &'static str,
     immutable: bool,
+    /// A file of the client's bundle (under the site's `pkg/`): the build, kept offline.
+    bundle: bool,
     etag: String,
     identity: Bytes,
     gzip: Option<Bytes>,
@@ -48,6 +55,14 @@ pub struct Assets {
     files: HashMap<String, Asset>,
     /// The stylesheet's hashed name, when cargo-leptos hashed it.
     stylesheet: Option<String>,
+    /// The client's build: a hash of the hashed bundle's names and contents, when there is one.
+    build: Option<String>,
+}
+
+/// Whether `cargo leptos watch` runs this server: files then change under it, so they are
+/// read from disk rather than loaded and compressed once.
+pub fn watching() -> bool {
+    std::env::var_os("LEPTOS_WATCH").is_some()
 }
 
 /// The hashes cargo-leptos wrote next to the server binary (`hash.txt`: `js: <hash>` lines).
@@ -75,6 +90,9 @@ impl Assets {
     pub fn load(options: &LeptosOptions) -> std::io::Result<Self> {
         let root = Path::new(options.site_root.as_ref());
         let hashes = read_hashes(options);
+        let split = hashes.contains_key("split");
+        let pkg = format!("{}/", options.site_pkg_dir);
+        let stylesheet_hash = hashes.get("css");
         let mut files = HashMap::new();
         let mut pending = vec![root.to_path_buf()];
         while let Some(dir) = pending.pop() {
@@ -97,8 +115,12 @@ impl Assets {
                     .map(|part| part.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                let immutable = hashes.values().any(|hash| url_path.contains(hash.as_str()));
-                let asset = Asset::new(std::fs::read(&path)?, &url_path, immutable);
+                let hashed = hashes.values().any(|hash| url_path.contains(hash.as_str()));
+                let stylesheet =
+                    stylesheet_hash.is_some_and(|hash| url_path.contains(hash.as_str()));
+                let immutable = hashed && (!split || stylesheet);
+                let mut asset = Asset::new(std::fs::read(&path)?, &url_path, immutable);
+                asset.bundle = url_path.starts_with(&pkg);
                 files.insert(url_path, asset);
             }
         }
@@ -112,8 +134,19 @@ impl Assets {
                 options.site_pkg_dir, options.output_name
             )
         });
-        tracing::info!(files = files.len(), "static assets loaded and compressed");
-        Ok(Self { files, stylesheet })
+        let build = build_of(&files);
+        tracing::info!(files = files.len(), build = ?build, "static assets loaded and compressed");
+        Ok(Self {
+            files,
+            stylesheet,
+            build,
+        })
+    }
+
+    /// The name of the client's build: changes whenever a file of the hashed bundle (WASM, JS,
+    /// CSS, split chunks) does; `None` without one.
+    pub fn build(&self) -> Option<&str> {
+        self.build.as_deref()
     }
 
     /// Where the page links its stylesheet, if its name carries a hash.
@@ -195,6 +228,7 @@ impl Asset {
         Self {
             content_type,
             immutable,
+            bundle: false,
             etag: format!("{:016x}", hasher.finish()),
             gzip: smaller(gzip),
             brotli: smaller(brotli),
@@ -203,13 +237,29 @@ impl Asset {
     }
 }
 
+/// A hash of the client's bundle (names and contents), as 16 hex digits.
+fn build_of(files: &HashMap<String, Asset>) -> Option<String> {
+    let mut bundle: Vec<(&String, &Asset)> =
+        files.iter().filter(|(_, asset)| asset.bundle).collect();
+    if bundle.is_empty() {
+        return None;
+    }
+    bundle.sort_unstable_by_key(|(path, _)| *path);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for (path, asset) in bundle {
+        path.hash(&mut hasher);
+        asset.etag.hash(&mut hasher);
+    }
+    Some(format!("{:016x}", hasher.finish()))
+}
+
 /// The service worker of this build: `public/sw.js` with the list of files it keeps (the hashed
 /// bundle and [`OFFLINE_FILES`]) and a version made from their content, so that each build
 /// installs a new worker, which replaces the old caches.
 fn service_worker(template: &[u8], files: &HashMap<String, Asset>) -> Asset {
     let mut kept: Vec<&str> = files
         .iter()
-        .filter(|(path, asset)| asset.immutable || OFFLINE_FILES.contains(&path.as_str()))
+        .filter(|(path, asset)| asset.bundle || OFFLINE_FILES.contains(&path.as_str()))
         .map(|(path, _)| path.as_str())
         .collect();
     kept.sort_unstable();

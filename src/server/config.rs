@@ -1,7 +1,7 @@
 //! The server's configuration, from flags or the environment (flags win), and the one place
 //! its defaults are written: the constants below are what a server started without flags gets,
-//! and what the in-process tests' state ([`super::AppState::new`]) and [`ListenOptions`] start
-//! from.
+//! and what the in-process tests' state ([`super::AppState::new`]) and the listener's options
+//! (`ListenOptions`, which reads a `Config`) start from.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,7 +10,6 @@ use crate::protocol::Limits;
 
 use super::identity::MIN_ADMIN_TOKEN;
 use super::limit::{BadRate, Rate};
-use super::listen::ListenOptions;
 use super::rooms::{BadRoom, Rooms};
 
 /// How often the page polls when nothing says otherwise, in milliseconds.
@@ -173,15 +172,6 @@ impl Config {
     /// The limit of `sync` requests per client, if any.
     pub fn sync_rate(&self) -> Result<Option<Rate>, BadRate> {
         Rate::new(self.sync_rate, self.sync_burst)
-    }
-
-    pub fn listen_options(&self) -> ListenOptions {
-        ListenOptions {
-            max_connections: self.max_connections,
-            header_timeout: self.request_timeout(),
-            trust_forwarded_for: self.trust_forwarded_for,
-            ..ListenOptions::default()
-        }
     }
 }
 

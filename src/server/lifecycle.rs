@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use leptos::prelude::get_configuration;
 
-use super::assets::Assets;
+use axum::http::HeaderValue;
+
+use super::assets::{Assets, watching};
 use super::config::Config;
 use super::identity::Identity;
 use super::limit::Limiter;
 use super::listen::{self, ListenOptions};
-use super::router::{AppState, app, watching};
+use super::router::app;
+use super::state::{AppState, DEV_BUILD, HeldSyncs};
 use super::{BoxError, store};
 
 /// How often rate limiters forget clients whose budget is full again.
@@ -74,6 +77,8 @@ pub async fn start(
     let store = store::open(&config.database_url).await?;
     let admin = config.admin_token.as_ref().map(|token| token.0.as_str());
     let identity = Arc::new(Identity::new(store.secret(), admin));
+    let build = assets.build().unwrap_or(DEV_BUILD);
+    let build = HeaderValue::from_str(build).unwrap_or(HeaderValue::from_static(DEV_BUILD));
     let state = AppState {
         identity,
         store,
@@ -82,15 +87,17 @@ pub async fn start(
         poll_interval: config.poll_interval(),
         long_poll: Duration::from_millis(config.long_poll_ms),
         closing: Arc::default(),
+        held: Arc::new(HeldSyncs::default()),
         leptos_options: Arc::new(leptos_options),
         assets: Arc::new(assets),
+        build,
         body_timeout: config.request_timeout(),
         message_limit: Arc::new(Limiter::new(config.message_rate()?)),
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
-    run(listener, state, config.listen_options(), shutdown).await?;
+    run(listener, state, ListenOptions::of(&config), shutdown).await?;
     Ok(())
 }
 

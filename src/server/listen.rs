@@ -17,7 +17,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use super::config::{MAX_CONNECTIONS, REQUEST_TIMEOUT_SECS};
+use super::config::{Config, MAX_CONNECTIONS, REQUEST_TIMEOUT_SECS};
 use super::connection::{self, Setup};
 
 /// How the listener treats connections.
@@ -41,6 +41,18 @@ impl Default for ListenOptions {
             header_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
             drain_timeout: Duration::from_secs(30),
             trust_forwarded_for: false,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The options a configuration asks for.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            max_connections: config.max_connections,
+            header_timeout: config.request_timeout(),
+            trust_forwarded_for: config.trust_forwarded_for,
+            ..Self::default()
         }
     }
 }

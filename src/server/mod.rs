@@ -3,8 +3,10 @@
 //! # Layout
 //! - [`config`]: flags and environment, with every default in one place.
 //! - [`lifecycle`]: [`start`] (the binary) and [`run`] (tests), signals, logging.
-//! - [`router`]: the router's state and routes; [`ajax`] (`POST /ajax`), `page` (`GET /`),
-//!   [`assets`] (static files), [`error`] (the one error type and its status envelope).
+//! - [`state`]: what every handler reaches ([`AppState`]).
+//! - [`router`]: the routes and the headers of every response; [`ajax`] (`POST /ajax`), `page`
+//!   (`GET /`), [`assets`] (static files), [`error`] (the one error type and its status
+//!   envelope).
 //! - [`listen`] (the accept loop) and `connection` (one connection, parked while idle).
 //! - [`identity`]: fingerprints of clients' keys, and the operator's token.
 //! - [`limit`]: the client's address and per-client rate limits.
@@ -26,11 +28,13 @@ pub mod listen;
 mod page;
 pub mod rooms;
 pub mod router;
+pub mod state;
 pub mod store;
 
 pub use config::Config;
 pub use lifecycle::{init_tracing, run, shutdown_signal, start};
 pub use listen::ListenOptions;
-pub use router::{AppState, app};
+pub use router::app;
+pub use state::AppState;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -18,8 +18,8 @@ use leptos::nonce::use_nonce;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::ResponseOptions;
 
-use super::AppState;
-use super::assets::{Encoding, compress_page, preferred_encoding};
+use super::assets::{Encoding, compress_page, preferred_encoding, watching};
+use super::state::AppState;
 use super::store::StoreError;
 use crate::app::{AROUND, PAGE_HISTORY, PageState, StylesheetHref, shell};
 use crate::protocol::{ChatMessage, GENERAL};
@@ -54,7 +54,7 @@ pub async fn room(
 ) -> Response {
     let view = match view_of(request.uri().query()) {
         Ok(view) => view,
-        Err(why) => return error_page(StatusCode::BAD_REQUEST, &why),
+        Err(bad) => return error_page(StatusCode::BAD_REQUEST, &bad.to_string()),
     };
     render(state, request, room, view).await
 }
@@ -70,23 +70,24 @@ pub async fn permalink(
     }
 }
 
+/// A query string that names no view: `before` or `after` with something else than an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must be a message id (a whole number from 1)")]
+struct NotAnId(&'static str);
+
 /// `before=<id>` or `after=<id>` from the query string; other parameters are ignored.
-fn view_of(query: Option<&str>) -> Result<View, String> {
+fn view_of(query: Option<&str>) -> Result<View, NotAnId> {
     let mut view = View::Newest;
     for pair in query.unwrap_or_default().split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let make: fn(u64) -> View = match key {
-            "before" => View::Before,
-            "after" => View::After,
+        let (name, make): (&'static str, fn(u64) -> View) = match key {
+            "before" => ("before", View::Before),
+            "after" => ("after", View::After),
             _ => continue,
         };
         match value.parse::<u64>() {
-            Ok(id) if id > 0 || key == "after" => view = make(id),
-            _ => {
-                return Err(format!(
-                    "{key} must be a message id (a whole number from 1)"
-                ));
-            }
+            Ok(id) if id > 0 || name == "after" => view = make(id),
+            _ => return Err(NotAnId(name)),
         }
     }
     Ok(view)
@@ -196,6 +197,7 @@ async fn render(
             _ => None,
         },
         admin: view == View::Admin,
+        build: state.build_name(),
     };
     // Without a hashed name the shell links the plain one.
     let stylesheet = state
@@ -259,6 +261,16 @@ async fn render(
     }
 }
 
+/// What a handler that panicked answers (the router's outermost layer): the reader is told,
+/// and the details stay in the server's log.
+pub fn server_error() -> Response {
+    tracing::error!("a handler panicked");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on the server. Please reload in a moment.",
+    )
+}
+
 pub async fn not_found() -> Response {
     error_page(
         StatusCode::NOT_FOUND,
@@ -292,11 +304,7 @@ fn error_page(status: StatusCode, why: &str) -> Response {
 /// nonce (plus compiling the WASM), no plugins, no framing, requests only to this origin.
 /// Under `cargo leptos watch` the live-reload websocket needs `ws:` too.
 fn page_policy(nonce: &str) -> String {
-    let reload = if super::router::watching() {
-        " ws:"
-    } else {
-        ""
-    };
+    let reload = if watching() { " ws:" } else { "" };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \

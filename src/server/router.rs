@@ -1,116 +1,27 @@
-//! The HTTP surface: the router's state ([`AppState`]) and [`app`], which routes `/ajax`,
-//! `/healthz`, the server-rendered page and the static files, with the security headers every
-//! response gets.
+//! The HTTP surface: [`app`] routes `/ajax`, `/healthz`, the server-rendered pages and the
+//! static files, with the headers every response gets (security, and the build's name), and a
+//! panic in any handler answered as a server error instead of a dropped connection.
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, get_service, post};
 use axum::{Json, response::Response};
-use leptos::prelude::*;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
-use super::assets::Assets;
-use super::config::{LONG_POLL_MS, POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
-use super::identity::Identity;
-use super::limit::Limiter;
-use super::rooms::Rooms;
-use super::store::Store;
+use super::assets::watching;
+use super::state::AppState;
 use super::{ajax, error, page};
-use crate::protocol::{Limits, ServerEnvelope, Status};
+use crate::protocol::{ServerEnvelope, Status};
 
-/// What every handler can reach. Cheap to clone: storage is shared behind an `Arc`.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// Fingerprints of keys, and the operator's token.
-    pub identity: Arc<Identity>,
-    /// The rooms served, `general` first.
-    pub rooms: Arc<Rooms>,
-    pub limits: Limits,
-    pub poll_interval: Duration,
-    /// How long the page's syncs ask to be held (their `wait_ms`); zero: no long polling.
-    pub long_poll: Duration,
-    /// Set when the server starts shutting down: held syncs are answered at once.
-    pub closing: Arc<Closing>,
-    pub leptos_options: Arc<LeptosOptions>,
-    /// The site's static files, compressed in memory; empty in tests that need none.
-    pub assets: Arc<Assets>,
-    /// How long a client has to send a request body.
-    pub body_timeout: Duration,
-    /// Per-client limits of `message` and `sync` requests.
-    pub message_limit: Arc<Limiter>,
-    pub sync_limit: Arc<Limiter>,
-}
-
-impl AppState {
-    /// State with the default limits and poll interval, no rate limits and no static files.
-    pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
-        Self {
-            identity: Arc::new(Identity::new(store.secret(), None)),
-            store,
-            rooms: Arc::new(Rooms::default()),
-            limits: Limits::default(),
-            poll_interval: Duration::from_millis(POLL_INTERVAL_MS),
-            long_poll: Duration::from_millis(LONG_POLL_MS),
-            closing: Arc::new(Closing::default()),
-            leptos_options: Arc::new(leptos_options),
-            assets: Arc::new(Assets::default()),
-            body_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
-            message_limit: Arc::new(Limiter::new(None)),
-            sync_limit: Arc::new(Limiter::new(None)),
-        }
-    }
-}
-
-/// The server's "shutting down" signal, for the requests that wait: set once, never cleared.
-#[derive(Debug, Default)]
-pub struct Closing {
-    closing: std::sync::atomic::AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl Closing {
-    pub fn close(&self) {
-        self.closing
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.notify.notify_waiters();
-    }
-
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Resolves once the server is closing (at once if it already is).
-    pub async fn closed(&self) {
-        let notified = self.notify.notified();
-        tokio::pin!(notified);
-        // Registered before the check, so a `close` in between is not missed.
-        notified.as_mut().enable();
-        if !self.is_closing() {
-            notified.await;
-        }
-    }
-}
-
-impl FromRef<Arc<AppState>> for ajax::BodyTimeout {
-    fn from_ref(state: &Arc<AppState>) -> Self {
-        ajax::BodyTimeout(state.body_timeout)
-    }
-}
-
-impl FromRef<Arc<AppState>> for Limits {
-    fn from_ref(state: &Arc<AppState>) -> Self {
-        state.limits
-    }
-}
+/// The response header that names the server's build of the client (see [`AppState::build`]).
+pub const BUILD_HEADER: HeaderName = HeaderName::from_static("x-chat-build");
 
 /// The whole HTTP surface: `/ajax`, `/healthz`, the server-rendered page and static files.
 pub fn app(state: AppState) -> Router {
@@ -144,8 +55,24 @@ pub fn app(state: AppState) -> Router {
     } else {
         router.fallback(static_file)
     };
+    let build = state.build.clone();
     router
         .layer(axum::middleware::map_response(security_headers))
+        // Every response names the build, so that an open page learns of a deploy from any
+        // reply it gets.
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| {
+                let build = build.clone();
+                async move {
+                    response.headers_mut().insert(BUILD_HEADER, build);
+                    response
+                }
+            },
+        ))
+        // Outermost: a panic anywhere (a page, a file, the health check) is a 500 with a page
+        // that says so, not a connection dropped without an answer. `/ajax` has its own, which
+        // answers with a status envelope.
+        .layer(CatchPanicLayer::custom(|_| page::server_error()))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -180,12 +107,6 @@ async fn worker_headers(mut response: Response) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// Whether `cargo leptos watch` runs this server: files then change under it, so they are
-/// read from disk rather than loaded and compressed once.
-pub(super) fn watching() -> bool {
-    std::env::var_os("LEPTOS_WATCH").is_some()
 }
 
 /// Any other GET: a static file from memory, or 404.
@@ -225,10 +146,15 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::store::CachedStore;
+    use crate::protocol::{Ban, ChatMessage, RoomIds, RoomInfo};
+    use crate::server::limit::{ClientAddr, Limiter, Rate};
     use crate::server::store::testing::{Memory, post};
+    use crate::server::store::{
+        CachedStore, Encoded, News, Outcome as StoreOutcome, Store, StoreError, Write,
+    };
     use axum::body::Body;
     use axum::http::Request;
+    use leptos::prelude::LeptosOptions;
     use tower::ServiceExt;
 
     async fn status_of(router: &Router, request: Request<Body>) -> StatusCode {
@@ -276,5 +202,174 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert!(store.append(post("direct")).await.is_err());
+    }
+
+    /// A store whose `rooms` panics (as a bug would), and otherwise the one it wraps.
+    struct PanicsOnRooms(Arc<dyn Store>);
+
+    #[async_trait::async_trait]
+    impl Store for PanicsOnRooms {
+        async fn write(&self, write: Write) -> Result<StoreOutcome, StoreError> {
+            self.0.write(write).await
+        }
+        async fn since(
+            &self,
+            rooms: &[String],
+            after: u64,
+            limit: usize,
+            events: bool,
+        ) -> Result<Vec<ChatMessage>, StoreError> {
+            self.0.since(rooms, after, limit, events).await
+        }
+        async fn since_encoded(
+            &self,
+            rooms: &[String],
+            after: u64,
+            limit: usize,
+            events: bool,
+        ) -> Result<Vec<Encoded>, StoreError> {
+            self.0.since_encoded(rooms, after, limit, events).await
+        }
+        async fn bans(&self) -> Result<Vec<Ban>, StoreError> {
+            self.0.bans().await
+        }
+        async fn search(
+            &self,
+            words: &[String],
+            rooms: &[String],
+            before: u64,
+            limit: usize,
+        ) -> Result<Vec<ChatMessage>, StoreError> {
+            self.0.search(words, rooms, before, limit).await
+        }
+        fn secret(&self) -> &[u8] {
+            self.0.secret()
+        }
+        async fn history(
+            &self,
+            room: &str,
+            before: u64,
+            limit: usize,
+        ) -> Result<Vec<ChatMessage>, StoreError> {
+            self.0.history(room, before, limit).await
+        }
+        async fn rooms(&self, _: &[String], _: &RoomIds) -> Result<Vec<RoomInfo>, StoreError> {
+            panic!("a bug while rendering a page");
+        }
+        fn news_in(&self, rooms: &[String]) -> News {
+            self.0.news_in(rooms)
+        }
+        fn newest_id(&self) -> u64 {
+            self.0.newest_id()
+        }
+        async fn check(&self) -> Result<(), StoreError> {
+            self.0.check().await
+        }
+        async fn close(&self) {
+            self.0.close().await
+        }
+    }
+
+    async fn memory_state() -> AppState {
+        let store = Arc::new(CachedStore::open(Memory::default()).await.unwrap());
+        let options = LeptosOptions::builder().output_name("ajax-chat").build();
+        AppState::new(store, options)
+    }
+
+    #[tokio::test]
+    async fn a_page_that_panics_is_answered_500_with_a_page_and_the_server_goes_on() {
+        let mut state = memory_state().await;
+        state.store = Arc::new(PanicsOnRooms(Arc::clone(&state.store)));
+        let router = app(state);
+        let page = Request::get("/r/general").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(page).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("Something went wrong"), "{html}");
+        // The next request is served as usual.
+        assert_eq!(status_of(&router, get_healthz()).await, StatusCode::OK);
+        assert_eq!(
+            status_of(&router, post_message("still here")).await,
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn every_response_names_the_build() {
+        let mut state = memory_state().await;
+        state.build = HeaderValue::from_static("0123456789abcdef");
+        let router = app(state);
+        for request in [
+            get_healthz(),
+            post_message("hello"),
+            Request::get("/no/such/file").body(Body::empty()).unwrap(),
+            Request::get("/").body(Body::empty()).unwrap(),
+        ] {
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.headers()[BUILD_HEADER], "0123456789abcdef");
+        }
+        // The page carries it in its state: what the client compares replies with.
+        let page = Request::get("/").body(Body::empty()).unwrap();
+        let response = router.oneshot(page).await.unwrap();
+        let html = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&html).contains(r#""build":"0123456789abcdef""#));
+    }
+
+    /// A request as the accept loop hands it over: with its client's address.
+    fn from(client: [u8; 4], body: serde_json::Value) -> Request<Body> {
+        let mut request = Request::post("/ajax")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(std::net::IpAddr::from(client)));
+        request
+    }
+
+    #[tokio::test]
+    async fn everything_that_takes_the_admin_token_costs_the_write_budget() {
+        let mut state = memory_state().await;
+        // One write each, and reads without end.
+        state.message_limit = Arc::new(Limiter::new(Rate::new(0.001, 1).unwrap()));
+        let router = app(state);
+        let token = serde_json::json!({"admin": "a wrong token, guessed"});
+        for kind in ["bans", "ban", "unban"] {
+            let client = match kind {
+                "bans" => [10, 0, 0, 1],
+                "ban" => [10, 0, 0, 2],
+                _ => [10, 0, 0, 3],
+            };
+            let mut data = token.clone();
+            if kind != "bans" {
+                data["author"] = "abcdefgh".into();
+            }
+            let guess = serde_json::json!({"type": kind, "data": data});
+            let first = status_of(&router, from(client, guess.clone())).await;
+            assert_eq!(first, StatusCode::FORBIDDEN, "{kind}: the wrong token");
+            let second = status_of(&router, from(client, guess)).await;
+            assert_eq!(
+                second,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{kind}: a second guess"
+            );
+            let sync = serde_json::json!({"type": "sync", "data": {"last_message": 0}});
+            assert_eq!(
+                status_of(&router, from(client, sync)).await,
+                StatusCode::OK,
+                "{kind}: reads have their own budget"
+            );
+        }
     }
 }

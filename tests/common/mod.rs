@@ -185,3 +185,17 @@ pub fn spawn_server(database_url: &str, site_dir: &Path) -> (Child, SocketAddr) 
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// Waits until the server of `state` holds `count` syncs: a test posts only once its long poll
+/// is held, as the server says, instead of guessing how long holding takes.
+pub async fn until_held(state: &AppState, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.held.count() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} syncs not held after 10 s ({} are)",
+            state.held.count()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}

@@ -1,15 +1,19 @@
 //! The wire protocol of `POST /ajax`: the `{"type", "data"}` envelopes of the seed design,
-//! shared by the server and the browser client so that neither side builds JSON by hand.
+//! shared by the server and the browser client, the one definition of what goes over the wire.
 //!
-//! serde does the tagging (`#[serde(tag = "type", content = "data")]`). A client may send
-//! `message`, `sync`, `history` and `rooms`; the server answers with `sync`, `history`, `rooms`
-//! or `status`. Validation of what a client sends lives here too, so the page can refuse bad
-//! input with the server's own rules.
+//! serde does the tagging (`#[serde(tag = "type", content = "data")]`) on the server; the
+//! browser writes and reads the same types through [`json`], which property tests hold to
+//! exactly what serde writes and reads. A client may send `message`, `sync`, `history`,
+//! `rooms`, `search`, `edit`, `delete`, the operator's envelopes and `fingerprint`; the server
+//! answers with `sync`, `history`, `rooms`, `search`, `bans` or `status`. Validation of what a
+//! client sends lives here too.
 //!
 //! Rooms extend the seed without changing it: every field they add is optional and defaults
 //! to the room `general`, so a client that knows only the seed's three envelopes keeps working.
 
 use serde::{Deserialize, Serialize};
+
+pub mod json;
 
 /// The room that always exists, and the one every seed-shaped envelope means.
 pub const GENERAL: &str = "general";
@@ -82,6 +86,15 @@ pub enum ClientEnvelope {
     Bans(#[serde(deserialize_with = "object")] AdminRequest),
     /// Full-text search of the messages.
     Search(#[serde(deserialize_with = "object")] SearchRequest),
+    /// The fingerprint of a key, without posting: what a page shows before it takes another
+    /// browser's key.
+    Fingerprint(#[serde(deserialize_with = "object")] FingerprintRequest),
+}
+
+/// The `data` of a client's `fingerprint` envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintRequest {
+    pub key: String,
 }
 
 /// Most results of one `search`, newest first.
@@ -417,7 +430,8 @@ pub struct RoomInfo {
     pub unread: Option<u64>,
 }
 
-/// An envelope the server sends back. Decoded by hand (below), not derived.
+/// An envelope the server sends back. (Encoded with serde; the browser decodes it with
+/// [`json::Decode`].)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "lowercase")]
 pub enum ServerEnvelope {
@@ -433,67 +447,6 @@ pub enum ServerEnvelope {
     Bans(Vec<Ban>),
     /// Messages matching a `search`, newest first.
     Search(Vec<ChatMessage>),
-}
-
-/// Decoded by hand rather than derived: serde's derived decoding of an adjacently tagged enum
-/// buffers the whole envelope (for `data` before `type`). The server always writes `type`
-/// first, so `data` is decoded straight into its type, and a reply with `data` first is
-/// refused. (The browser does not use this: it reads replies with `JSON.parse`, see
-/// `app::browser::decode`.)
-impl<'de> Deserialize<'de> for ServerEnvelope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
-
-        fn decode<'de, A: MapAccess<'de>>(
-            kind: &str,
-            map: &mut A,
-        ) -> Result<ServerEnvelope, A::Error> {
-            Ok(match kind {
-                "sync" => ServerEnvelope::Sync(map.next_value()?),
-                "status" => ServerEnvelope::Status(map.next_value()?),
-                "history" => ServerEnvelope::History(map.next_value()?),
-                "rooms" => ServerEnvelope::Rooms(map.next_value()?),
-                "bans" => ServerEnvelope::Bans(map.next_value()?),
-                "search" => ServerEnvelope::Search(map.next_value()?),
-                other => {
-                    return Err(A::Error::unknown_variant(
-                        other,
-                        &["sync", "status", "history", "rooms", "bans", "search"],
-                    ));
-                }
-            })
-        }
-
-        struct Envelope;
-
-        impl<'de> Visitor<'de> for Envelope {
-            type Value = ServerEnvelope;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a server envelope")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServerEnvelope, A::Error> {
-                let mut kind: Option<String> = None;
-                let mut envelope = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match (key.as_str(), &kind) {
-                        ("type", _) => kind = Some(map.next_value()?),
-                        ("data", Some(kind)) => envelope = Some(decode(kind, &mut map)?),
-                        ("data", None) => {
-                            return Err(A::Error::custom("\"type\" must come before \"data\""));
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                envelope.ok_or_else(|| A::Error::missing_field("data"))
-            }
-        }
-
-        deserializer.deserialize_map(Envelope)
-    }
 }
 
 /// One item of the event log, as the server hands it out: a message (`kind` "message", with its
@@ -721,164 +674,6 @@ fn check_nonce(nonce: Option<&str>) -> Result<(), Invalid> {
 /// Why a room name was refused.
 pub const BAD_ROOM: &str = "not a room name (1 to 32 of a-z, 0-9 and -, not starting with -)";
 
-/// JSON written by hand, for the browser: serde_json's serializer and the derived `Serialize`
-/// of every envelope cost the WASM bundle about 2.5 KB gzip more. A unit test checks that it
-/// writes what serde writes.
-#[derive(Default)]
-struct JsonWriter(String);
-
-impl JsonWriter {
-    fn string(&mut self, text: &str) {
-        self.0.push('"');
-        for c in text.chars() {
-            match c {
-                '"' => self.0.push_str("\\\""),
-                '\\' => self.0.push_str("\\\\"),
-                '\n' => self.0.push_str("\\n"),
-                '\r' => self.0.push_str("\\r"),
-                '\t' => self.0.push_str("\\t"),
-                '\u{8}' => self.0.push_str("\\b"),
-                '\u{c}' => self.0.push_str("\\f"),
-                c if u32::from(c) < 0x20 => {
-                    self.0.push_str(&format!("\\u{:04x}", u32::from(c)));
-                }
-                c => self.0.push(c),
-            }
-        }
-        self.0.push('"');
-    }
-
-    /// `"key":` after a comma unless it is the object's first.
-    fn key(&mut self, key: &str) {
-        if !self.0.ends_with('{') {
-            self.0.push(',');
-        }
-        self.string(key);
-        self.0.push(':');
-    }
-
-    fn text(&mut self, key: &str, value: &str) {
-        self.key(key);
-        self.string(value);
-    }
-
-    fn maybe_text(&mut self, key: &str, value: &Option<String>) {
-        if let Some(value) = value {
-            self.text(key, value);
-        }
-    }
-
-    fn number(&mut self, key: &str, value: u64) {
-        self.key(key);
-        self.0.push_str(&value.to_string());
-    }
-
-    fn maybe_number(&mut self, key: &str, value: Option<u64>) {
-        if let Some(value) = value {
-            self.number(key, value);
-        }
-    }
-}
-
-impl RoomIds {
-    /// As its `Serialize` writes it: `{"room":id,...}`.
-    pub fn to_json(&self) -> String {
-        let mut json = JsonWriter(String::from("{"));
-        for (room, id) in &self.0 {
-            json.number(room, *id);
-        }
-        json.0.push('}');
-        json.0
-    }
-}
-
-impl ClientEnvelope {
-    /// As its `Serialize` writes it (for the browser, without serde_json's serializer).
-    pub fn to_json(&self) -> String {
-        let mut json = JsonWriter(String::from("{"));
-        let kind = match self {
-            ClientEnvelope::Message(_) => "message",
-            ClientEnvelope::Sync(_) => "sync",
-            ClientEnvelope::History(_) => "history",
-            ClientEnvelope::Rooms(_) => "rooms",
-            ClientEnvelope::Edit(_) => "edit",
-            ClientEnvelope::Delete(_) => "delete",
-            ClientEnvelope::Ban(_) => "ban",
-            ClientEnvelope::Unban(_) => "unban",
-            ClientEnvelope::Bans(_) => "bans",
-            ClientEnvelope::Search(_) => "search",
-        };
-        json.text("type", kind);
-        json.key("data");
-        json.0.push('{');
-        match self {
-            ClientEnvelope::Message(post) => {
-                json.text("sender", &post.sender);
-                json.text("message", &post.message);
-                json.maybe_text("nonce", &post.nonce);
-                json.maybe_text("room", &post.room);
-                json.maybe_text("key", &post.key);
-            }
-            ClientEnvelope::Sync(sync) => {
-                json.number("last_message", sync.last_message);
-                if let Some(rooms) = &sync.rooms {
-                    json.key("rooms");
-                    json.0.push('[');
-                    for (at, room) in rooms.iter().enumerate() {
-                        if at > 0 {
-                            json.0.push(',');
-                        }
-                        json.string(room);
-                    }
-                    json.0.push(']');
-                }
-                json.maybe_number("wait_ms", sync.wait_ms);
-            }
-            ClientEnvelope::History(history) => {
-                json.text("room", &history.room);
-                json.maybe_number("before", history.before);
-                json.maybe_number("limit", history.limit.map(u64::from));
-            }
-            ClientEnvelope::Rooms(rooms) => {
-                if let Some(read) = &rooms.read {
-                    json.key("read");
-                    json.0.push_str(&read.to_json());
-                }
-            }
-            ClientEnvelope::Edit(edit) => {
-                json.number("id", edit.id);
-                json.text("message", &edit.message);
-                json.maybe_text("key", &edit.key);
-                json.maybe_text("admin", &edit.admin);
-                json.maybe_text("nonce", &edit.nonce);
-            }
-            ClientEnvelope::Delete(delete) => {
-                json.number("id", delete.id);
-                json.maybe_text("key", &delete.key);
-                json.maybe_text("admin", &delete.admin);
-                json.maybe_text("nonce", &delete.nonce);
-            }
-            ClientEnvelope::Ban(ban) | ClientEnvelope::Unban(ban) => {
-                json.text("admin", &ban.admin);
-                json.maybe_text("author", &ban.author);
-                json.maybe_text("address", &ban.address);
-                if ban.purge {
-                    json.key("purge");
-                    json.0.push_str("true");
-                }
-            }
-            ClientEnvelope::Bans(request) => json.text("admin", &request.admin),
-            ClientEnvelope::Search(search) => {
-                json.text("q", &search.q);
-                json.maybe_text("room", &search.room);
-                json.maybe_number("before", search.before);
-            }
-        }
-        json.0.push_str("}}");
-        json.0
-    }
-}
-
 /// Decodes one client envelope from a request body; the error says where and why.
 pub fn decode_client(body: &[u8]) -> Result<ClientEnvelope, Invalid> {
     serde_json::from_slice(body).map_err(|err| {
@@ -1005,92 +800,6 @@ mod tests {
             assert!(in_room(bad).validate(&limits).is_err(), "{bad:?}");
         }
         assert!(in_room(&"a".repeat(32)).validate(&limits).is_ok());
-    }
-
-    #[test]
-    fn hand_written_json_is_what_serde_writes() {
-        let tricky =
-            "\"quoted\" \\ back\nline\ttab\r\u{1}\u{8}\u{c}\u{1f}\u{7f}é 😀 \u{2028}</script>"
-                .to_owned();
-        let some = || Some(tricky.clone());
-        let envelopes = [
-            ClientEnvelope::Message(PostMessage {
-                sender: tricky.clone(),
-                message: tricky.clone(),
-                nonce: some(),
-                room: some(),
-                key: some(),
-            }),
-            ClientEnvelope::Message(PostMessage {
-                sender: "a".into(),
-                message: "b".into(),
-                nonce: None,
-                room: None,
-                key: None,
-            }),
-            ClientEnvelope::Sync(SyncRequest {
-                last_message: u64::MAX,
-                rooms: Some(vec!["general".into(), tricky.clone()]),
-                wait_ms: Some(25_000),
-            }),
-            ClientEnvelope::Sync(SyncRequest {
-                last_message: 0,
-                rooms: Some(vec![]),
-                wait_ms: None,
-            }),
-            ClientEnvelope::History(HistoryRequest {
-                room: "dev".into(),
-                before: Some(7),
-                limit: Some(51),
-            }),
-            ClientEnvelope::Rooms(RoomsRequest {
-                read: Some(RoomIds(vec![("general".into(), 3), (tricky.clone(), 0)])),
-            }),
-            ClientEnvelope::Rooms(RoomsRequest { read: None }),
-            ClientEnvelope::Edit(EditRequest {
-                id: 4,
-                message: tricky.clone(),
-                key: some(),
-                admin: some(),
-                nonce: some(),
-            }),
-            ClientEnvelope::Delete(DeleteRequest {
-                id: 5,
-                key: None,
-                admin: some(),
-                nonce: None,
-            }),
-            ClientEnvelope::Ban(BanRequest {
-                admin: tricky.clone(),
-                author: some(),
-                address: None,
-                purge: true,
-            }),
-            ClientEnvelope::Unban(BanRequest {
-                admin: "t".into(),
-                author: None,
-                address: some(),
-                purge: false,
-            }),
-            ClientEnvelope::Bans(AdminRequest {
-                admin: tricky.clone(),
-            }),
-            ClientEnvelope::Search(SearchRequest {
-                q: tricky.clone(),
-                room: some(),
-                before: Some(9),
-            }),
-        ];
-        for envelope in envelopes {
-            assert_eq!(
-                envelope.to_json(),
-                serde_json::to_string(&envelope).unwrap(),
-                "{envelope:?}"
-            );
-        }
-        let ids = RoomIds(vec![("a".into(), 1), ("b".into(), 2)]);
-        assert_eq!(ids.to_json(), serde_json::to_string(&ids).unwrap());
-        assert_eq!(RoomIds::default().to_json(), "{}");
     }
 
     #[test]
