@@ -714,7 +714,8 @@ impl Scenario {
 
 /// How long a long-polling page waits after news before it polls again (the page's
 /// `NEWS_PAUSE_MS`).
-const NEWS_PAUSE: Duration = Duration::from_millis(ajax_chat::app::chat::NEWS_PAUSE_MS as u64);
+const NEWS_PAUSE: Duration =
+    Duration::from_millis(ajax_chat::app::model::poll::NEWS_PAUSE_MS as u64);
 /// What the long-poll pages ask to be held for (the server's default).
 const LONG_POLL_MS: u64 = 25_000;
 

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`protocol`]: the JSON envelopes of `POST /ajax` and their validation, shared by both builds.
-//! - [`app`]: the Leptos components, rendered on the server and hydrated in the browser.
+//! - [`app`]: the client: its views (rendered on the server, hydrated in the browser), its state,
+//!   its model and the browser platform it runs on.
 //! - `server` (feature `ssr`): configuration, the HTTP layer, the chat service and its storage.
 
 pub mod app;
@@ -21,26 +22,11 @@ pub fn hydrate() {
     // bundle goes without the hook and its formatting (about 0.7 KB gzip).
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
-    // The server wrote the state it rendered from into the page; start from exactly that.
+    // The server wrote the state it rendered from into the page; start from exactly that
+    // (hydrating an empty list against a full page would go wrong quietly).
     let json = document()
         .get_element_by_id(app::STATE_ELEMENT_ID)
         .and_then(|element| element.text_content());
-    let decoded = json.as_deref().map(|json| {
-        app::browser::decode::parse(json)
-            .as_ref()
-            .and_then(app::browser::decode::page)
-    });
-    let page: app::PageState = match decoded {
-        Some(Some(page)) => page,
-        // Hydrating an empty list against a full page would go wrong quietly: say why.
-        Some(None) => {
-            leptos::logging::error!("the page's state ({}) did not parse", app::STATE_ELEMENT_ID);
-            app::PageState::default()
-        }
-        None => {
-            leptos::logging::error!("the page has no state element #{}", app::STATE_ELEMENT_ID);
-            app::PageState::default()
-        }
-    };
+    let page = app::PageState::from_page(json).unwrap_or_default();
     leptos::mount::hydrate_body(move || view! { <app::App page=page.clone()/> });
 }

@@ -100,25 +100,96 @@ test("two people with the same name show different fingerprints", async ({ brows
   await expect(first.locator(".identity summary")).toHaveText(`You: ${a}`);
 });
 
-test("the identity moves to another browser with its link", async ({ browser }) => {
+/** The fingerprint a page shows as its own (`You: <fingerprint>`). */
+async function ownPrint(page: Page): Promise<string> {
+  await expect(page.locator(".identity summary")).toHaveText(/^You: [a-z2-7]{8}$/);
+  return ((await page.locator(".identity summary").textContent()) ?? "").replace("You: ", "");
+}
+
+test("the identity moves to another browser with its link, after asking there", async ({
+  browser,
+}) => {
   const home = await person(browser, "Kim");
+  await home.context().grantPermissions(["clipboard-read", "clipboard-write"]);
   const text = unique("written at home");
   await say(home, text);
   await expect(button(home, text, "Edit message")).toBeVisible();
+  const homePrint = await ownPrint(home);
   await home.locator(".identity summary").click();
-  const link = home.getByRole("link", { name: "Use on another device" });
-  const href = await link.getAttribute("href");
-  expect(href).toMatch(/^\/#key=[A-Za-z0-9_-]{32}&me=[a-z2-7]{8}$/);
+  // A button that copies, not a link to follow: the key never enters this address bar.
+  await expect(home.getByRole("link", { name: /another device/ })).toHaveCount(0);
+  await home.getByRole("button", { name: "Copy link" }).click();
+  await expect(home.getByText(/^Link copied/)).toBeVisible();
+  const link = await home.evaluate(() => navigator.clipboard.readText());
+  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#key=[A-Za-z0-9_-]{32}$/);
+  expect(home.url()).not.toContain("key=");
 
-  const elsewhere = await (await browser.newContext()).newPage();
-  await openChat(elsewhere, href!);
-  // The key is taken in and out of the address bar at once.
+  // Another browser, which writes as someone already.
+  const elsewhere = await person(browser, "Kim");
+  await say(elsewhere, unique("elsewhere, before"));
+  const elsewherePrint = await ownPrint(elsewhere);
+  // Opened in a page already at `/`: only the fragment changes, and the page takes it in.
+  await elsewhere.goto(link);
   await expect.poll(() => new URL(elsewhere.url()).hash).toBe("");
+  const dialog = elsewhere.getByRole("dialog", { name: "Use another browser's key?" });
+  await expect(dialog).toBeVisible();
+  await expect(dialog.getByRole("button", { name: `Keep ${elsewherePrint}` })).toBeVisible();
+  await dialog.getByRole("button", { name: `Switch to ${homePrint}` }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(elsewhere.locator(".identity summary")).toHaveText(`You: ${homePrint}`);
   await expect(button(elsewhere, text, "Edit message")).toBeVisible();
-  await nameField(elsewhere).fill("Kim");
   const there = unique("written elsewhere");
   await say(elsewhere, there);
   await expect(row(home, there)).toHaveClass(/\bmine\b/);
+});
+
+test("a link cannot change who a browser is without asking", async ({ browser }) => {
+  const victim = await person(browser, "Vic");
+  const before = unique("before the link");
+  await say(victim, before);
+  const print = await ownPrint(victim);
+  const key = await victim.evaluate(() => localStorage.getItem("chat.key"));
+  // Someone else's key, with a fingerprint of their choosing beside it.
+  const theirs = "Attacker-key-0123456789abcdefABCD";
+  // A page load: the key leaves the address bar (and this history entry) before the page runs.
+  await victim.goto(`/r/general#key=${theirs}&me=${print}`);
+  expect(new URL(victim.url()).hash).toBe("");
+  const dialog = victim.getByRole("dialog", { name: "Use another browser's key?" });
+  await expect(dialog).toBeVisible();
+  // The fingerprint shown is the server's for that key, not the link's `me`.
+  const offer = dialog.getByRole("button", { name: /^Switch to / });
+  await expect(offer).toHaveText(/^Switch to [a-z2-7]{8}$/);
+  await expect(offer).not.toHaveText(`Switch to ${print}`);
+  await dialog.getByRole("button", { name: `Keep ${print}` }).click();
+  await expect(dialog).toHaveCount(0);
+  expect(await victim.evaluate(() => localStorage.getItem("chat.key"))).toBe(key);
+  await expect(button(victim, before, "Edit message")).toBeVisible();
+  // Nothing of the link is left: not in the history, not asked again after a reload.
+  await victim.goBack();
+  await victim.goForward();
+  expect(victim.url()).not.toContain("key=");
+  await victim.reload();
+  await expect(victim.locator(".identity summary")).toHaveText(`You: ${print}`);
+  await expect(dialog).toHaveCount(0);
+});
+
+test("a browser that cannot make a secret key makes none, and says so", async ({ browser }) => {
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    Object.defineProperty(Crypto.prototype, "getRandomValues", { value: undefined });
+  });
+  const page = await context.newPage();
+  await openChat(page);
+  await nameField(page).fill("Noah");
+  await expect(page.locator(".identity summary")).toContainText("no key");
+  const text = unique("without a key");
+  await say(page, text);
+  // Sent without a fingerprint (nobody can claim it later), and no key was made.
+  await expect(row(page, text)).not.toHaveClass(/pending/);
+  await expect(row(page, text).locator(".author")).toBeHidden();
+  await expect(button(page, text, "Edit message")).toHaveCount(0);
+  expect(await page.evaluate(() => localStorage.getItem("chat.key"))).toBeNull();
+  await context.close();
 });
 
 test("the admin view deletes any message and bans an author with all their messages", async ({

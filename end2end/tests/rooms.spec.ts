@@ -91,19 +91,26 @@ test("older messages load above without moving what the reader looks at", async 
   await expect(messages.getByText(`${label} 119`, { exact: true })).toBeInViewport();
 
   // Scrolling to the top loads the next page by itself; the message that was at the top stays
-  // where it was on the screen.
+  // where it was on the screen, and every line that was there is the same element as before
+  // (none is made again: what a reader was doing in it, its focus, stays).
   const top = await page.evaluate((text) => {
     const log = document.querySelector('[role="log"]')!;
+    const lines = [...log.querySelectorAll("li")];
+    (window as unknown as { before: Element[] }).before = lines;
     log.scrollTo(0, 0);
     const anchor = [...log.querySelectorAll("li .text")].find((node) => node.textContent === text)!;
     return anchor.getBoundingClientRect().top;
   }, `${label} 20`);
   await expect(messages.getByText(`${label} 0`, { exact: true })).toHaveCount(1);
-  await page.waitForTimeout(300);
   const anchor = messages.getByText(`${label} 20`, { exact: true });
-  const after = await anchor.boundingBox();
-  expect(Math.abs((after?.y ?? 0) - top)).toBeLessThan(4);
+  await expect
+    .poll(async () => Math.abs(((await anchor.boundingBox())?.y ?? 0) - top))
+    .toBeLessThan(4);
   await expect(anchor).toBeInViewport();
+  const kept = await page.evaluate(() =>
+    (window as unknown as { before: Element[] }).before.every((line) => line.isConnected),
+  );
+  expect(kept).toBe(true);
 
   // Earlier tests may have posted to ops too: load until the beginning of the room.
   for (let i = 0; i < 10 && (await older.isVisible()); i++) {
@@ -112,6 +119,40 @@ test("older messages load above without moving what the reader looks at", async 
   }
   await expect(page.getByText("Beginning of #ops")).toBeVisible();
   await expect(older).toBeHidden();
+});
+
+test("moving to a room while the server cannot answer keeps the page and loads it later", async ({
+  page,
+  request,
+}) => {
+  const inDev = unique("waiting in dev");
+  await postTo(request, "dev", "Dev", inDev);
+  await openChat(page, "/r/general");
+  await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
+  // The history of dev fails: first busy (503), then no network at all.
+  let tries = 0;
+  await page.route("**/ajax", (route) => {
+    if (route.request().postDataJSON()?.type !== "history") return route.continue();
+    tries += 1;
+    if (tries > 1) return route.abort("internetdisconnected");
+    return route.fulfill({
+      status: 503,
+      contentType: "application/json",
+      body: JSON.stringify({
+        type: "status",
+        data: { status: 1, message: "storage is unavailable, please try again later" },
+      }),
+    });
+  });
+  await roomLink(page, "#dev").click();
+  await expect(heading(page)).toHaveText("#dev");
+  await expect(page.getByRole("status").filter({ hasText: "Loading #dev…" })).toBeVisible();
+  await expect.poll(() => tries).toBeGreaterThanOrEqual(2);
+  // Back: the room loads by itself, in the same page.
+  await page.unroute("**/ajax");
+  await expect(log(page).getByText(inDev)).toBeVisible({ timeout: 15_000 });
+  await expect(page.getByText("Loading #dev…")).toBeHidden();
+  expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
 });
 
 test("Back and Forward move between rooms without reloading the page", async ({

@@ -1,0 +1,136 @@
+//! Who this browser is: its secret key (made once, kept in localStorage), the fingerprint the
+//! server shows for it, and another browser's key brought by a link, which the person keeps or
+//! switches to in a dialog that shows both fingerprints. Nothing in a URL changes who a
+//! browser is by itself.
+//!
+//! The shell's first script moves a `#key=…` fragment into sessionStorage (`chat.link`) and out
+//! of the address bar and the history before anything else runs; it stays there until the
+//! person has chosen, so a reload asks again.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::ChatState;
+use crate::app::model::identity::{Offered, key_of_link, link_of_key};
+use crate::app::model::poll::backoff_ms;
+use crate::app::platform;
+use crate::protocol::{ClientEnvelope, FingerprintRequest, Outcome, ServerEnvelope};
+
+/// localStorage: the browser's secret key, and the fingerprint the server showed for it.
+const KEY_KEY: &str = "chat.key";
+const AUTHOR_KEY: &str = "chat.author";
+/// sessionStorage: a link's fragment, until the person has chosen.
+const LINK_KEY: &str = "session.chat.link";
+
+impl ChatState {
+    /// This browser's secret key: made once, kept in localStorage. `None` where the browser
+    /// cannot make one (no `crypto.getRandomValues`): then messages go without a key, and the
+    /// composer says so.
+    pub fn key(self) -> Option<String> {
+        if let Some(key) = platform::load(KEY_KEY) {
+            return Some(key);
+        }
+        let key = platform::new_key();
+        match &key {
+            Some(key) => platform::save(KEY_KEY, key),
+            None => self.keyless.set(true),
+        }
+        key
+    }
+
+    /// Remembers the fingerprint the server showed for this browser's key.
+    pub(super) fn learn_author(self, author: Option<String>) {
+        if let Some(author) = author {
+            platform::save(AUTHOR_KEY, &author);
+            self.me.set(Some(author));
+        }
+    }
+
+    /// Who this browser is, and a key a link brought, if one did.
+    pub(super) fn restore_identity(self) {
+        self.me.set(platform::load(AUTHOR_KEY));
+        if platform::load(KEY_KEY).is_none() && platform::random_bytes::<1>().is_none() {
+            self.keyless.set(true);
+        }
+        self.took_link();
+    }
+
+    /// A key link was opened (on load, or in this page, where only the fragment changed):
+    /// offers its key, unless it is this browser's own.
+    pub(super) fn took_link(self) {
+        if let Some(fragment) = platform::take_key_fragment() {
+            platform::save(LINK_KEY, &fragment);
+        }
+        let Some(fragment) = platform::load(LINK_KEY) else {
+            return;
+        };
+        match key_of_link(&fragment) {
+            Some(theirs) if Some(theirs) != self.key().as_deref() => {
+                self.offer(theirs.to_owned(), 1);
+            }
+            // Not a key, or this browser's own: nothing to choose.
+            _ => platform::save(LINK_KEY, ""),
+        }
+    }
+
+    /// Asks the server for the fingerprints of the link's key and this browser's, then offers
+    /// the choice (retrying with back-off while the server cannot be reached).
+    fn offer(self, theirs: String, attempt: u32) {
+        spawn_local(async move {
+            let mine = match (self.me.get_untracked(), self.key()) {
+                (Some(known), _) => Some(known),
+                (None, Some(key)) => fingerprint(&key).await,
+                (None, None) => Some(String::new()),
+            };
+            let (Some(mine), Some(their_print)) = (mine, fingerprint(&theirs).await) else {
+                let delay = backoff_ms(self.settings.poll_interval_ms, attempt);
+                let retry = platform::after(delay, move || self.offer(theirs, attempt + 1));
+                self.retry_offer.try_set_value(Some(retry));
+                return;
+            };
+            self.offered.try_set(Some(Offered {
+                key: theirs,
+                theirs: their_print,
+                mine,
+            }));
+        });
+    }
+
+    /// The person keeps this browser's key: the link is forgotten.
+    pub fn keep_key(self) {
+        platform::save(LINK_KEY, "");
+        self.offered.set(None);
+    }
+
+    /// The person switches to the link's key: from now on this browser writes as its owner.
+    pub fn switch_key(self) {
+        platform::save(LINK_KEY, "");
+        if let Some(offered) = self.offered.get_untracked() {
+            platform::save(KEY_KEY, &offered.key);
+            self.keyless.set(false);
+            self.learn_author(Some(offered.theirs));
+        }
+        self.offered.set(None);
+    }
+
+    /// Copies the link that carries this browser's key to another device; whether it could.
+    pub async fn copy_link(self) -> bool {
+        match self.key() {
+            Some(key) => platform::copy(&link_of_key(&platform::origin(), &key)).await,
+            None => false,
+        }
+    }
+}
+
+/// The fingerprint the server shows for `key`, if it could be asked.
+async fn fingerprint(key: &str) -> Option<String> {
+    let ask = ClientEnvelope::Fingerprint(FingerprintRequest {
+        key: key.to_owned(),
+    });
+    match platform::post(&ask).await.envelope() {
+        Some(ServerEnvelope::Status(status)) if status.status == Outcome::Succeeded => {
+            status.author
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,606 @@
+//! Syncing: the rules are the model's (`model::poll`), the timers and requests the platform's.
+//!
+//! One tab of a browser polls for all of them (the leader, chosen with a Web Lock; another
+//! takes over when it closes, sleeps or falls silent): a browser opens at most six HTTP/1.1
+//! connections to a host, and a long poll per tab would leave none to send with once six tabs
+//! are open. The leader passes each reply on to the other tabs (a `BroadcastChannel`), which
+//! take it in as their own; a tab that finds a gap before a reply (it slept) syncs once itself.
+//! Without Web Locks (an insecure context) every tab polls for itself, as before.
+//!
+//! Hidden tabs keep the long poll (one request per wait while nothing happens), so news
+//! reaches them at once. Without long polling the interval polls, and rests while nobody looks
+//! (no tab of the browser visible) unless notifications are on.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::{ChatState, Connection, Settings};
+use crate::app::model::log::{apply, merge};
+use crate::app::model::poll::{NEWS_PAUSE_MS, backoff_ms, leader_silent, stalled};
+use crate::app::model::rooms::{self, Place};
+use crate::app::model::tabs::{Presence, TabMessage, Tabs};
+use crate::app::platform::{self, Channel, Claim, Listener, Reply, Timer};
+use crate::protocol::json::to_json;
+use crate::protocol::{ChatMessage, ClientEnvelope, ServerEnvelope, SyncRequest};
+
+/// The Web Lock whose holder polls for the browser, and the channel its tabs talk on.
+const LEADER_LOCK: &str = "chat.poll";
+const CHANNEL: &str = "chat.tabs";
+
+/// This tab's part in polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Polls for itself (the browser has no Web Locks).
+    Alone,
+    /// Polls for every tab of the browser, and passes the replies on.
+    Leader,
+    /// Takes in what the leader passes on.
+    Follower,
+}
+
+/// What polling keeps between calls: not reactive (views read `connection`).
+struct Poll {
+    /// The newest id taken in, in any room: what the next sync asks to follow.
+    cursor: u64,
+    in_flight: bool,
+    /// The number of the newest sync, and when it was sent (ms since the epoch): the answer to
+    /// one that was abandoned is not taken.
+    generation: u64,
+    started: u64,
+    /// A sync was asked for while one was in flight: run another as soon as it ends.
+    again: bool,
+    failures: u32,
+    stopped: bool,
+    /// The next sync, when one is scheduled (a retry after a failure, or the pause after news);
+    /// while it is set, ticks are skipped.
+    retry: Option<Timer>,
+    ticker: Option<Timer>,
+    role: Role,
+    /// This tab, to the others.
+    tab: String,
+    channel: Option<Channel>,
+    claim: Option<Claim>,
+    /// The leader's: where the other tabs are.
+    tabs: Tabs,
+    /// When the leader was last heard from (a follower's), in ms since the epoch.
+    heard: u64,
+    lifecycle: Vec<Listener>,
+}
+
+/// Polling's state, as a handle.
+#[derive(Clone, Copy)]
+pub(super) struct Poller(StoredValue<Poll, LocalStorage>);
+
+impl Poller {
+    pub fn new(cursor: u64) -> Self {
+        Self(StoredValue::new_local(Poll {
+            cursor,
+            in_flight: false,
+            generation: 0,
+            started: 0,
+            again: false,
+            failures: 0,
+            stopped: false,
+            retry: None,
+            ticker: None,
+            role: Role::Alone,
+            tab: platform::new_nonce(),
+            channel: None,
+            claim: None,
+            tabs: Tabs::default(),
+            heard: 0,
+            lifecycle: Vec::new(),
+        }))
+    }
+
+    fn with<T>(self, read: impl FnOnce(&Poll) -> T) -> Option<T> {
+        self.0.try_with_value(read)
+    }
+
+    fn update<T>(self, change: impl FnOnce(&mut Poll) -> T) -> Option<T> {
+        self.0.try_update_value(change)
+    }
+}
+
+impl ChatState {
+    /// The newest id taken in, in any room.
+    pub(super) fn cursor(self) -> u64 {
+        self.poll.with(|poll| poll.cursor).unwrap_or(0)
+    }
+
+    /// Starts the heartbeat, the listeners, and the tabs' arrangement (from the effect that
+    /// starts the page; everything stops when it is cleaned up).
+    pub(super) fn start_polling(self) {
+        let interval_ms = u32::try_from(self.settings.poll_interval_ms).unwrap_or(u32::MAX);
+        let ticker = platform::every(interval_ms, move || self.tick());
+        let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            self.visible.set(!platform::hidden());
+            self.looked();
+        });
+        let online = window_event_listener(leptos::ev::online, move |_| {
+            self.back_online();
+            self.sync_now();
+        });
+        let offline = window_event_listener(leptos::ev::offline, move |_| self.went_offline());
+        let gone = window_event_listener(leptos::ev::pagehide, move |_| self.leave());
+        // Back and Forward: a room's newest page is shown in place, any other is loaded.
+        let moved = window_event_listener(leptos::ev::popstate, move |_| self.went_back());
+        // A key link opened in this page: only its fragment changed.
+        let linked = window_event_listener(leptos::ev::hashchange, move |_| self.took_link());
+        // A tab the browser freezes cannot poll: it hands the lead over, and asks again when
+        // it wakes.
+        let lifecycle = vec![
+            platform::on_document("freeze", move || self.step_down()),
+            platform::on_document("resume", move || {
+                self.stand_for_leader(false);
+            }),
+        ];
+        let channel = Channel::open(CHANNEL, move |text| self.heard(&text));
+        let has_channel = channel.is_some();
+        self.visible.set(!platform::hidden());
+        self.poll.update(|poll| {
+            poll.ticker = Some(ticker);
+            poll.heard = platform::now_ms();
+            poll.channel = channel;
+            poll.lifecycle = lifecycle;
+        });
+        // Where this tab is, told to the leader whenever it changes.
+        Effect::new(move |_| {
+            let presence = Presence {
+                tab: self.poll.with(|poll| poll.tab.clone()).unwrap_or_default(),
+                room: self.room.get(),
+                looking: !self.newer.get() && self.visible.get(),
+            };
+            self.present(presence);
+        });
+        if !(has_channel && self.stand_for_leader(false)) {
+            // No Web Locks: this tab polls for itself. A long-polling page starts its poll at
+            // once; so does a page that arrived without history (the client-only build).
+            self.poll.update(|poll| poll.role = Role::Alone);
+            if self.settings.long_poll_ms > 0 || self.cursor() == 0 {
+                self.sync_now();
+            }
+        }
+        // Nothing of the poller may outlive the component.
+        on_cleanup(move || {
+            self.leave();
+            self.stop_polling();
+            self.poll.update(|poll| {
+                poll.channel = None;
+                poll.lifecycle.clear();
+            });
+            visible.remove();
+            online.remove();
+            offline.remove();
+            gone.remove();
+            moved.remove();
+            linked.remove();
+        });
+    }
+
+    /// Stops polling for good (a new version is out, or the page is going).
+    pub(super) fn stop_polling(self) {
+        self.poll.update(|poll| {
+            poll.stopped = true;
+            poll.ticker = None;
+            poll.retry = None;
+            poll.generation += 1;
+            poll.in_flight = false;
+            if let Some(claim) = poll.claim.take() {
+                claim.release();
+            }
+        });
+    }
+
+    fn role(self) -> Role {
+        self.poll.with(|poll| poll.role).unwrap_or(Role::Alone)
+    }
+
+    /// Asks for the lead (queued behind the tab that has it; `steal`: taken from it). Whether
+    /// the browser has Web Locks.
+    fn stand_for_leader(self, steal: bool) -> bool {
+        if self.poll.with(|poll| poll.stopped).unwrap_or(true) {
+            return false;
+        }
+        let claim = platform::claim(
+            LEADER_LOCK,
+            steal,
+            move || self.lead(),
+            move || self.lost_lead(),
+        );
+        let Some(claim) = claim else {
+            return false;
+        };
+        self.poll.update(|poll| {
+            if let Some(earlier) = poll.claim.replace(claim) {
+                earlier.release();
+            }
+            if poll.role == Role::Alone {
+                poll.role = Role::Follower;
+            }
+            poll.heard = platform::now_ms();
+        });
+        if self.role() == Role::Follower {
+            self.tell(&TabMessage::Presence(self.presence()));
+        }
+        true
+    }
+
+    /// This tab now polls for the browser. A long poll starts at once (the last leader's is
+    /// gone with it), and so does a page that arrived without history (the client-only
+    /// build); otherwise the next tick polls.
+    fn lead(self) {
+        let me = self.presence();
+        self.poll.update(|poll| {
+            poll.role = Role::Leader;
+            poll.tabs = Tabs::default();
+            poll.tabs.update(me);
+        });
+        self.tell(&TabMessage::Hello);
+        if self.settings.long_poll_ms > 0 || self.cursor() == 0 {
+            self.sync_now();
+        }
+    }
+
+    /// Another tab took the lead (it stole it: this one was silent too long); follow it, and
+    /// stand again for when it goes.
+    fn lost_lead(self) {
+        let was_leading = self.update_role(Role::Follower);
+        if was_leading {
+            self.poll.update(|poll| poll.claim = None);
+            self.stand_for_leader(false);
+        }
+    }
+
+    /// The browser freezes this tab: let another lead.
+    fn step_down(self) {
+        if self.update_role(Role::Follower) {
+            self.poll.update(|poll| {
+                if let Some(claim) = poll.claim.take() {
+                    claim.release();
+                }
+            });
+        }
+    }
+
+    /// Sets the role; whether this tab was the leader.
+    fn update_role(self, role: Role) -> bool {
+        self.poll
+            .update(|poll| {
+                let was = poll.role == Role::Leader;
+                if poll.role != Role::Alone {
+                    poll.role = role;
+                    poll.heard = platform::now_ms();
+                }
+                was
+            })
+            .unwrap_or(false)
+    }
+
+    /// The tab is closing: the others stop counting it.
+    fn leave(self) {
+        if let Some(tab) = self.poll.with(|poll| poll.tab.clone()) {
+            self.tell(&TabMessage::Gone { tab });
+        }
+    }
+
+    fn presence(self) -> Presence {
+        Presence {
+            tab: self.poll.with(|poll| poll.tab.clone()).unwrap_or_default(),
+            room: self.room.get_untracked(),
+            looking: !self.newer.get_untracked() && self.visible.get_untracked(),
+        }
+    }
+
+    /// Tells the leader (or, leading, itself) where this tab is.
+    fn present(self, presence: Presence) {
+        match self.role() {
+            Role::Leader => {
+                self.poll.update(|poll| poll.tabs.update(presence));
+            }
+            Role::Follower => self.tell(&TabMessage::Presence(presence)),
+            Role::Alone => {}
+        }
+    }
+
+    /// The leader learns where another tab is. If it is the first to look (a leader without
+    /// long polling rests while nobody looks), it syncs now.
+    fn seen_at(self, presence: Presence) {
+        let looking = presence.looking;
+        let first = self.poll.update(|poll| {
+            let before = poll.tabs.anyone_looking();
+            poll.tabs.update(presence);
+            !before
+        });
+        if looking && first == Some(true) {
+            self.sync_now();
+        }
+    }
+
+    /// Sends a message to the other tabs.
+    fn tell(self, message: &TabMessage) {
+        self.poll.with(|poll| {
+            if let Some(channel) = &poll.channel {
+                channel.post(&to_json(message));
+            }
+        });
+    }
+
+    /// A message from another tab.
+    fn heard(self, text: &str) {
+        let Some(Ok(message)) = platform::read::<TabMessage>(text) else {
+            // Another build's tab, speaking another version: it will reload, or this one will.
+            return;
+        };
+        let role = self.role();
+        match message {
+            TabMessage::Synced { from, reply } => {
+                self.poll.update(|poll| poll.heard = platform::now_ms());
+                if role != Role::Follower {
+                    return;
+                }
+                if from > self.cursor() {
+                    // This tab missed what came before (it was frozen): it catches up itself,
+                    // which brings this reply's items too.
+                    self.catch_up();
+                } else if let Some(Ok(ServerEnvelope::Sync(items))) =
+                    platform::read::<ServerEnvelope>(&reply)
+                {
+                    self.receive(items);
+                }
+            }
+            TabMessage::Wake if role == Role::Leader => self.sync_now(),
+            TabMessage::Presence(presence) if role == Role::Leader => self.seen_at(presence),
+            TabMessage::Gone { tab } if role == Role::Leader => {
+                self.poll.update(|poll| poll.tabs.gone(&tab));
+            }
+            TabMessage::Hello => self.tell(&TabMessage::Presence(self.presence())),
+            _ => {}
+        }
+    }
+
+    /// The tab came into view, or left it.
+    fn looked(self) {
+        if self.visible.get_untracked() {
+            if !self.newer.get_untracked() {
+                self.mark_seen();
+            }
+            self.sync_now();
+        }
+    }
+
+    /// Whether this browser wants news while nobody looks: notifications are on.
+    fn wants_news_unseen(self) -> bool {
+        self.notifications.on.get_untracked()
+    }
+
+    /// An interval tick, the heartbeat.
+    fn tick(self) {
+        let Some((role, in_flight, started, backing_off, quiet)) = self.poll.with(|poll| {
+            (
+                poll.role,
+                poll.in_flight,
+                poll.started,
+                poll.retry.is_some(),
+                platform::now_ms().saturating_sub(poll.heard),
+            )
+        }) else {
+            return;
+        };
+        let Settings {
+            poll_interval_ms,
+            long_poll_ms,
+            ..
+        } = self.settings;
+        if role == Role::Follower {
+            // The leader is gone or asleep: take over, if this tab wants news at all.
+            let visible = self.visible.get_untracked();
+            let wants = long_poll_ms > 0 || visible || self.wants_news_unseen();
+            if wants && leader_silent(quiet, poll_interval_ms, long_poll_ms) {
+                self.stand_for_leader(true);
+            }
+            return;
+        }
+        if in_flight {
+            // A long poll with no answer 10 s past its wait has stalled: abandon it.
+            if long_poll_ms > 0 && stalled(platform::now_ms(), started, long_poll_ms) {
+                self.sync();
+            }
+            return;
+        }
+        // Without long polling, nobody looking and no notifications: rest.
+        let looking = match role {
+            Role::Leader => self
+                .poll
+                .with(|poll| poll.tabs.anyone_looking())
+                .unwrap_or(true),
+            _ => self.visible.get_untracked(),
+        };
+        let resting = long_poll_ms == 0 && !looking && !self.wants_news_unseen();
+        if backing_off || resting {
+            return;
+        }
+        self.sync();
+    }
+
+    /// Syncs now, or as soon as the sync in flight ends; cancels a pending back-off or pause.
+    /// A follower asks the leader to.
+    pub(super) fn sync_now(self) {
+        match self.role() {
+            Role::Follower => self.tell(&TabMessage::Wake),
+            Role::Leader | Role::Alone => {
+                let now = self.poll.update(|poll| {
+                    poll.retry = None;
+                    if poll.in_flight {
+                        poll.again = true;
+                    }
+                    !poll.in_flight && !poll.stopped
+                });
+                if now == Some(true) {
+                    self.sync();
+                }
+            }
+        }
+    }
+
+    /// A follower's own sync, once, to fill a gap (not held, and not passed on).
+    fn catch_up(self) {
+        if self.poll.with(|poll| poll.in_flight).unwrap_or(true) {
+            return;
+        }
+        self.sync();
+    }
+
+    fn sync(self) {
+        let Some((number, last, role)) = self.poll.update(|poll| {
+            poll.generation += 1;
+            poll.started = platform::now_ms();
+            poll.in_flight = true;
+            poll.again = false;
+            (poll.generation, poll.cursor, poll.role)
+        }) else {
+            return;
+        };
+        // A follower catching up asks for what is there now; only a poller waits for news.
+        let held = role != Role::Follower && self.settings.long_poll_ms > 0;
+        let request = SyncRequest {
+            last_message: last,
+            rooms: Some(
+                self.rooms
+                    .with_untracked(|rooms| rooms.iter().map(|r| r.name.clone()).collect()),
+            ),
+            wait_ms: held.then_some(self.settings.long_poll_ms),
+        };
+        spawn_local(async move {
+            let exchange = platform::post(&ClientEnvelope::Sync(request)).await;
+            // The page may be gone by now, or this sync abandoned as stalled.
+            let current = self.poll.update(|poll| {
+                let current = poll.generation == number;
+                if current {
+                    poll.in_flight = false;
+                }
+                current
+            });
+            if current != Some(true) {
+                return;
+            }
+            self.check_build(exchange.build.as_deref());
+            match exchange.reply {
+                Reply::Envelope(ServerEnvelope::Sync(items), text) => {
+                    if role == Role::Leader && self.role() == Role::Leader {
+                        self.tell(&TabMessage::Synced {
+                            from: last,
+                            reply: text,
+                        });
+                    }
+                    self.synced(items);
+                }
+                Reply::Unreadable(..) => self.new_version(),
+                _ => self.failed(),
+            }
+        });
+    }
+
+    /// A sync succeeded with `items`: take them in, then poll again as the rules say.
+    fn synced(self, items: Vec<ChatMessage>) {
+        let full = items.len() >= self.settings.max_sync_batch;
+        let news = !items.is_empty();
+        self.receive(items);
+        let failed_before = self
+            .poll
+            .update(|poll| std::mem::replace(&mut poll.failures, 0))
+            .unwrap_or(0);
+        if failed_before > 0
+            && matches!(self.connection.get_untracked(), Connection::Reconnecting(_))
+        {
+            self.connection.set(Connection::Connected);
+        }
+        self.reachable();
+        if self.role() == Role::Follower {
+            return;
+        }
+        let again = full || self.poll.with(|poll| poll.again).unwrap_or(false);
+        let long = self.settings.long_poll_ms > 0;
+        // Long polling: the next poll at once, unless this one brought news.
+        if again || (long && !news) {
+            self.sync_now();
+        } else if long {
+            // A busy room would otherwise cost a request per message per browser.
+            self.pause(NEWS_PAUSE_MS);
+        }
+    }
+
+    /// Syncs again after `delay`; until then ticks are skipped, and `sync_now` cuts it short.
+    fn pause(self, delay: u32) {
+        let timer = platform::after(delay, move || {
+            self.poll.update(|poll| poll.retry = None);
+            self.sync_now();
+        });
+        self.poll.update(|poll| poll.retry = Some(timer));
+    }
+
+    fn failed(self) {
+        let Some(failures) = self.poll.update(|poll| {
+            poll.failures += 1;
+            poll.failures
+        }) else {
+            return;
+        };
+        let delay = backoff_ms(self.settings.poll_interval_ms, failures);
+        if self.connection.get_untracked() != Connection::NewVersion {
+            self.connection.set(Connection::Reconnecting(delay));
+        }
+        self.pause(delay);
+    }
+
+    /// Takes in the items of a sync (this tab's, or the leader's passed on): the shown room's
+    /// messages join the log, the others count; edits and deletes change the messages they are
+    /// about; the outbox lets go of what arrived; and the leader notifies.
+    pub(super) fn receive(self, items: Vec<ChatMessage>) {
+        let reader = self.reader();
+        let place_room = self.room.get_untracked();
+        let place = Place {
+            room: &place_room,
+            live: !self.newer.get_untracked(),
+            hidden: !self.visible.get_untracked(),
+        };
+        let mut cursor = self.cursor();
+        let mut received = Default::default();
+        self.rooms.update(|rooms| {
+            received = rooms::receive(rooms, &mut cursor, items, place, &reader);
+        });
+        self.poll.update(|poll| poll.cursor = cursor);
+        let rooms::Received {
+            shown,
+            events,
+            unread,
+            mine,
+        } = received;
+        // Messages sent from here that this batch brought leave the outbox: no line twice.
+        for message in &mine {
+            self.outbox.update(|queue| queue.arrived(message));
+        }
+        if self.outbox.with_untracked(|queue| queue.settles(cursor)) {
+            self.outbox.update(|queue| queue.settle(cursor));
+        }
+        if !events.is_empty() {
+            self.messages.update(|kept| apply(kept, events));
+        }
+        if !shown.is_empty() {
+            self.messages.update(|kept| {
+                merge(kept, shown, true);
+            });
+            if place.live && !place.hidden {
+                self.mark_seen();
+            }
+        }
+        if self.role() != Role::Follower {
+            let tabs = self.poll.with(|poll| poll.tabs.clone()).unwrap_or_default();
+            for (message, mentioned) in unread {
+                if !tabs.looking_at(&message.room) {
+                    self.notifications.message(&message, mentioned);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Sending: the outbox's queue (the model's rules) sent in order, one message at a time, with
+//! back-off, kept in localStorage across reloads and tabs (`chat.outbox`, a versioned record).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::{ChatState, Connection};
+use crate::app::model::outbox::{Pending, Queue, Record, Reply, State, classify, merge_kept};
+use crate::app::model::poll::backoff_ms;
+use crate::app::platform::{self, Timer};
+use crate::protocol::json::to_json;
+use crate::protocol::{ClientEnvelope, PostMessage};
+
+const OUTBOX_KEY: &str = "chat.outbox";
+
+/// Why a message was not put in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// No name typed: the composer asks for one.
+    NoName,
+    /// Nothing but white space: nothing to send.
+    Blank,
+}
+
+/// The timer of the next retry.
+#[derive(Clone, Copy)]
+pub(super) struct Sender(StoredValue<Option<Timer>, LocalStorage>);
+
+impl Sender {
+    pub fn new() -> Self {
+        Self(StoredValue::new_local(None))
+    }
+
+    fn set(self, timer: Option<Timer>) {
+        self.0.try_set_value(timer);
+    }
+}
+
+/// What the outbox in localStorage holds (read by the version that wrote it, or migrated).
+fn stored() -> Vec<Pending> {
+    let Some(text) = platform::load(OUTBOX_KEY) else {
+        return Vec::new();
+    };
+    match platform::read::<Record>(&text) {
+        Some(Ok(Record(items))) => items,
+        _ => {
+            leptos::logging::warn!("the outbox in localStorage could not be read; kept as it is");
+            Vec::new()
+        }
+    }
+}
+
+impl ChatState {
+    /// Takes the messages this browser's outbox kept (from this or an earlier visit, or
+    /// another tab) and starts sending them.
+    pub(super) fn restore_outbox(self) {
+        let found = stored();
+        self.outbox.update(|queue| {
+            queue.items = found;
+            queue.online = platform::online();
+        });
+        // Written back as a record: rows of an earlier release are migrated once.
+        self.save_outbox();
+        self.flush();
+    }
+
+    /// Keeps the queue in localStorage, merged with other tabs' entries.
+    fn save_outbox(self) {
+        let kept = self
+            .outbox
+            .with_untracked(|queue| merge_kept(stored(), &queue.items, &queue.forgotten));
+        if kept.is_empty() {
+            // Nothing waits: no record at all (an earlier one is then not read again).
+            if platform::load(OUTBOX_KEY).is_some() {
+                platform::save(OUTBOX_KEY, "");
+            }
+        } else {
+            platform::save(OUTBOX_KEY, &to_json(&Record(kept)));
+        }
+    }
+
+    /// The browser says it is offline: the line at the top says so.
+    pub(super) fn went_offline(self) {
+        self.outbox.update(|queue| queue.online = false);
+    }
+
+    /// The network is back (the `online` event): send at once, back-off forgotten.
+    pub(super) fn back_online(self) {
+        self.outbox.update(|queue| {
+            queue.online = true;
+            queue.failures = 0;
+        });
+        self.flush();
+    }
+
+    /// A sync succeeded: if sending failed on the network, the network is back.
+    pub(super) fn reachable(self) {
+        if self.outbox.with_untracked(|queue| queue.unreachable) {
+            self.flush();
+        }
+    }
+
+    /// Puts `message` in the outbox under the name typed, shown at once, and sends what is
+    /// waiting. The page checks only that there is a name and a text: lengths are the server's
+    /// to check (its refusal shows in the message's line).
+    pub fn send(self, message: String) -> Result<(), Unsent> {
+        let sender = self.name.with_untracked(|name| name.trim().to_owned());
+        if sender.is_empty() {
+            return Err(Unsent::NoName);
+        }
+        if message.trim().is_empty() {
+            return Err(Unsent::Blank);
+        }
+        let pending = Pending {
+            nonce: platform::new_nonce(),
+            room: self.room.get_untracked(),
+            sender,
+            message,
+            state: State::Sending,
+        };
+        self.outbox.update(|queue| queue.items.push(pending));
+        self.save_outbox();
+        self.flush();
+        Ok(())
+    }
+
+    /// `Retry` of a refused message, with the name typed now.
+    pub fn resend(self, nonce: &str) {
+        let name = self.name.with_untracked(|name| name.trim().to_owned());
+        self.outbox.update(|queue| queue.retry(nonce, &name));
+        self.save_outbox();
+        self.flush();
+    }
+
+    /// `Discard`: the refused message leaves the outbox, for good.
+    pub fn discard(self, nonce: &str) {
+        self.outbox.update(|queue| queue.discard(nonce));
+        self.save_outbox();
+    }
+
+    /// Sends the first message still to send, if none is on its way; then the next, and so on.
+    fn flush(self) {
+        if self.outbox.with_untracked(|queue| queue.busy)
+            || self.connection.get_untracked() == Connection::NewVersion
+        {
+            return;
+        }
+        self.sending.set(None);
+        let online = platform::online();
+        let mut next = None;
+        self.outbox.update(|queue: &mut Queue| {
+            next = queue.next();
+            if next.is_none() {
+                queue.unreachable = false;
+            } else if !online {
+                // The `online` event sends it.
+                queue.online = false;
+                queue.wait_for_network();
+                next = None;
+                return;
+            }
+            queue.busy = next.is_some();
+        });
+        let Some(next) = next else {
+            return;
+        };
+        let post = PostMessage {
+            sender: next.sender,
+            message: next.message,
+            nonce: Some(next.nonce.clone()),
+            room: Some(next.room),
+            key: self.key(),
+        };
+        spawn_local(async move {
+            let exchange = platform::post(&ClientEnvelope::Message(post)).await;
+            // The page may be gone by now: nothing more to do then.
+            if self.outbox.try_get_untracked().is_none() {
+                return;
+            }
+            self.check_build(exchange.build.as_deref());
+            let unreadable = matches!(exchange.reply, platform::Reply::Unreadable(..));
+            let status = exchange.status;
+            let reply = if unreadable {
+                // Stored or not, this page cannot tell: it stays in the outbox, for the new
+                // version to send (its nonce stores it once).
+                self.new_version();
+                Reply::Later { network: false }
+            } else {
+                classify(status, exchange.envelope())
+            };
+            let stored = match &reply {
+                Reply::Stored { author, .. } => Some(author.clone()),
+                _ => None,
+            };
+            let mut go_on = false;
+            self.outbox
+                .update(|queue| go_on = queue.answered(next.nonce, reply));
+            if go_on {
+                self.save_outbox();
+            }
+            if let Some(author) = stored {
+                self.learn_author(author);
+                let cursor = self.cursor();
+                self.outbox.update(|queue| queue.settle(cursor));
+                self.sync_now();
+            }
+            if go_on {
+                self.flush();
+            } else if self.connection.get_untracked() != Connection::NewVersion {
+                let failures = self.outbox.with_untracked(|queue| queue.failures);
+                let delay = backoff_ms(self.settings.poll_interval_ms, failures);
+                self.sending
+                    .set(Some(platform::after(delay, move || self.flush())));
+            }
+        });
+    }
+}

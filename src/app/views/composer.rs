@@ -1,0 +1,219 @@
+//! The form at the bottom of the page: who you are (`You: <fingerprint>`), the "Name" field,
+//! the "Message" box and "Send".
+//!
+//! Enter sends and Shift+Enter starts a new line. Sending hands the message to the outbox,
+//! which shows it in the log at once and sends it, offline or not: the box is free for the next
+//! one straight away. A refusal shows in the message's line, and its reason in the element with
+//! role "alert" here. `@` and the start of a name offers the names seen recently in the room
+//! (arrow keys, Enter or Tab, Escape); the list's code loads the first time `@` is typed.
+
+use leptos::ev::{KeyboardEvent, SubmitEvent};
+use leptos::prelude::*;
+
+use super::identity::Identity;
+use super::lazy::{Lazy, lazy_view};
+use crate::app::model::mentions::{Suggest, offer, recent_names};
+use crate::app::platform;
+use crate::app::state::{Unsent, use_chat};
+
+/// The keyboard hint, read out with the message box.
+const HINT_ID: &str = "chat-message-hint";
+const MESSAGE_ID: &str = "chat-message";
+/// The names `@` offers.
+const OPTIONS_ID: &str = "mention-list";
+
+#[component]
+pub fn Composer() -> impl IntoView {
+    let chat = use_chat();
+    let draft = RwSignal::new(String::new());
+    // A refusal found before sending (no name); the server's come from the outbox.
+    let local_error = RwSignal::new(None::<&'static str>);
+    // The names offered for the `@` before the caret, and whether their code is wanted yet.
+    let suggest = RwSignal::new(None::<Suggest>);
+    let mentioning = RwSignal::new(false);
+    let typed = RwSignal::new(0u32);
+
+    let error = move || {
+        local_error
+            .get()
+            .map(str::to_owned)
+            .or_else(|| chat.outbox.with(|queue| queue.refusal.clone()))
+    };
+    let submit = move || match chat.send(draft.get_untracked()) {
+        Ok(()) => {
+            local_error.set(None);
+            suggest.set(None);
+            draft.set(String::new());
+        }
+        Err(Unsent::NoName) => local_error.set(Some("Enter your name before sending.")),
+        Err(Unsent::Blank) => {}
+    };
+    let pick = Callback::new(move |index: usize| {
+        let picked = suggest.with_untracked(|offered| {
+            offered
+                .as_ref()
+                .and_then(|offered| draft.with_untracked(|text| offered.pick(text, index)))
+        });
+        suggest.set(None);
+        if let Some((text, caret)) = picked {
+            draft.set(text);
+            platform::set_caret(MESSAGE_ID, caret);
+        }
+    });
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        submit();
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        if text.contains('@') {
+            mentioning.set(true);
+        }
+        draft.set(text);
+        typed.update(|count| *count = count.wrapping_add(1));
+    };
+    let on_keydown = move |ev: KeyboardEvent| {
+        let composing = ev.is_composing();
+        if let Some(offered) = suggest.get_untracked() {
+            match ev.key().as_str() {
+                "ArrowDown" => suggest.set(Some(offered.moved(1))),
+                "ArrowUp" => suggest.set(Some(offered.moved(-1))),
+                "Enter" | "Tab" if !composing => pick.run(offered.active),
+                "Escape" => suggest.set(None),
+                _ => return,
+            }
+            ev.prevent_default();
+            return;
+        }
+        if ev.key() == "Enter" && !ev.shift_key() && !composing {
+            ev.prevent_default();
+            submit();
+        }
+    };
+    let active = move || {
+        suggest.with(|offered| {
+            offered
+                .as_ref()
+                .map(|offered| format!("mention-{}", offered.active))
+        })
+    };
+    view! {
+        <form class="composer" on:submit=on_submit>
+            <Identity/>
+            <p class="error" role="alert">{error}</p>
+            <div class="name-row">
+                <label for="chat-name">"Name"</label>
+                <input
+                    id="chat-name"
+                    type="text"
+                    autocomplete="nickname"
+                    prop:value=move || chat.name.get()
+                    on:input=move |ev| chat.set_name(event_target_value(&ev))
+                />
+            </div>
+            <div class="message-row">
+                <label for=MESSAGE_ID class="visually-hidden">"Message"</label>
+                <p id=HINT_ID class="visually-hidden">"Enter sends, Shift+Enter starts a new line"</p>
+                {move || {
+                    mentioning
+                        .get()
+                        .then(|| {
+                            view! {
+                                <Lazy load=move || mention_list(Typing { draft, typed, suggest, pick }) what="name suggestions"/>
+                            }
+                        })
+                }}
+                <textarea
+                    id=MESSAGE_ID
+                    rows="2"
+                    placeholder="Write a message…"
+                    title="Enter sends, Shift+Enter starts a new line"
+                    aria-describedby=HINT_ID
+                    aria-autocomplete="list"
+                    aria-controls=move || suggest.with(Option::is_some).then_some(OPTIONS_ID)
+                    aria-activedescendant=active
+                    prop:value=move || draft.get()
+                    on:input=on_input
+                    on:blur=move |_| suggest.set(None)
+                    on:keydown=on_keydown
+                ></textarea>
+                // Until the page is hydrated, a click would submit the form the old way and reload
+                // the page, losing the text.
+                <button type="submit" disabled=move || !chat.hydrated.get()>
+                    "Send"
+                </button>
+            </div>
+        </form>
+    }
+}
+
+/// What the names offered after an `@` follow: the draft, a count of what was typed into it
+/// (offers follow typing, not the draft's other changes), the offer, and what picks a name.
+#[derive(Clone, Copy)]
+struct Typing {
+    draft: RwSignal<String>,
+    typed: RwSignal<u32>,
+    suggest: RwSignal<Option<Suggest>>,
+    pick: Callback<usize>,
+}
+
+lazy_view! {
+    /// The names offered after an `@`: computed as the reader types (the caret tells where),
+    /// shown as a listbox over the message box, picked with the pointer or (by the composer)
+    /// the keyboard.
+    fn mention_list(typing: Typing) -> AnyView {
+        let chat = use_chat();
+        let Typing { draft, typed, suggest, pick } = typing;
+        Effect::new(move |_| {
+            typed.track();
+            let offered = draft.with_untracked(|text| {
+                let me = chat.name.get_untracked();
+                let names = chat.messages.with_untracked(|kept| {
+                    recent_names(kept.iter().map(|m| m.sender.as_str()), &me)
+                });
+                platform::caret(MESSAGE_ID).and_then(|caret| offer(text, caret, &names))
+            });
+            suggest.set(offered);
+        });
+        let names = move || {
+            suggest.with(|offered| {
+                offered
+                    .as_ref()
+                    .map(|offered| (offered.names.clone(), offered.active))
+                    .unwrap_or_default()
+            })
+        };
+        view! {
+            <ul
+                id=OPTIONS_ID
+                class="mention-list"
+                role="listbox"
+                aria-label="Mention someone"
+                hidden=move || suggest.with(Option::is_none)
+                // Picked with the pointer: the message box keeps the focus.
+                on:mousedown=|ev| ev.prevent_default()
+            >
+                {move || {
+                    let (names, active) = names();
+                    names
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, name)| {
+                            view! {
+                                <li
+                                    role="option"
+                                    id=format!("mention-{index}")
+                                    aria-selected=if index == active { "true" } else { "false" }
+                                    on:click=move |_| pick.run(index)
+                                >
+                                    {name}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        }
+        .into_any()
+    }
+}

@@ -1,0 +1,87 @@
+//! The views: components that read the state (`state::use_chat`) and call its commands; none
+//! changes a signal itself, and none touches the DOM but through Leptos.
+//!
+//! - [`Chat`]: the page: the rooms beside the conversation, the header, the status line.
+//! - `rooms`: the navigation; `log` and `row`: the conversation and its lines; `composer` and
+//!   `identity`: writing, and who you are; `search`, `notify`, `admin`: the parts that load on
+//!   first use (`lazy`); `status`: how the page stands with the server.
+
+mod admin;
+mod composer;
+mod identity;
+pub(crate) mod lazy;
+mod log;
+mod notify;
+mod rooms;
+mod row;
+mod search;
+mod status;
+
+use leptos::prelude::*;
+
+use super::model::page::PageState;
+use super::platform;
+use super::state::ChatState;
+use admin::Admin;
+use composer::Composer;
+use identity::KeyOffer;
+use log::MessageList;
+use notify::NotifyControls;
+use rooms::RoomList;
+use search::Search;
+use status::StatusLine;
+
+pub use status::OFFLINE;
+
+#[component]
+pub fn Chat(page: PageState) -> impl IntoView {
+    let chat = ChatState::new(page);
+    provide_context(chat);
+    // Effects run only in the browser, once the page is hydrated: start everything there.
+    Effect::new(move |_| untrack(|| chat.start()));
+    // The tab's title and icon say what is unread.
+    Effect::new(move |_| {
+        let total = chat.unread();
+        let room = chat.room.get();
+        platform::set_favicon(total > 0);
+        platform::set_title(&if total > 0 {
+            format!("({total}) #{room} · Chat")
+        } else {
+            format!("#{room} · Chat")
+        });
+    });
+    let menu_open = RwSignal::new(false);
+    let total = move || chat.unread();
+    view! {
+        <div class="layout">
+            <nav id="rooms" class="rooms" class:open=move || menu_open.get() aria-label="Rooms">
+                <RoomList open=menu_open/>
+                <NotifyControls/>
+            </nav>
+            <main class="chat">
+                <header class="chat-header">
+                    <button
+                        type="button"
+                        class="rooms-toggle"
+                        aria-controls="rooms"
+                        aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| menu_open.update(|open| *open = !*open)
+                    >
+                        "Rooms"
+                        // The links behind it say which rooms; the title says how many.
+                        <span class="badge" aria-hidden="true" hidden=move || total() == 0>
+                            {total}
+                        </span>
+                    </button>
+                    <h1>{move || format!("#{}", chat.room.get())}</h1>
+                    <Search/>
+                </header>
+                <StatusLine/>
+                {chat.settings.admin_view.then(|| view! { <Admin/> })}
+                <MessageList/>
+                <Composer/>
+            </main>
+        </div>
+        <KeyOffer/>
+    }
+}

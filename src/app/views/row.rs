@@ -1,0 +1,256 @@
+//! One line of the log, stored or still in the outbox: the same item either way (sender,
+//! fingerprint, text with its links), with a permalink and time for a stored message, the
+//! outbox's state for one on its way, and the buttons that apply (`Edit message` and
+//! `Delete message` on your own, `Ban author` in the admin view, `Retry` and `Discard` on a
+//! refused one).
+//!
+//! A row is made once per line (keyed by its id, or nonce) and reads its line through a memo.
+//! When the line changes (an edit, a heading that moves as older messages load above it, a
+//! refusal), Leptos updates the row's elements in place: nothing is made again, so focus and
+//! scroll position stay where they are. The edit box is apart, below the bubble, and follows
+//! only whether the message is being edited, so that nothing else resets what is typed in it.
+
+use leptos::either::Either;
+use leptos::prelude::*;
+
+use super::lazy::{Lazy, lazy_view};
+use crate::app::model::links::{self, Piece};
+use crate::app::model::log::{Body, Line, LineKey};
+use crate::app::platform;
+use crate::app::state::{ChatState, use_chat};
+use crate::protocol::ChatMessage;
+
+/// A message's text with its URLs as links ([`links::pieces`]): text nodes and `<a>` elements,
+/// never HTML, the same on the server and in the browser.
+pub fn rich_text(text: &str) -> impl IntoView + use<> {
+    links::pieces(text)
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => Either::Left(text.to_owned()),
+            Piece::Link(url) => Either::Right(view! {
+                <a href=url.to_owned() rel="noopener noreferrer nofollow ugc" target="_blank">
+                    {url.to_owned()}
+                </a>
+            }),
+        })
+        .collect_view()
+}
+
+#[component]
+pub fn Row(key: LineKey) -> impl IntoView {
+    let chat = use_chat();
+    let stored = match key {
+        LineKey::Stored(id) => Some(id),
+        LineKey::Pending(_) => None,
+    };
+    let line = Memo::new(move |_| chat.line(&key));
+    let editing =
+        Memo::new(move |_| line.with(|line| line.as_ref().is_some_and(|l| l.look.editing)));
+    let classes = move || {
+        line.with(|line| {
+            let Some(line) = line else {
+                return "message".to_owned();
+            };
+            let mut classes = String::from("message");
+            for (on, class) in [
+                (line.look.mine, " mine"),
+                (line.look.grouped, " grouped"),
+                (line.look.mention, " mention"),
+                (stored.is_none(), " pending"),
+            ] {
+                if on {
+                    classes.push_str(class);
+                }
+            }
+            classes
+        })
+    };
+    let mention = move || {
+        line.with(|line| line.as_ref().is_some_and(|l| l.look.mention))
+            .then_some("true")
+    };
+    let current = move || (stored.is_some() && chat.focus.get() == stored).then_some("true");
+    let editor = move || {
+        let id = stored.filter(|_| editing.get())?;
+        let text = line.with_untracked(|line| text_of(line.as_ref()));
+        Some(view! { <Lazy load=move || editor(id, text.clone()) what="edit box"/> })
+    };
+    view! {
+        <li
+            class=classes
+            data-mention=mention
+            id=stored.map(|id| format!("m{id}"))
+            data-id=stored
+            aria-current=current
+        >
+            {move || {
+                let me = chat.me.get();
+                line.get().map(|line| drawn(chat, line, me))
+            }}
+            {editor}
+        </li>
+    }
+}
+
+/// The text a line shows.
+fn text_of(line: Option<&Line>) -> String {
+    match line.map(|line| &line.body) {
+        Some(Body::Stored(message)) => message.message.clone(),
+        Some(Body::Pending(pending)) => pending.message.clone(),
+        None => String::new(),
+    }
+}
+
+/// The line as it is now: the day heading before it and the `New messages` marker, then its
+/// bubble (`me`: this browser's fingerprint, shown on the outbox's lines).
+fn drawn(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
+    let day = line.look.day.clone();
+    let marker = line.look.marker;
+    view! {
+        {day.map(|day| view! { <h2 class="day">{day}</h2> })}
+        {marker.then(|| view! { <div class="marker" role="separator" aria-label="New messages"></div> })}
+        <div class="bubble">
+            {head(line.clone(), me)}
+            {below(chat, line)}
+        </div>
+    }
+}
+
+/// The sender, the fingerprint (`me`, for the outbox's), the time (a stored message's
+/// permalink) or the outbox's state, and the text (hidden while it is edited).
+fn head(line: Line, me: Option<String>) -> impl IntoView {
+    let (sender, author, text, when) = match line.body {
+        Body::Stored(message) => {
+            let when = Either::Left(time_link(&message, line.look.local));
+            (message.sender, message.author, message.message, when)
+        }
+        Body::Pending(pending) => {
+            let state = pending.shown().0;
+            let when = Either::Right(view! { <span class="state">{state}</span> });
+            (pending.sender, me, pending.message, when)
+        }
+    };
+    let anonymous = author.is_none();
+    view! {
+        <div class="meta">
+            <span class="sender">{sender}</span>
+            // Told apart from another sender of the same name by it.
+            <span class="author" title="Fingerprint of the sender's key" hidden=anonymous>
+                {author}
+            </span>
+            {when}
+        </div>
+        <p class="text" hidden=line.look.editing>{rich_text(&text)}</p>
+    }
+}
+
+/// A stored message's time of day, linking to its permalink. The server does not know the
+/// reader's time zone: it renders UTC, and the browser shows local time once it runs.
+fn time_link(message: &ChatMessage, local: bool) -> impl IntoView + use<> {
+    let sent_at = message.sent_at.clone();
+    let (time, title) = if local {
+        (
+            platform::local_time(&sent_at),
+            platform::local_date_time(&sent_at),
+        )
+    } else {
+        (
+            sent_at.get(11..16).unwrap_or(&sent_at).to_owned(),
+            sent_at.clone(),
+        )
+    };
+    view! {
+        <a class="permalink" href=format!("/r/{}/{}", message.room, message.id)>
+            <time datetime=sent_at title=title>{time}</time>
+        </a>
+    }
+}
+
+/// What follows the text: a stored message's `(edited)` and buttons (the stylesheet shows
+/// each where it applies), or a refused one's reason, `Retry` and `Discard`. These stay while a
+/// retry is on its way (then `Retry` is unavailable), so the one a keyboard pressed keeps the
+/// focus.
+fn below(chat: ChatState, line: Line) -> impl IntoView {
+    match line.body {
+        Body::Stored(message) => {
+            let id = message.id;
+            Either::Left(view! {
+                <div class="actions">
+                    {message.edited_at.is_some().then(|| view! { <span class="edited">"(edited)"</span> })}
+                    <button type="button" class="edit" aria-label="Edit message" on:click=move |_| chat.edit(id)>
+                        "Edit"
+                    </button>
+                    <button type="button" class="delete" aria-label="Delete message" on:click=move |_| chat.delete(id)>
+                        "Delete"
+                    </button>
+                    <button type="button" class="ban" hidden=message.author.is_none() on:click=move |_| chat.ban_author_of(id)>
+                        "Ban author"
+                    </button>
+                </div>
+            })
+        }
+        Body::Pending(pending) => {
+            let reason = pending.shown().1.map(str::to_owned);
+            let retrying = reason.is_none();
+            let (retry, discard) = (pending.nonce.clone(), pending.nonce.clone());
+            Either::Right(pending.refused().then(|| {
+                view! {
+                    {reason.map(|reason| view! { <p class="refusal">{reason}</p> })}
+                    <div class="actions">
+                        <button
+                            type="button"
+                            aria-disabled=retrying.then_some("true")
+                            on:click=move |_| chat.resend(&retry)
+                        >
+                            "Retry"
+                        </button>
+                        <button type="button" on:click=move |_| chat.discard(&discard)>
+                            "Discard"
+                        </button>
+                    </div>
+                }
+            }))
+        }
+    }
+}
+
+lazy_view! {
+    /// The box that edits message `id` (from `text`): Enter or `Save` saves, Escape or `Cancel`
+    /// leaves it as it was. It takes the keyboard focus when it opens.
+    fn editor(id: u64, text: String) -> AnyView {
+        let chat = use_chat();
+        let area = NodeRef::<leptos::html::Textarea>::new();
+        let draft = RwSignal::new(text);
+        Effect::new(move |_| {
+            if let Some(area) = area.get() {
+                let _ = area.focus();
+            }
+        });
+        let save = move || chat.save_edit(id, draft.get_untracked());
+        view! {
+            <div class="editor">
+                <textarea
+                    node_ref=area
+                    aria-label="Edit message"
+                    rows="2"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev| match ev.key().as_str() {
+                        "Enter" if !ev.shift_key() && !ev.is_composing() => {
+                            ev.prevent_default();
+                            save();
+                        }
+                        "Escape" => {
+                            ev.prevent_default();
+                            chat.cancel_edit();
+                        }
+                        _ => {}
+                    }
+                ></textarea>
+                <button type="button" on:click=move |_| save()>"Save"</button>
+                <button type="button" on:click=move |_| chat.cancel_edit()>"Cancel"</button>
+            </div>
+        }
+        .into_any()
+    }
+}

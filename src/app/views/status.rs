@@ -1,0 +1,36 @@
+//! The line under the header that says how the page stands: offline (messages wait in the
+//! outbox), reconnecting (syncs fail), or a new version of the chat is out (`Reload`).
+
+use leptos::prelude::*;
+
+use crate::app::platform;
+use crate::app::state::{Connection, use_chat};
+
+/// The line while the network is gone.
+pub const OFFLINE: &str = "Offline — messages will be sent when you reconnect";
+
+#[component]
+pub fn StatusLine() -> impl IntoView {
+    let chat = use_chat();
+    let new_version = move || chat.connection.get() == Connection::NewVersion;
+    // One line for all: a new version says more than the network, messages waiting for the
+    // network more than syncs failing, which they imply.
+    let said = move || match chat.connection.get() {
+        Connection::NewVersion => "A new version is available".to_owned(),
+        _ if chat.outbox.with(|queue| queue.offline()) => OFFLINE.to_owned(),
+        Connection::Reconnecting(next_ms) => {
+            format!("Reconnecting… next try in {} s", next_ms.div_ceil(1000))
+        }
+        Connection::Connected => String::new(),
+    };
+    view! {
+        <div class="status-line">
+            // Always in the page, its text changing: a live region inserted together with its
+            // text is often not announced.
+            <p class="reconnecting" role="status">{said}</p>
+            <button type="button" hidden=move || !new_version() on:click=|_| platform::reload()>
+                "Reload"
+            </button>
+        </div>
+    }
+}
