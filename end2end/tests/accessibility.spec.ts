@@ -2,8 +2,7 @@
 // light and dark, desktop and phone widths, with messages of others and of one's own on it.
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test } from "@playwright/test";
-import { heading, log, nameField, openChat, postMessage, postTo, roomLink, say, unique } from "./helpers";
+import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, test, unique } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   for (const width of [1280, 360]) {

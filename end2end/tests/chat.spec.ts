@@ -3,29 +3,8 @@
 // two-user scenario is in core.spec.ts, which also runs against the client-only build.
 // Tests about time (ticks, back-off) run the page on Playwright's clock, paused: time moves
 // only when a test says so, so they are exact and take no waiting.
-import {
-  expect,
-  test,
-  type APIRequestContext,
-  type Page,
-  type Request,
-  type Route,
-} from "@playwright/test";
-import {
-  Server,
-  alert,
-  log,
-  messageField,
-  nameField,
-  openChat,
-  pauseClock,
-  postMessage,
-  say,
-  sendButton,
-  setHidden,
-  texts,
-  unique,
-} from "./helpers";
+import { type APIRequestContext, type Page, type Request, type Route } from "@playwright/test";
+import { alert, expect, log, messageField, nameField, openChat, pauseClock, postMessage, say, sendButton, Server, setHidden, test, texts, unique } from "./helpers";
 
 const isSync = (request: Request) =>
   request.url().endsWith("/ajax") && request.postDataJSON()?.type === "sync";

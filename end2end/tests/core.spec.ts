@@ -1,7 +1,7 @@
 // The core scenario, shared by both builds: the hydrated page (playwright.config.ts) and the
 // client-only build served by `trunk serve` (playwright.trunk.config.ts), so they cannot drift.
-import { expect, test, type Page } from "@playwright/test";
-import { log, messageField, nameField, openChat, say, sendButton, texts, unique } from "./helpers";
+import { type Page } from "@playwright/test";
+import { expect, log, messageField, nameField, openChat, say, sendButton, test, texts, unique } from "./helpers";
 
 /** Counts the page's main-frame navigations: a chat that never reloads has exactly one. */
 function countNavigations(page: Page) {

@@ -1,10 +1,26 @@
-// Shared by the browser tests: the page's accessible controls, a client of the JSON API,
-// and extra servers a test can stop and start.
-import { expect, type APIRequestContext, type Page } from "@playwright/test";
+// Shared by the browser tests: `test` (each worker against its own server), the page's
+// accessible controls, a client of the JSON API, and extra servers a test can stop and start.
+import { test as base, expect, type APIRequestContext, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+
+export { expect };
+
+/**
+ * Playwright's `test`, with each worker against a chat server of its own
+ * (playwright.config.ts starts one per worker and names them in CHAT_E2E_SERVERS): tests
+ * running side by side never see each other's messages. A configuration that names no such
+ * servers (playwright.trunk.config.ts) keeps its own `baseURL`.
+ */
+export const test = base.extend({
+  baseURL: async ({ baseURL }, use, testInfo) => {
+    const servers = process.env.CHAT_E2E_SERVERS?.split(",") ?? [];
+    const own = servers.includes(baseURL ?? "") ? servers[testInfo.parallelIndex % servers.length] : baseURL;
+    await use(own);
+  },
+});
 
 export const nameField = (page: Page) => page.getByRole("textbox", { name: "Name", exact: true });
 export const messageField = (page: Page) =>

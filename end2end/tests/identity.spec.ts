@@ -1,7 +1,7 @@
 // Names that cannot be faked, edits, deletes and moderation, in real Chromium pages: each
 // browser context is another browser (its own localStorage, so its own secret key).
-import { expect, test, type Browser, type Page } from "@playwright/test";
-import { log, nameField, openChat, say, texts, unique } from "./helpers";
+import { type Browser, type Page } from "@playwright/test";
+import { expect, log, nameField, openChat, say, test, texts, unique } from "./helpers";
 
 const ADMIN_TOKEN = "e2e-operator-token-0123456789abcdef";
 

@@ -2,8 +2,7 @@
 // WASM of its own: a first visit fetches the main module only; a part says so while it loads,
 // and if its chunk cannot come (offline, or a deploy replaced the build), says that, with a
 // way to try again.
-import { expect, test } from "@playwright/test";
-import { openChat } from "./helpers";
+import { expect, openChat, test } from "./helpers";
 
 const isChunk = (url: string) => /\/pkg\/.*\.wasm$/.test(url);
 

@@ -1,7 +1,7 @@
 // URLs in messages become links, on the server-rendered page and on the page that receives them
 // by polling alike, and nothing else becomes markup: hostile inputs stay text.
-import { expect, test, type Page } from "@playwright/test";
-import { log, openChat, postMessage, unique } from "./helpers";
+import { type Page } from "@playwright/test";
+import { expect, log, openChat, postMessage, test, unique } from "./helpers";
 
 const REL = "noopener noreferrer nofollow ugc";
 

@@ -2,8 +2,8 @@
 // also a hidden tab's. The pages here run on Playwright's clock, paused: no timer of theirs
 // fires unless a test moves time on, so nothing but the held poll can bring a message. (With
 // CHAT_LONG_POLL_MS=0 the page polls as before: the other specs run against such a server.)
-import { expect, test, type Page, type Request } from "@playwright/test";
-import { Server, log, openChat, pauseClock, setHidden, unique } from "./helpers";
+import { type Page, type Request } from "@playwright/test";
+import { expect, log, openChat, pauseClock, Server, setHidden, test, unique } from "./helpers";
 
 const server = new Server(3221, undefined, {
   CHAT_POLL_INTERVAL_MS: "10000",
@@ -63,7 +63,6 @@ test("a hidden tab keeps its long poll and counts news in its title", async ({ p
 });
 
 test("a long poll that stalls is abandoned for a new one 10 s after its wait", async ({ page }) => {
-  const { pauseClock } = await import("./helpers");
   await pauseClock(page);
   // The page's first sync gets no answer at all (a proxy that swallowed it); later ones pass.
   let syncs = 0;

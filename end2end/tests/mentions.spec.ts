@@ -1,16 +1,6 @@
 // Mentions: `@` and the reader's name (any case) marks a message for them, and the room link
 // says how many of its unread messages mention them; their own messages never count.
-import { expect, test } from "@playwright/test";
-import {
-  log,
-  messageField,
-  nameField,
-  openChat,
-  postMessage,
-  roomLink,
-  say,
-  unique,
-} from "./helpers";
+import { expect, log, messageField, nameField, openChat, postMessage, roomLink, say, test, unique } from "./helpers";
 
 test("a message that mentions the reader is marked, and its room link counts it", async ({
   browser,

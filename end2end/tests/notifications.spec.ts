@@ -2,8 +2,8 @@
 // browser shows none): the button and its permission, each room's choice, collapsing, never
 // for one's own messages, a click opening the message, the favicon's dot, and a hidden tab that
 // keeps polling while they are on (this server polls every second, no long polling).
-import { expect, test, type Page } from "@playwright/test";
-import { log, nameField, openChat, postMessage, say, setHidden, unique } from "./helpers";
+import { type Page } from "@playwright/test";
+import { expect, log, nameField, openChat, postMessage, say, setHidden, test, unique } from "./helpers";
 
 type Shown = { title: string; body: string; tag: string };
 

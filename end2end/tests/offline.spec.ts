@@ -2,8 +2,8 @@
 // goes by itself, once, when the network is back; what the server refuses says why and offers
 // Retry and Discard. And the installable app: a valid manifest, an active service worker, and
 // the last room shown again with the server stopped.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-import { Server, alert, log, messageField, nameField, openChat, say, unique } from "./helpers";
+import { type APIRequestContext, type Page } from "@playwright/test";
+import { alert, expect, log, messageField, nameField, openChat, say, Server, test, unique } from "./helpers";
 
 const OFFLINE = "Offline — messages will be sent when you reconnect";
 

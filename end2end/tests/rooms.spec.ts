@@ -1,8 +1,7 @@
 // Rooms: unread counts and the title, the "New messages" separator, scroll-back that keeps the
 // view in place, Back and Forward between rooms, permalinks, the transcript without JavaScript,
 // and the room list on a phone. The server serves general, dev and ops (playwright.config.ts).
-import { expect, test } from "@playwright/test";
-import { heading, log, nameField, openChat, postTo, roomLink, say, unique } from "./helpers";
+import { expect, heading, log, nameField, openChat, postTo, roomLink, say, test, unique } from "./helpers";
 
 test("two users in two rooms: unread counts, the title, and reading them", async ({ browser }) => {
   const ann = await browser.newPage();

@@ -1,7 +1,6 @@
 // Search from the page: the `search` landmark, results newest first from every room with the
 // matched words marked (as text, never HTML), each a link to its message's permalink.
-import { expect, test } from "@playwright/test";
-import { heading, openChat, postTo, unique } from "./helpers";
+import { expect, heading, openChat, postTo, test, unique } from "./helpers";
 
 test("search finds messages in every room, marks the words and links to them", async ({
   page,

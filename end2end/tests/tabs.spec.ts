@@ -4,8 +4,8 @@
 // passes on what it gets; each tab still counts its own unread, and a notification is shown
 // once per browser. The server here long-polls and ticks only every 10 s, so nothing but a
 // shared long poll can bring a message within the test's wait.
-import { expect, test, type Page } from "@playwright/test";
-import { Server, log, messageField, nameField, openChat, roomLink, setHidden, unique } from "./helpers";
+import { type Page } from "@playwright/test";
+import { expect, log, messageField, nameField, openChat, roomLink, Server, setHidden, test, unique } from "./helpers";
 
 const server = new Server(3231, undefined, {
   CHAT_POLL_INTERVAL_MS: "10000",

@@ -2,8 +2,7 @@
 // reply it cannot read, says a new version is available and offers Reload. That is not a
 // network failure: no "Reconnecting…" for ever, and what waits in the outbox is neither
 // retried for ever nor lost: the new version sends it.
-import { expect, test } from "@playwright/test";
-import { log, nameField, openChat, pauseClock, say, unique } from "./helpers";
+import { expect, log, nameField, openChat, pauseClock, say, test, unique } from "./helpers";
 
 const NEW_VERSION = "A new version is available";
 
