@@ -127,6 +127,32 @@ test("a refused send says why in its line and the alert; a failed one goes by it
   await expect(alert(page)).toHaveText("");
 });
 
+test("Retry by keyboard keeps the focus on Retry while the message goes again", async ({ page }) => {
+  await openChat(page);
+  // Refused by the server: a name over 64 characters.
+  await nameField(page).fill("n".repeat(65));
+  const text = unique("refused twice");
+  await say(page, text);
+  const line = log(page).locator("li.pending").filter({ hasText: text });
+  await expect(line.locator(".state")).toHaveText("Not sent");
+  const retry = line.getByRole("button", { name: "Retry" });
+  await retry.focus();
+  await retry.evaluate((button) => ((button as HTMLElement & { marked?: boolean }).marked = true));
+  const resent = page.waitForResponse(
+    (response) =>
+      response.url().endsWith("/ajax") && response.request().postDataJSON()?.type === "message",
+  );
+  await page.keyboard.press("Enter");
+  await resent;
+  // Refused again (the name is still too long): the same button has the focus all along.
+  await expect(line.locator(".refusal")).toContainText("at most 64");
+  await expect(line.locator(".state")).toHaveText("Not sent");
+  const kept = await page.evaluate(
+    () => (document.activeElement as HTMLElement & { marked?: boolean }).marked === true,
+  );
+  expect(kept).toBe(true);
+});
+
 test("at most one sync is in flight when the server is slow", async ({ page }) => {
   await pauseClock(page);
   let inFlight = 0;

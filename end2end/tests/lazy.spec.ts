@@ -12,6 +12,8 @@ test("a first visit fetches one WASM module; search brings its own", async ({ pa
     if (isChunk(request.url())) modules.push(request.url());
   });
   await openChat(page);
+  // Whatever the page fetches once it is interactive has been fetched by then too.
+  await page.waitForLoadState("networkidle");
   expect(modules).toHaveLength(1);
   const box = page.getByRole("searchbox", { name: "Search messages" });
   await box.fill("anything at all");

@@ -81,6 +81,36 @@ test("the tab that polls closes: another takes over, and unread is counted per t
   await other.context().close();
 });
 
+test("a tab the browser freezes hands the poll over, and catches up when it wakes", async ({
+  browser,
+}) => {
+  const context = await browser.newContext();
+  const [first, second] = [await context.newPage(), await context.newPage()];
+  await openChat(first, `${server.url}/`);
+  await openChat(second, `${server.url}/`);
+  // The first tab leads; the browser freezes it (as it does with a tab long in the background).
+  const lifecycle = await context.newCDPSession(first);
+  await lifecycle.send("Page.setWebLifecycleState", { state: "frozen" });
+
+  const other = await (await browser.newContext()).newPage();
+  await openChat(other, `${server.url}/`);
+  await nameField(other).fill("Far");
+  const whileFrozen = unique("while the leader sleeps");
+  await send(other, whileFrozen);
+  await expect(log(second).getByText(whileFrozen)).toBeVisible({ timeout: 5_000 });
+
+  // Awake again, it has what it missed.
+  await lifecycle.send("Page.setWebLifecycleState", { state: "active" });
+  await expect(log(first).getByText(whileFrozen)).toBeVisible({ timeout: 5_000 });
+  const after = unique("after it woke");
+  await send(other, after);
+  for (const page of [first, second]) {
+    await expect(log(page).getByText(after)).toBeVisible({ timeout: 5_000 });
+  }
+  await context.close();
+  await other.context().close();
+});
+
 test("a notification is shown once per browser, and not for a room a tab shows", async ({
   browser,
 }) => {
@@ -115,17 +145,22 @@ test("a notification is shown once per browser, and not for a room a tab shows",
   await nameField(other).fill("Far");
   const forGeneral = unique("for general");
   await send(other, forGeneral);
-  await expect(log(tabs[0]).getByText(forGeneral)).toBeAttached({ timeout: 5_000 });
   await other.goto(`${server.url}/r/dev`);
   await nameField(other).fill("Far");
   const forDev = unique("for dev");
   await send(other, forDev);
+  // Every tab has taken in both (each counts its own unread), so every notification that
+  // was to be shown has been: exactly one, for the room no tab shows.
+  await expect(log(tabs[0]).getByText(forGeneral)).toBeAttached({ timeout: 5_000 });
+  await expect(log(tabs[1]).getByText(forGeneral)).toBeAttached({ timeout: 5_000 });
   await expect(log(tabs[2]).getByText(forDev)).toBeVisible({ timeout: 5_000 });
   await expect(roomLink(tabs[0], "#dev 1 unread")).toBeVisible();
-
-  const shown = () =>
-    tabs[0].evaluate(() => JSON.parse(localStorage.getItem("test.shown") ?? "[]") as string[]);
-  await expect.poll(shown).toEqual(["#general · Far"]);
+  await expect(roomLink(tabs[1], "#dev 1 unread")).toBeVisible();
+  await expect(roomLink(tabs[2], "#general 1 unread")).toBeVisible();
+  const shown = await tabs[0].evaluate(
+    () => JSON.parse(localStorage.getItem("test.shown") ?? "[]") as string[],
+  );
+  expect(shown).toEqual(["#general · Far"]);
   await context.close();
   await other.context().close();
 });

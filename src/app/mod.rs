@@ -29,7 +29,8 @@ pub struct StylesheetHref(pub String);
 
 /// Moves a key link's fragment (`#key=…`) out of the address bar and the session history into
 /// this tab's sessionStorage before anything else runs; the page asks there whether to use it.
-const TAKE_KEY_LINK: &str = "if(location.hash.startsWith('#key=')){sessionStorage.setItem('session.chat.link',location.hash.slice(1));history.replaceState(null,'',location.pathname+location.search)}";
+/// (The server's error pages run it too, allowed by its hash.)
+pub const TAKE_KEY_LINK: &str = "if(location.hash.startsWith('#key=')){sessionStorage.setItem('session.chat.link',location.hash.slice(1));history.replaceState(null,'',location.pathname+location.search)}";
 
 /// The HTML document around [`App`], rendered on the server only. The [`PageState`] comes from
 /// the context the page handler provides.

@@ -7,7 +7,7 @@
 //!
 //! The first render of a busy room reads no SQL: the store answers from its tail.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -17,11 +17,12 @@ use leptos::config::LeptosOptions;
 use leptos::nonce::use_nonce;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::ResponseOptions;
+use sha2::Digest;
 
 use super::assets::{Encoding, compress_page, preferred_encoding, watching};
 use super::state::AppState;
 use super::store::StoreError;
-use crate::app::{AROUND, PAGE_HISTORY, PageState, StylesheetHref, shell};
+use crate::app::{AROUND, PAGE_HISTORY, PageState, StylesheetHref, TAKE_KEY_LINK, shell};
 use crate::protocol::{ChatMessage, GENERAL};
 
 /// The most a rendered page may be (50 messages of at most 4096 characters, escaped, twice: in
@@ -284,20 +285,49 @@ fn error_page(status: StatusCode, why: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <script>{TAKE_KEY_LINK}</script>\
          <link rel=\"manifest\" href=\"/manifest.webmanifest\">\
          <title>{} · Chat</title><main><h1>{}</h1><p>{why}</p>\
          <p><a href=\"/r/general\">Go to #general</a></p></main></html>",
         status.canonical_reason().unwrap_or("Error"),
         status.canonical_reason().unwrap_or("Error"),
     );
-    // Nothing runs here; only the manifest is fetched.
-    let policy = "default-src 'none'; manifest-src 'self'; frame-ancestors 'none'";
+    // Only the script that takes a key link's fragment out of the address bar runs here (a
+    // mistyped link must not leave the key there); only the manifest is fetched.
+    static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+        let hash = sha2::Sha256::digest(TAKE_KEY_LINK.as_bytes());
+        let policy = format!(
+            "default-src 'none'; script-src 'sha256-{}'; manifest-src 'self'; \
+             frame-ancestors 'none'",
+            base64(&hash)
+        );
+        HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"))
+    });
     (
         status,
-        [(header::CONTENT_SECURITY_POLICY, policy)],
+        [(header::CONTENT_SECURITY_POLICY, POLICY.clone())],
         Html(html),
     )
         .into_response()
+}
+
+/// Bytes as base64 (RFC 4648 §4, padded), as a CSP hash source is written.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let bits = chunk.iter().enumerate().fold(0u32, |bits, (at, &byte)| {
+            bits | u32::from(byte) << (16 - 8 * at)
+        });
+        for at in 0..4 {
+            if at <= chunk.len() {
+                out.push(char::from(ALPHABET[(bits >> (18 - 6 * at)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The page's Content-Security-Policy: scripts only from this origin or carrying the page's
@@ -311,4 +341,39 @@ fn page_policy(nonce: &str) -> String {
          worker-src 'self'; manifest-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_as_rfc_4648_with_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xfb, 0xff, 0xbf]), "+/+/");
+    }
+
+    #[tokio::test]
+    async fn an_error_page_runs_only_the_script_that_takes_a_key_out_of_the_address_bar() {
+        let response = not_found().await;
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let html = String::from_utf8_lossy(&html);
+        assert!(html.contains(&format!("<script>{TAKE_KEY_LINK}</script>")));
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        let hash = base64(&sha2::Sha256::digest(TAKE_KEY_LINK.as_bytes()));
+        assert!(
+            policy.contains(&format!("script-src 'sha256-{hash}'")),
+            "{policy}"
+        );
+        assert!(policy.starts_with("default-src 'none'"));
+    }
 }

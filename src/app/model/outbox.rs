@@ -133,8 +133,8 @@ pub struct Queue {
     pub unreachable: bool,
     /// The last refusal, read out by the composer's alert until a message is stored.
     pub refusal: Option<String>,
-    /// A send is on its way.
-    pub busy: bool,
+    /// The nonce of the message on its way, while one is.
+    pub sending: Option<String>,
     /// Failed sends in a row: the back-off.
     pub failures: u32,
     /// Nonces sent or discarded here (see [`merge_kept`]).
@@ -148,7 +148,7 @@ impl Default for Queue {
             online: true,
             unreachable: false,
             refusal: None,
-            busy: false,
+            sending: None,
             failures: 0,
             forgotten: Vec::new(),
         }
@@ -161,16 +161,27 @@ impl Queue {
         !self.online || self.unreachable
     }
 
-    /// The outbox's messages of `room`, in order.
+    /// The outbox's messages of `room` to show, in order: not those already stored (their
+    /// stored copy shows instead).
     pub fn of_room<'a>(&'a self, room: &'a str) -> impl Iterator<Item = &'a Pending> + 'a {
         self.items
             .iter()
-            .filter(move |pending| pending.room == room)
+            .filter(move |pending| pending.room == room && pending.kept())
     }
 
-    /// The first message still to send.
-    pub fn next(&self) -> Option<Pending> {
-        self.items.iter().find(|p| p.unsent()).cloned()
+    /// Whether anything is still to send.
+    pub fn waiting(&self) -> bool {
+        self.items.iter().any(Pending::unsent)
+    }
+
+    /// The first message still to send, now on its way; none while one is.
+    pub fn take_next(&mut self) -> Option<Pending> {
+        if self.sending.is_some() {
+            return None;
+        }
+        let next = self.items.iter().find(|p| p.unsent()).cloned();
+        self.sending = next.as_ref().map(|next| next.nonce.clone());
+        next
     }
 
     fn set_state(&mut self, nonce: &str, state: State) {
@@ -195,28 +206,40 @@ impl Queue {
         }
     }
 
-    /// Drops the sent messages that a sync has brought (ids up to `synced`).
+    /// Drops the sent messages that a sync has brought (ids up to `synced`), but the one on its
+    /// way: until its reply, it may still have to be sent again.
     pub fn settle(&mut self, synced: u64) {
-        self.items
-            .retain(|p| !matches!(p.state, State::Sent(id) if id <= synced));
+        let sending = self.sending.take();
+        self.items.retain(|p| {
+            sending.as_ref() == Some(&p.nonce)
+                || !matches!(p.state, State::Sent(id) if id <= synced)
+        });
+        self.sending = sending;
     }
 
     /// Whether [`Queue::settle`] would drop anything.
     pub fn settles(&self, synced: u64) -> bool {
-        self.items
-            .iter()
-            .any(|p| matches!(p.state, State::Sent(id) if id <= synced))
+        self.items.iter().any(|p| {
+            self.sending.as_ref() != Some(&p.nonce)
+                && matches!(p.state, State::Sent(id) if id <= synced)
+        })
     }
 
     /// A sync brought `message`, sent with this browser's key, maybe before the reply to its
-    /// send came: the line on its way with the same room and text is that message.
+    /// send came: if the message on its way has its room and text, that is it (shown from now on
+    /// by its stored copy). Only the one on its way: another with the same text, written here
+    /// later or in another tab with this key, is another message.
     pub fn arrived(&mut self, message: &ChatMessage) {
-        let same = |p: &&mut Pending| {
-            matches!(p.state, State::Sending | State::Retrying(_))
+        let Some(sending) = &self.sending else {
+            return;
+        };
+        let on_its_way = self.items.iter_mut().find(|p| {
+            p.nonce == *sending
+                && matches!(p.state, State::Sending | State::Retrying(_))
                 && p.room == message.room
                 && p.message == message.message
-        };
-        if let Some(pending) = self.items.iter_mut().find(same) {
+        });
+        if let Some(pending) = on_its_way {
             pending.state = State::Sent(message.id);
         }
     }
@@ -244,7 +267,7 @@ impl Queue {
     /// What comes of the reply to sending `nonce`; whether to go on with the next one (else
     /// to wait: back off).
     pub fn answered(&mut self, nonce: String, reply: Reply) -> bool {
-        self.busy = false;
+        self.sending = None;
         match reply {
             Reply::Stored { id, .. } => {
                 self.failures = 0;
@@ -262,6 +285,9 @@ impl Queue {
             Reply::Later { network } => {
                 self.unreachable |= network;
                 self.failures += 1;
+                // Even if a sync has brought its stored copy meanwhile: sent again (its nonce
+                // stores it once), so that nothing rests on a copy matched by its text.
+                self.set_state(&nonce, State::Waiting);
                 self.wait_for_network();
                 false
             }
@@ -271,7 +297,9 @@ impl Queue {
 
 /// The outbox as localStorage keeps it (`chat.outbox`): `{"v": 2, "items": [...]}`, each item
 /// `{"nonce", "room", "sender", "message"}` and, for a refused one, `"refusal"`. What waits is
-/// kept as to send: after a reload it is sent again.
+/// kept as to send: after a reload it is sent again. Fields added later must be optional (this
+/// version skips members it does not know); a version that changes the shape otherwise writes a
+/// record of its own and reads this one, since tabs of two builds can be open at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record(pub Vec<Pending>);
 
@@ -324,14 +352,32 @@ impl Decode for Record {
             return Ok(Record(rows.iter().filter_map(first_release_row).collect()));
         }
         let fields = Fields::of(value, "Record");
-        if fields.need::<u64>("v")? != RECORD_VERSION {
-            return Err(Unreadable {
-                of: "Record",
-                field: "v",
-            });
+        // A later version's record is that version's to read (`is_later_version`).
+        match fields.maybe::<u64>("v")? {
+            Some(RECORD_VERSION) => {}
+            Some(version) if version > RECORD_VERSION => return Err(fields.unreadable("v")),
+            _ => return Err(fields.unreadable("version")),
         }
-        Ok(Record(fields.need("items")?))
+        // An item that cannot be read is skipped, not the whole outbox.
+        let items = value.get("items").and_then(|items| items.items());
+        let items = items.ok_or(fields.unreadable("items"))?;
+        Ok(Record(
+            items
+                .iter()
+                .filter_map(|item| Pending::decode(item).ok())
+                .collect(),
+        ))
     }
+}
+
+/// Whether a record that could not be read is a later version's (which this page must leave
+/// alone: a tab of a newer build wrote it).
+pub fn is_later_version(unreadable: &Unreadable) -> bool {
+    *unreadable
+        == Unreadable {
+            of: "Record",
+            field: "v",
+        }
 }
 
 /// A row as the first release of the outbox wrote it, if it is one.
@@ -417,13 +463,14 @@ mod tests {
             items: vec![pending("a", State::Sending), pending("b", State::Sending)],
             ..Queue::default()
         };
-        assert_eq!(queue.next().unwrap().nonce, "a");
+        assert_eq!(queue.take_next().unwrap().nonce, "a");
+        assert!(queue.take_next().is_none(), "one at a time");
         // No network: both wait, and the line at the top says so.
         assert!(!queue.answered("a".into(), Reply::Later { network: true }));
         assert!(queue.offline());
         assert!(queue.items.iter().all(|p| p.state == State::Waiting));
-        assert_eq!(queue.next().unwrap().nonce, "a", "still first");
-        // Stored: marked sent (no mark), remembered as done; the next one is `b`.
+        assert_eq!(queue.take_next().unwrap().nonce, "a", "still first");
+        // Stored: marked sent (shown by its stored copy), remembered as done; then `b`.
         assert!(queue.answered(
             "a".into(),
             Reply::Stored {
@@ -433,19 +480,21 @@ mod tests {
         ));
         assert!(!queue.offline());
         assert_eq!(queue.items[0].state, State::Sent(5));
-        assert_eq!(queue.next().unwrap().nonce, "b");
+        assert_eq!(queue.of_room("general").count(), 1);
+        assert_eq!(queue.take_next().unwrap().nonce, "b");
         // Refused: the reason for the alert; Retry with a name puts it back, Discard takes it
         // out.
         assert!(queue.answered("b".into(), Reply::Refused("too long".into())));
         assert_eq!(queue.refusal.as_deref(), Some("too long"));
-        assert!(queue.next().is_none());
+        assert!(!queue.waiting());
+        assert!(queue.take_next().is_none());
         queue.retry("b", "Nina");
-        assert_eq!(queue.next().map(|p| p.sender), Some("Nina".into()));
         assert!(
             queue.items[1].refused(),
             "Retry and Discard stay while it is retried"
         );
         assert_eq!(queue.items[1].shown(), ("Sending…", None));
+        assert_eq!(queue.take_next().map(|p| p.sender), Some("Nina".into()));
         assert_eq!(queue.refusal, None);
         assert!(queue.answered("b".into(), Reply::Refused("too long".into())));
         queue.discard("b");
@@ -461,22 +510,54 @@ mod tests {
     }
 
     #[test]
-    fn a_synced_copy_before_the_reply_replaces_the_line_on_its_way() {
+    fn a_synced_copy_before_the_reply_replaces_the_line_on_its_way_and_nothing_else() {
+        let same_text = |nonce: &str| Pending {
+            message: "ok".into(),
+            ..pending(nonce, State::Sending)
+        };
         let mut queue = Queue {
-            items: vec![pending("a", State::Sending), pending("b", State::Waiting)],
+            items: vec![same_text("a"), same_text("b")],
             ..Queue::default()
         };
-        let synced = ChatMessage {
-            id: 9,
+        let synced = |id| ChatMessage {
+            id,
             room: "general".into(),
-            message: "text of a".into(),
+            message: "ok".into(),
             ..Default::default()
         };
-        queue.arrived(&synced);
+        // Nothing on its way: a copy of the same text (another tab's) matches nothing here.
+        queue.arrived(&synced(8));
+        assert!(queue.items.iter().all(|p| p.state == State::Sending));
+        assert_eq!(queue.take_next().unwrap().nonce, "a");
+        queue.arrived(&synced(9));
         assert_eq!(queue.items[0].state, State::Sent(9));
+        assert_eq!(
+            queue.items[1].state,
+            State::Sending,
+            "only the one on its way"
+        );
+        assert_eq!(
+            queue.of_room("general").count(),
+            1,
+            "shown by its stored copy"
+        );
+        // Kept until its reply: the reply may say it must go again (it was stored, and its
+        // nonce stores it once).
+        queue.settle(9);
+        assert_eq!(queue.items.len(), 2);
+        assert!(!queue.answered("a".into(), Reply::Later { network: true }));
+        assert_eq!(queue.items[0].state, State::Waiting);
+        assert_eq!(queue.take_next().unwrap().nonce, "a");
+        assert!(queue.answered(
+            "a".into(),
+            Reply::Stored {
+                id: Some(9),
+                author: None
+            }
+        ));
         queue.settle(9);
         assert_eq!(queue.items.len(), 1);
-        assert_eq!(queue.items[0].nonce, "b", "a waiting one is not matched");
+        assert_eq!(queue.items[0].nonce, "b");
     }
 
     #[test]
@@ -534,9 +615,16 @@ mod tests {
             "{written}"
         );
         assert_eq!(read(&written), Ok(record));
-        // A row that is no row is skipped; a record of an unknown version is not read.
+        // A row that is no row is skipped, and so is an item that is no item; a record of a
+        // later version is not read (and is said to be one).
         assert_eq!(read(r#"[["short"],5]"#), Ok(Record::default()));
-        assert!(read(r#"{"v":3,"items":[]}"#).is_err());
+        assert_eq!(
+            read(r#"{"v":2,"items":[{"nonce":"n"},{"nonce":"m","room":"r","sender":"s","message":"t"}]}"#)
+                .map(|record| record.0.len()),
+            Ok(1)
+        );
+        assert!(read(r#"{"v":3,"items":[]}"#).is_err_and(|err| is_later_version(&err)));
+        assert!(read(r#"{"items":[]}"#).is_err_and(|err| !is_later_version(&err)));
     }
 
     fn kept_state() -> impl Strategy<Value = State> {

@@ -29,11 +29,21 @@ pub fn stalled(now: u64, started: u64, long_poll_ms: u64) -> bool {
     now.saturating_sub(started) > long_poll_ms + STALLED_AFTER_MS
 }
 
+/// How long the tabs of a browser may go without hearing from one another before one counts as
+/// gone or asleep: a held poll ends at least every `long_poll_ms`, and each end (or failure) is
+/// passed on; without long polling the leader syncs every `poll_interval_ms`, or at least every
+/// back-off (at most 30 s) while the server fails.
+pub fn silence_ms(poll_interval_ms: u64, long_poll_ms: u64) -> u64 {
+    long_poll_ms
+        .max(3 * poll_interval_ms)
+        .max(u64::from(MAX_BACKOFF_MS))
+        + STALLED_AFTER_MS
+}
+
 /// Whether a tab that follows the leader's poll has heard nothing from it for so long (`quiet`
-/// ms) that the leader must be gone or asleep: a held poll ends at least every `long_poll_ms`,
-/// and each end is passed on; without long polling the leader syncs every `poll_interval_ms`.
+/// ms) that the leader must be gone or asleep.
 pub fn leader_silent(quiet: u64, poll_interval_ms: u64, long_poll_ms: u64) -> bool {
-    quiet > long_poll_ms.max(3 * poll_interval_ms) + STALLED_AFTER_MS
+    quiet > silence_ms(poll_interval_ms, long_poll_ms)
 }
 
 #[cfg(test)]
@@ -52,9 +62,10 @@ mod tests {
         assert!(!stalled(35_000, 0, 25_000));
         assert!(stalled(35_001, 0, 25_000));
         assert!(stalled(10_001, 0, 0));
-        assert!(!leader_silent(35_000, 1000, 25_000));
-        assert!(leader_silent(35_001, 1000, 25_000));
-        assert!(leader_silent(13_001, 1000, 0));
-        assert!(!leader_silent(13_000, 1000, 0));
+        // The longest a leader stays quiet is a back-off of 30 s, and 10 s more.
+        assert!(!leader_silent(40_000, 1000, 25_000));
+        assert!(leader_silent(40_001, 1000, 25_000));
+        assert!(!leader_silent(40_000, 1000, 0));
+        assert!(leader_silent(40_001, 1000, 0));
     }
 }

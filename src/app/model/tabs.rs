@@ -2,10 +2,11 @@
 //! them, the leader, long-polls for all: a browser opens at most six HTTP/1.1 connections to a
 //! host, and a held poll per tab would leave none for sending once six tabs are open.
 //!
-//! The leader passes on every sync reply as it came (`Synced`, which doubles as its heartbeat);
-//! each tab takes it in as if it had polled itself, and counts its own unread. Tabs say where
-//! they are (`Presence`: the room shown, and whether someone looks at it), so that the leader
-//! notifies once per browser, and only of what no tab shows.
+//! The leader passes on every sync reply as it came (`Synced`), and every failure (`Failing`):
+//! both are its heartbeat. Each tab takes a reply in as if it had polled itself, and counts its
+//! own unread. Tabs say where they are (`Presence`: the room shown, and whether someone looks at
+//! it), again with each reply they take in, so that the leader notifies once per browser, only
+//! of what no tab shows, and forgets a tab that has stopped saying so (it crashed, or slept).
 
 use crate::protocol::json::{Decode, Encode, Fields, JsonValue, JsonWriter, Unreadable};
 
@@ -13,8 +14,14 @@ use crate::protocol::json::{Decode, Encode, Fields, JsonValue, JsonWriter, Unrea
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TabMessage {
     /// The leader's sync asked for what is newer than `from` and was answered with `reply`
-    /// (the reply's JSON text, as the server wrote it).
-    Synced { from: u64, reply: String },
+    /// (the reply's JSON text, as the server wrote it) by the server's `build`.
+    Synced {
+        from: u64,
+        reply: String,
+        build: Option<String>,
+    },
+    /// The leader's sync failed; it tries again in `next_ms`.
+    Failing { next_ms: u32 },
     /// Sync now: a tab has just sent something, or came back into view.
     Wake,
     /// Where a tab is.
@@ -34,38 +41,54 @@ pub struct Presence {
     pub looking: bool,
 }
 
-/// The tabs a leader knows of.
+/// The tabs a leader knows of, each with when it last said where it is (ms since the epoch).
+/// A tab unheard of for `fresh_ms` no longer counts.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tabs(Vec<Presence>);
+pub struct Tabs {
+    known: Vec<(Presence, u64)>,
+}
 
 impl Tabs {
-    pub fn update(&mut self, presence: Presence) {
+    pub fn update(&mut self, presence: Presence, now: u64) {
         self.gone(&presence.tab);
-        self.0.push(presence);
+        self.known.push((presence, now));
     }
 
     pub fn gone(&mut self, tab: &str) {
-        self.0.retain(|known| known.tab != tab);
+        self.known.retain(|(known, _)| known.tab != tab);
+    }
+
+    /// The tabs heard from within `fresh_ms` of `now` that are looking.
+    fn looking(&self, now: u64, fresh_ms: u64) -> impl Iterator<Item = &Presence> {
+        self.known
+            .iter()
+            .filter(move |(tab, at)| tab.looking && now.saturating_sub(*at) <= fresh_ms)
+            .map(|(tab, _)| tab)
     }
 
     /// Whether some tab is looking at `room`.
-    pub fn looking_at(&self, room: &str) -> bool {
-        self.0.iter().any(|tab| tab.looking && tab.room == room)
+    pub fn looking_at(&self, room: &str, now: u64, fresh_ms: u64) -> bool {
+        self.looking(now, fresh_ms).any(|tab| tab.room == room)
     }
 
     /// Whether some tab is looking at all (else a leader without long polling may rest).
-    pub fn anyone_looking(&self) -> bool {
-        self.0.iter().any(|tab| tab.looking)
+    pub fn anyone_looking(&self, now: u64, fresh_ms: u64) -> bool {
+        self.looking(now, fresh_ms).next().is_some()
     }
 }
 
 impl Encode for TabMessage {
     fn encode(&self, json: &mut JsonWriter) {
         json.object(|json| match self {
-            TabMessage::Synced { from, reply } => {
+            TabMessage::Synced { from, reply, build } => {
                 json.field("kind", "synced");
                 json.field("from", from);
                 json.field("reply", reply);
+                json.maybe("build", build);
+            }
+            TabMessage::Failing { next_ms } => {
+                json.field("kind", "failing");
+                json.field("next_ms", next_ms);
             }
             TabMessage::Wake => json.field("kind", "wake"),
             TabMessage::Presence(presence) => {
@@ -91,6 +114,13 @@ impl Decode for TabMessage {
             "synced" => TabMessage::Synced {
                 from: fields.need("from")?,
                 reply: fields.need("reply")?,
+                build: fields.maybe("build")?,
+            },
+            "failing" => TabMessage::Failing {
+                next_ms: fields
+                    .need::<u64>("next_ms")?
+                    .try_into()
+                    .unwrap_or(u32::MAX),
             },
             "wake" => TabMessage::Wake,
             "presence" => TabMessage::Presence(Presence {
@@ -116,7 +146,9 @@ mod tests {
 
     fn message() -> impl Strategy<Value = TabMessage> {
         prop_oneof![
-            (id(), text()).prop_map(|(from, reply)| TabMessage::Synced { from, reply }),
+            (id(), text(), proptest::option::of(text()))
+                .prop_map(|(from, reply, build)| TabMessage::Synced { from, reply, build }),
+            any::<u32>().prop_map(|next_ms| TabMessage::Failing { next_ms }),
             Just(TabMessage::Wake),
             (text(), text(), any::<bool>()).prop_map(|(tab, room, looking)| {
                 TabMessage::Presence(Presence { tab, room, looking })
@@ -135,19 +167,23 @@ mod tests {
     }
 
     #[test]
-    fn the_leader_knows_who_looks_where() {
+    fn the_leader_knows_who_looks_where_until_a_tab_falls_silent() {
         let mut tabs = Tabs::default();
         let at = |tab: &str, room: &str, looking| Presence {
             tab: tab.into(),
             room: room.into(),
             looking,
         };
-        tabs.update(at("a", "dev", true));
-        tabs.update(at("b", "general", false));
-        assert!(tabs.looking_at("dev") && !tabs.looking_at("general"));
-        tabs.update(at("a", "general", true));
-        assert!(!tabs.looking_at("dev") && tabs.looking_at("general"));
+        let fresh = 35_000;
+        tabs.update(at("a", "dev", true), 1_000);
+        tabs.update(at("b", "general", false), 1_000);
+        assert!(tabs.looking_at("dev", 1_000, fresh) && !tabs.looking_at("general", 1_000, fresh));
+        tabs.update(at("a", "general", true), 2_000);
+        assert!(!tabs.looking_at("dev", 2_000, fresh) && tabs.looking_at("general", 2_000, fresh));
+        // Not heard from since: it crashed, or sleeps.
+        assert!(!tabs.anyone_looking(2_000 + fresh + 1, fresh));
+        tabs.update(at("a", "general", true), 40_000);
         tabs.gone("a");
-        assert!(!tabs.anyone_looking());
+        assert!(!tabs.anyone_looking(40_000, fresh));
     }
 }

@@ -37,6 +37,8 @@ pub fn after(_millis: u32, _fire: impl FnOnce() + 'static) -> Timer {
     Timer
 }
 
+pub async fn sleep(_millis: u32) {}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -154,6 +154,11 @@ pub fn after(millis: u32, fire: impl FnOnce() + 'static) -> Timer {
     Timer::Once(Timeout::new(millis, fire))
 }
 
+/// Resolves after `millis` (a gloo-timers timeout).
+pub async fn sleep(millis: u32) {
+    gloo_timers::future::TimeoutFuture::new(millis).await;
+}
+
 /// Now, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -480,6 +485,9 @@ pub struct Claim {
     wanted: Rc<std::cell::Cell<bool>>,
     /// Resolves the promise that holds the lock, once it is held.
     release: Rc<RefCell<Option<js_sys::Function>>>,
+    /// Takes a request that still waits out of the queue (a frozen tab must not be handed the
+    /// lock it cannot use).
+    abort: Option<web_sys::AbortController>,
 }
 
 pub fn claim(
@@ -505,27 +513,46 @@ pub fn claim(
         js_sys::Promise::new(&mut |resolve, _reject| *held.borrow_mut() = Some(resolve))
     });
     let options = Object::new();
-    if steal {
+    // A stealing request is granted at once; only one that waits can be taken back.
+    let abort = if steal {
         let _ = Reflect::set(&options, &JsValue::from_str("steal"), &JsValue::TRUE);
-    }
+        None
+    } else {
+        let abort = web_sys::AbortController::new().ok();
+        if let Some(abort) = &abort {
+            let _ = Reflect::set(&options, &JsValue::from_str("signal"), &abort.signal());
+        }
+        abort
+    };
     let done = locks
         .request(name, &options, callback.unchecked_ref())
         .ok()?;
-    // The request's promise is rejected when another tab steals the lock.
-    let stolen = Closure::once(move |_: JsValue| lost());
+    // The request's promise is rejected when another tab steals the lock (or when this tab
+    // takes its waiting request back, which is no loss).
+    let still_wanted = Rc::clone(&wanted);
+    let stolen = Closure::once(move |_: JsValue| {
+        if still_wanted.get() {
+            lost();
+        }
+    });
     let _ = done.catch(&stolen);
-    // Called at most once, when the lock is stolen; kept alive for the tab's life.
+    // Called at most once; kept alive for the tab's life.
     stolen.forget();
-    Some(Claim { wanted, release })
+    Some(Claim {
+        wanted,
+        release,
+        abort,
+    })
 }
 
 impl Claim {
-    /// Lets go of the lock (or of the wait for it: the lock is then let go at once when it
-    /// comes).
+    /// Lets go of the lock, or takes back the request that waits for it.
     pub fn release(&self) {
         self.wanted.set(false);
         if let Some(resolve) = self.release.borrow_mut().take() {
             let _ = resolve.call0(&JsValue::NULL);
+        } else if let Some(abort) = &self.abort {
+            abort.abort();
         }
     }
 }

@@ -8,7 +8,6 @@
 //! person has chosen, so a reload asks again.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::ChatState;
 use crate::app::model::identity::{Offered, key_of_link, link_of_key};
@@ -21,6 +20,9 @@ const KEY_KEY: &str = "chat.key";
 const AUTHOR_KEY: &str = "chat.author";
 /// sessionStorage: a link's fragment, until the person has chosen.
 const LINK_KEY: &str = "session.chat.link";
+/// How many times the fingerprints of a choice are asked for (the back-off makes it about a
+/// minute at the default poll interval) before the dialog says the server cannot be reached.
+const MAX_ASKS: u32 = 6;
 
 impl ChatState {
     /// This browser's secret key: made once, kept in localStorage. `None` where the browser
@@ -64,36 +66,39 @@ impl ChatState {
         let Some(fragment) = platform::load(LINK_KEY) else {
             return;
         };
+        // Compared with the key this browser has, if any (none is made for the comparison).
+        let mine = platform::load(KEY_KEY);
         match key_of_link(&fragment) {
-            Some(theirs) if Some(theirs) != self.key().as_deref() => {
-                self.offer(theirs.to_owned(), 1);
+            Some(theirs) if Some(theirs) != mine.as_deref() => {
+                self.offered.set(Some(theirs.to_owned()));
             }
             // Not a key, or this browser's own: nothing to choose.
             _ => platform::save(LINK_KEY, ""),
         }
     }
 
-    /// Asks the server for the fingerprints of the link's key and this browser's, then offers
-    /// the choice (retrying with back-off while the server cannot be reached).
-    fn offer(self, theirs: String, attempt: u32) {
-        spawn_local(async move {
-            let mine = match (self.me.get_untracked(), self.key()) {
+    /// The fingerprints a choice of key shows: this browser's (empty where it has no key) and
+    /// that of the key `theirs`, as the server computes them. Asked again with back-off while
+    /// the server cannot answer, for about a minute; `None` then.
+    pub async fn prints_for(self, theirs: String) -> Option<Offered> {
+        for attempt in 1..=MAX_ASKS {
+            let mine = match (self.me.get_untracked(), platform::load(KEY_KEY)) {
                 (Some(known), _) => Some(known),
                 (None, Some(key)) => fingerprint(&key).await,
                 (None, None) => Some(String::new()),
             };
-            let (Some(mine), Some(their_print)) = (mine, fingerprint(&theirs).await) else {
-                let delay = backoff_ms(self.settings.poll_interval_ms, attempt);
-                let retry = platform::after(delay, move || self.offer(theirs, attempt + 1));
-                self.retry_offer.try_set_value(Some(retry));
-                return;
-            };
-            self.offered.try_set(Some(Offered {
-                key: theirs,
-                theirs: their_print,
-                mine,
-            }));
-        });
+            if let (Some(mine), Some(their_print)) = (mine, fingerprint(&theirs).await) {
+                return Some(Offered {
+                    key: theirs,
+                    theirs: their_print,
+                    mine,
+                });
+            }
+            if attempt < MAX_ASKS {
+                platform::sleep(backoff_ms(self.settings.poll_interval_ms, attempt)).await;
+            }
+        }
+        None
     }
 
     /// The person keeps this browser's key: the link is forgotten.
@@ -102,14 +107,13 @@ impl ChatState {
         self.offered.set(None);
     }
 
-    /// The person switches to the link's key: from now on this browser writes as its owner.
-    pub fn switch_key(self) {
+    /// The person switches to the link's key (`offered`, with its fingerprint): from now on this
+    /// browser writes as its owner.
+    pub fn switch_key(self, offered: Offered) {
         platform::save(LINK_KEY, "");
-        if let Some(offered) = self.offered.get_untracked() {
-            platform::save(KEY_KEY, &offered.key);
-            self.keyless.set(false);
-            self.learn_author(Some(offered.theirs));
-        }
+        platform::save(KEY_KEY, &offered.key);
+        self.keyless.set(false);
+        self.learn_author(Some(offered.theirs));
         self.offered.set(None);
     }
 

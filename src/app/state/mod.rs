@@ -8,17 +8,18 @@
 //! - [`changes`]: edits, deletes and bans.
 //! - [`identity`]: this browser's key, its fingerprint, and taking another browser's key.
 //! - [`notifications`]: desktop notifications.
+//! - [`search`]: finding messages by their words.
 
 mod changes;
 mod identity;
 mod notifications;
 mod poller;
 mod rooms;
+mod search;
 mod sending;
 
 use leptos::prelude::*;
 
-use super::model::identity::Offered;
 use super::model::log::{self, Line, LineKey, Reader};
 use super::model::outbox::Queue;
 use super::model::page::PageState;
@@ -84,7 +85,7 @@ pub struct ChatState {
     /// Whether this browser could make a key (it cannot without `crypto.getRandomValues`).
     pub keyless: RwSignal<bool>,
     /// Another browser's key, from a link, waiting for the person to keep theirs or switch.
-    pub offered: RwSignal<Option<Offered>>,
+    pub offered: RwSignal<Option<String>>,
     /// The reader's name, as typed.
     pub name: RwSignal<String>,
     /// Set once the page runs in the browser: Send works, and times are local.
@@ -111,8 +112,6 @@ pub struct ChatState {
     loading: StoredValue<bool>,
     /// The next try of a history load that failed.
     retry_history: StoredValue<Option<platform::Timer>, LocalStorage>,
-    /// The next try to learn the fingerprints a link's key is offered with.
-    retry_offer: StoredValue<Option<platform::Timer>, LocalStorage>,
 }
 
 impl ChatState {
@@ -182,7 +181,6 @@ impl ChatState {
             loaded: RwSignal::new(true),
             loading: StoredValue::new(false),
             retry_history: StoredValue::new_local(None),
-            retry_offer: StoredValue::new_local(None),
         }
     }
 

@@ -1,11 +1,14 @@
 //! Syncing: the rules are the model's (`model::poll`), the timers and requests the platform's.
 //!
 //! One tab of a browser polls for all of them (the leader, chosen with a Web Lock; another
-//! takes over when it closes, sleeps or falls silent): a browser opens at most six HTTP/1.1
+//! takes over when it closes, is frozen, or falls silent): a browser opens at most six HTTP/1.1
 //! connections to a host, and a long poll per tab would leave none to send with once six tabs
-//! are open. The leader passes each reply on to the other tabs (a `BroadcastChannel`), which
-//! take it in as their own; a tab that finds a gap before a reply (it slept) syncs once itself.
-//! Without Web Locks (an insecure context) every tab polls for itself, as before.
+//! are open. The leader passes each reply on to the other tabs (a `BroadcastChannel`), and each
+//! failure, which is also its heartbeat; the others take a reply in as their own. A tab that
+//! finds a gap before a reply (it was frozen), or comes back into view, syncs once itself
+//! (without waiting for news). Without Web Locks (they need a secure context: `https://`, or
+//! `localhost`) every tab polls for itself, and more than five tabs open at once wait on each
+//! other again.
 //!
 //! Hidden tabs keep the long poll (one request per wait while nothing happens), so news
 //! reaches them at once. Without long polling the interval polls, and rests while nobody looks
@@ -16,7 +19,7 @@ use leptos::task::spawn_local;
 
 use super::{ChatState, Connection, Settings};
 use crate::app::model::log::{apply, merge};
-use crate::app::model::poll::{NEWS_PAUSE_MS, backoff_ms, leader_silent, stalled};
+use crate::app::model::poll::{NEWS_PAUSE_MS, backoff_ms, leader_silent, silence_ms, stalled};
 use crate::app::model::rooms::{self, Place};
 use crate::app::model::tabs::{Presence, TabMessage, Tabs};
 use crate::app::platform::{self, Channel, Claim, Listener, Reply, Timer};
@@ -59,8 +62,11 @@ struct Poll {
     /// This tab, to the others.
     tab: String,
     channel: Option<Channel>,
+    /// The claim on the lead, and its number (a late word that a claim was lost is about it
+    /// only if the numbers match).
     claim: Option<Claim>,
-    /// The leader's: where the other tabs are.
+    claim_number: u64,
+    /// The leader's: where the tabs are.
     tabs: Tabs,
     /// When the leader was last heard from (a follower's), in ms since the epoch.
     heard: u64,
@@ -87,6 +93,7 @@ impl Poller {
             tab: platform::new_nonce(),
             channel: None,
             claim: None,
+            claim_number: 0,
             tabs: Tabs::default(),
             heard: 0,
             lifecycle: Vec::new(),
@@ -108,6 +115,11 @@ impl ChatState {
         self.poll.with(|poll| poll.cursor).unwrap_or(0)
     }
 
+    /// How long tabs may go unheard (see `model::poll::silence_ms`).
+    fn silence_ms(self) -> u64 {
+        silence_ms(self.settings.poll_interval_ms, self.settings.long_poll_ms)
+    }
+
     /// Starts the heartbeat, the listeners, and the tabs' arrangement (from the effect that
     /// starts the page; everything stops when it is cleaned up).
     pub(super) fn start_polling(self) {
@@ -123,17 +135,17 @@ impl ChatState {
         });
         let offline = window_event_listener(leptos::ev::offline, move |_| self.went_offline());
         let gone = window_event_listener(leptos::ev::pagehide, move |_| self.leave());
+        // Back from the back-forward cache: the others forgot this tab when it left.
+        let back = window_event_listener(leptos::ev::pageshow, move |_| self.woke());
         // Back and Forward: a room's newest page is shown in place, any other is loaded.
         let moved = window_event_listener(leptos::ev::popstate, move |_| self.went_back());
         // A key link opened in this page: only its fragment changed.
         let linked = window_event_listener(leptos::ev::hashchange, move |_| self.took_link());
-        // A tab the browser freezes cannot poll: it hands the lead over, and asks again when
-        // it wakes.
+        // A tab the browser freezes cannot poll: it hands the lead over (or takes back its
+        // request for it), and asks again when it wakes.
         let lifecycle = vec![
             platform::on_document("freeze", move || self.step_down()),
-            platform::on_document("resume", move || {
-                self.stand_for_leader(false);
-            }),
+            platform::on_document("resume", move || self.woke()),
         ];
         let channel = Channel::open(CHANNEL, move |text| self.heard(&text));
         let has_channel = channel.is_some();
@@ -169,16 +181,14 @@ impl ChatState {
                 poll.channel = None;
                 poll.lifecycle.clear();
             });
-            visible.remove();
-            online.remove();
-            offline.remove();
-            gone.remove();
-            moved.remove();
-            linked.remove();
+            for listener in [visible, online, offline, gone, back, moved, linked] {
+                listener.remove();
+            }
         });
     }
 
-    /// Stops polling for good (a new version is out, or the page is going).
+    /// Stops polling for good (a new version is out, or the page is going): and lets another
+    /// tab lead.
     pub(super) fn stop_polling(self) {
         self.poll.update(|poll| {
             poll.stopped = true;
@@ -186,6 +196,9 @@ impl ChatState {
             poll.retry = None;
             poll.generation += 1;
             poll.in_flight = false;
+            if poll.role == Role::Leader {
+                poll.role = Role::Follower;
+            }
             if let Some(claim) = poll.claim.take() {
                 claim.release();
             }
@@ -202,11 +215,17 @@ impl ChatState {
         if self.poll.with(|poll| poll.stopped).unwrap_or(true) {
             return false;
         }
+        let Some(number) = self.poll.update(|poll| {
+            poll.claim_number += 1;
+            poll.claim_number
+        }) else {
+            return false;
+        };
         let claim = platform::claim(
             LEADER_LOCK,
             steal,
-            move || self.lead(),
-            move || self.lost_lead(),
+            move || self.lead(number),
+            move || self.lost_lead(number),
         );
         let Some(claim) = claim else {
             return false;
@@ -226,55 +245,76 @@ impl ChatState {
         true
     }
 
-    /// This tab now polls for the browser. A long poll starts at once (the last leader's is
-    /// gone with it), and so does a page that arrived without history (the client-only
-    /// build); otherwise the next tick polls.
-    fn lead(self) {
+    /// This tab now polls for the browser (by its claim `number`). A long poll starts at once
+    /// (the last leader's is gone with it), and so does a page that arrived without history
+    /// (the client-only build); otherwise the next tick polls.
+    fn lead(self, number: u64) {
         let me = self.presence();
-        self.poll.update(|poll| {
+        let now = platform::now_ms();
+        let current = self.poll.update(|poll| {
+            if poll.claim_number != number || poll.stopped {
+                return false;
+            }
             poll.role = Role::Leader;
             poll.tabs = Tabs::default();
-            poll.tabs.update(me);
+            poll.tabs.update(me, now);
+            true
         });
+        if current != Some(true) {
+            return;
+        }
         self.tell(&TabMessage::Hello);
         if self.settings.long_poll_ms > 0 || self.cursor() == 0 {
             self.sync_now();
         }
     }
 
-    /// Another tab took the lead (it stole it: this one was silent too long); follow it, and
-    /// stand again for when it goes.
-    fn lost_lead(self) {
-        let was_leading = self.update_role(Role::Follower);
-        if was_leading {
-            self.poll.update(|poll| poll.claim = None);
+    /// Another tab took the lead (it stole it: this one was silent too long). The poll this tab
+    /// holds is dropped; it follows, and stands again for when the new leader goes.
+    fn lost_lead(self, number: u64) {
+        let lost = self.poll.update(|poll| {
+            if poll.claim_number != number {
+                return false;
+            }
+            poll.claim = None;
+            poll.role = Role::Follower;
+            poll.heard = platform::now_ms();
+            poll.generation += 1;
+            poll.in_flight = false;
+            poll.retry = None;
+            true
+        });
+        if lost == Some(true) {
             self.stand_for_leader(false);
         }
     }
 
-    /// The browser freezes this tab: let another lead.
+    /// The browser freezes this tab: it lets another lead, and takes back a request for the
+    /// lead that still waits (a frozen tab handed the lock could not use it).
     fn step_down(self) {
-        if self.update_role(Role::Follower) {
-            self.poll.update(|poll| {
-                if let Some(claim) = poll.claim.take() {
-                    claim.release();
-                }
-            });
-        }
+        self.poll.update(|poll| {
+            if poll.role == Role::Leader {
+                poll.role = Role::Follower;
+                poll.generation += 1;
+                poll.in_flight = false;
+                poll.retry = None;
+            }
+            if let Some(claim) = poll.claim.take() {
+                claim.release();
+            }
+        });
     }
 
-    /// Sets the role; whether this tab was the leader.
-    fn update_role(self, role: Role) -> bool {
-        self.poll
-            .update(|poll| {
-                let was = poll.role == Role::Leader;
-                if poll.role != Role::Alone {
-                    poll.role = role;
-                    poll.heard = platform::now_ms();
-                }
-                was
-            })
-            .unwrap_or(false)
+    /// The tab is back (from being frozen, or from the back-forward cache): it stands for the
+    /// lead again, tells where it is, and catches up on what it missed.
+    fn woke(self) {
+        if self.poll.with(|poll| poll.claim.is_none()).unwrap_or(false) {
+            self.stand_for_leader(false);
+        }
+        self.tell(&TabMessage::Presence(self.presence()));
+        if self.role() == Role::Follower {
+            self.catch_up();
+        }
     }
 
     /// The tab is closing: the others stop counting it.
@@ -296,7 +336,8 @@ impl ChatState {
     fn present(self, presence: Presence) {
         match self.role() {
             Role::Leader => {
-                self.poll.update(|poll| poll.tabs.update(presence));
+                let now = platform::now_ms();
+                self.poll.update(|poll| poll.tabs.update(presence, now));
             }
             Role::Follower => self.tell(&TabMessage::Presence(presence)),
             Role::Alone => {}
@@ -307,9 +348,11 @@ impl ChatState {
     /// long polling rests while nobody looks), it syncs now.
     fn seen_at(self, presence: Presence) {
         let looking = presence.looking;
+        let now = platform::now_ms();
+        let fresh = self.silence_ms();
         let first = self.poll.update(|poll| {
-            let before = poll.tabs.anyone_looking();
-            poll.tabs.update(presence);
+            let before = poll.tabs.anyone_looking(now, fresh);
+            poll.tabs.update(presence, now);
             !before
         });
         if looking && first == Some(true) {
@@ -334,19 +377,35 @@ impl ChatState {
         };
         let role = self.role();
         match message {
-            TabMessage::Synced { from, reply } => {
+            TabMessage::Synced { from, reply, build } => {
                 self.poll.update(|poll| poll.heard = platform::now_ms());
                 if role != Role::Follower {
                     return;
+                }
+                self.check_build(build.as_deref());
+                // Still here, and where: the leader forgets tabs that stop saying so.
+                self.tell(&TabMessage::Presence(self.presence()));
+                if matches!(self.connection.get_untracked(), Connection::Reconnecting(_)) {
+                    self.connection.set(Connection::Connected);
                 }
                 if from > self.cursor() {
                     // This tab missed what came before (it was frozen): it catches up itself,
                     // which brings this reply's items too.
                     self.catch_up();
-                } else if let Some(Ok(ServerEnvelope::Sync(items))) =
-                    platform::read::<ServerEnvelope>(&reply)
+                    return;
+                }
+                match platform::read::<ServerEnvelope>(&reply) {
+                    Some(Ok(ServerEnvelope::Sync(items))) => self.receive(items),
+                    // A reply the leader read and this tab cannot: another build.
+                    _ => self.new_version(),
+                }
+            }
+            TabMessage::Failing { next_ms } => {
+                self.poll.update(|poll| poll.heard = platform::now_ms());
+                if role == Role::Follower
+                    && self.connection.get_untracked() != Connection::NewVersion
                 {
-                    self.receive(items);
+                    self.connection.set(Connection::Reconnecting(next_ms));
                 }
             }
             TabMessage::Wake if role == Role::Leader => self.sync_now(),
@@ -354,18 +413,25 @@ impl ChatState {
             TabMessage::Gone { tab } if role == Role::Leader => {
                 self.poll.update(|poll| poll.tabs.gone(&tab));
             }
-            TabMessage::Hello => self.tell(&TabMessage::Presence(self.presence())),
+            TabMessage::Hello => {
+                self.poll.update(|poll| poll.heard = platform::now_ms());
+                self.tell(&TabMessage::Presence(self.presence()));
+            }
             _ => {}
         }
     }
 
-    /// The tab came into view, or left it.
+    /// The tab came into view, or left it. Coming into view, a follower catches up itself
+    /// (the leader's poll may be held for a while yet).
     fn looked(self) {
         if self.visible.get_untracked() {
             if !self.newer.get_untracked() {
                 self.mark_seen();
             }
-            self.sync_now();
+            match self.role() {
+                Role::Follower => self.catch_up(),
+                Role::Leader | Role::Alone => self.sync_now(),
+            }
         }
     }
 
@@ -392,7 +458,12 @@ impl ChatState {
             long_poll_ms,
             ..
         } = self.settings;
+        let now = platform::now_ms();
         if role == Role::Follower {
+            // Its own catch-up that has stalled is abandoned for a new one.
+            if in_flight && stalled(now, started, 0) {
+                self.sync();
+            }
             // The leader is gone or asleep: take over, if this tab wants news at all.
             let visible = self.visible.get_untracked();
             let wants = long_poll_ms > 0 || visible || self.wants_news_unseen();
@@ -403,16 +474,17 @@ impl ChatState {
         }
         if in_flight {
             // A long poll with no answer 10 s past its wait has stalled: abandon it.
-            if long_poll_ms > 0 && stalled(platform::now_ms(), started, long_poll_ms) {
+            if stalled(now, started, long_poll_ms) {
                 self.sync();
             }
             return;
         }
         // Without long polling, nobody looking and no notifications: rest.
+        let fresh = self.silence_ms();
         let looking = match role {
             Role::Leader => self
                 .poll
-                .with(|poll| poll.tabs.anyone_looking())
+                .with(|poll| poll.tabs.anyone_looking(now, fresh))
                 .unwrap_or(true),
             _ => self.visible.get_untracked(),
         };
@@ -443,22 +515,35 @@ impl ChatState {
         }
     }
 
-    /// A follower's own sync, once, to fill a gap (not held, and not passed on).
+    /// A follower's own sync, not held and not passed on: to fill a gap, or to be current at
+    /// once. While one is in flight, another follows it.
     fn catch_up(self) {
-        if self.poll.with(|poll| poll.in_flight).unwrap_or(true) {
-            return;
+        let now = self.poll.update(|poll| {
+            if poll.in_flight {
+                poll.again = true;
+            }
+            !poll.in_flight
+        });
+        if now == Some(true) {
+            self.sync();
         }
-        self.sync();
     }
 
     fn sync(self) {
-        let Some((number, last, role)) = self.poll.update(|poll| {
-            poll.generation += 1;
-            poll.started = platform::now_ms();
-            poll.in_flight = true;
-            poll.again = false;
-            (poll.generation, poll.cursor, poll.role)
-        }) else {
+        let Some((number, last, role)) = self
+            .poll
+            .update(|poll| {
+                if poll.stopped {
+                    return None;
+                }
+                poll.generation += 1;
+                poll.started = platform::now_ms();
+                poll.in_flight = true;
+                poll.again = false;
+                Some((poll.generation, poll.cursor, poll.role))
+            })
+            .flatten()
+        else {
             return;
         };
         // A follower catching up asks for what is there now; only a poller waits for news.
@@ -473,7 +558,7 @@ impl ChatState {
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Sync(request)).await;
-            // The page may be gone by now, or this sync abandoned as stalled.
+            // The page may be gone by now, or this sync abandoned (stalled, or the lead lost).
             let current = self.poll.update(|poll| {
                 let current = poll.generation == number;
                 if current {
@@ -484,19 +569,21 @@ impl ChatState {
             if current != Some(true) {
                 return;
             }
-            self.check_build(exchange.build.as_deref());
+            let leading = role == Role::Leader && self.role() == Role::Leader;
             match exchange.reply {
                 Reply::Envelope(ServerEnvelope::Sync(items), text) => {
-                    if role == Role::Leader && self.role() == Role::Leader {
+                    if leading {
                         self.tell(&TabMessage::Synced {
                             from: last,
                             reply: text,
+                            build: exchange.build.clone(),
                         });
                     }
+                    self.check_build(exchange.build.as_deref());
                     self.synced(items);
                 }
                 Reply::Unreadable(..) => self.new_version(),
-                _ => self.failed(),
+                _ => self.failed(leading),
             }
         });
     }
@@ -516,10 +603,14 @@ impl ChatState {
             self.connection.set(Connection::Connected);
         }
         self.reachable();
+        let again = full || self.poll.with(|poll| poll.again).unwrap_or(false);
         if self.role() == Role::Follower {
+            // A full batch, or a gap found meanwhile: once more.
+            if again {
+                self.catch_up();
+            }
             return;
         }
-        let again = full || self.poll.with(|poll| poll.again).unwrap_or(false);
         let long = self.settings.long_poll_ms > 0;
         // Long polling: the next poll at once, unless this one brought news.
         if again || (long && !news) {
@@ -539,7 +630,9 @@ impl ChatState {
         self.poll.update(|poll| poll.retry = Some(timer));
     }
 
-    fn failed(self) {
+    /// A sync failed: try again after the back-off, and say when (a leader tells the other
+    /// tabs too: they show it, and hear that it is still there).
+    fn failed(self, leading: bool) {
         let Some(failures) = self.poll.update(|poll| {
             poll.failures += 1;
             poll.failures
@@ -550,7 +643,12 @@ impl ChatState {
         if self.connection.get_untracked() != Connection::NewVersion {
             self.connection.set(Connection::Reconnecting(delay));
         }
-        self.pause(delay);
+        if leading {
+            self.tell(&TabMessage::Failing { next_ms: delay });
+        }
+        if self.role() != Role::Follower {
+            self.pause(delay);
+        }
     }
 
     /// Takes in the items of a sync (this tab's, or the leader's passed on): the shown room's
@@ -594,11 +692,21 @@ impl ChatState {
                 self.mark_seen();
             }
         }
-        if self.role() != Role::Follower {
-            let tabs = self.poll.with(|poll| poll.tabs.clone()).unwrap_or_default();
-            for (message, mentioned) in unread {
-                if !tabs.looking_at(&message.room) {
-                    self.notifications.message(&message, mentioned);
+        match self.role() {
+            Role::Follower => {}
+            role => {
+                let now = platform::now_ms();
+                let fresh = self.silence_ms();
+                // The leader is one of the tabs: still here, and where.
+                if role == Role::Leader {
+                    let me = self.presence();
+                    self.poll.update(|poll| poll.tabs.update(me, now));
+                }
+                let tabs = self.poll.with(|poll| poll.tabs.clone()).unwrap_or_default();
+                for (message, mentioned) in unread {
+                    if !tabs.looking_at(&message.room, now, fresh) {
+                        self.notifications.message(&message, mentioned);
+                    }
                 }
             }
         }

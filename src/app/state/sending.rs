@@ -5,13 +5,17 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::{ChatState, Connection};
-use crate::app::model::outbox::{Pending, Queue, Record, Reply, State, classify, merge_kept};
+use crate::app::model::outbox::{
+    Pending, Queue, Record, Reply, State, classify, is_later_version, merge_kept,
+};
 use crate::app::model::poll::backoff_ms;
 use crate::app::platform::{self, Timer};
 use crate::protocol::json::to_json;
 use crate::protocol::{ClientEnvelope, PostMessage};
 
 const OUTBOX_KEY: &str = "chat.outbox";
+/// Where an outbox record that could not be read is kept, untouched.
+const UNREADABLE_KEY: &str = "chat.outbox.unreadable";
 
 /// Why a message was not put in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +40,22 @@ impl Sender {
     }
 }
 
-/// What the outbox in localStorage holds (read by the version that wrote it, or migrated).
-fn stored() -> Vec<Pending> {
+/// What the outbox in localStorage holds: its items (read by the version that wrote it, or
+/// migrated from an earlier one), or `None` when a later version wrote it: a tab of a newer
+/// build is open, and its record is its own to write. A record that is no record at all is
+/// kept aside (`chat.outbox.unreadable`) rather than overwritten, and logged.
+fn stored() -> Option<Vec<Pending>> {
     let Some(text) = platform::load(OUTBOX_KEY) else {
-        return Vec::new();
+        return Some(Vec::new());
     };
     match platform::read::<Record>(&text) {
-        Some(Ok(Record(items))) => items,
+        Some(Ok(Record(items))) => Some(items),
+        Some(Err(later)) if is_later_version(&later) => None,
         _ => {
-            leptos::logging::warn!("the outbox in localStorage could not be read; kept as it is");
-            Vec::new()
+            leptos::logging::warn!("the outbox in localStorage is unreadable: kept aside");
+            platform::save(UNREADABLE_KEY, &text);
+            platform::save(OUTBOX_KEY, "");
+            Some(Vec::new())
         }
     }
 }
@@ -54,7 +64,7 @@ impl ChatState {
     /// Takes the messages this browser's outbox kept (from this or an earlier visit, or
     /// another tab) and starts sending them.
     pub(super) fn restore_outbox(self) {
-        let found = stored();
+        let found = stored().unwrap_or_default();
         self.outbox.update(|queue| {
             queue.items = found;
             queue.online = platform::online();
@@ -64,11 +74,17 @@ impl ChatState {
         self.flush();
     }
 
-    /// Keeps the queue in localStorage, merged with other tabs' entries.
+    /// Keeps the queue in localStorage, merged with other tabs' entries; never over a later
+    /// version's record (then this tab's messages wait only in this tab, which still sends
+    /// them).
     fn save_outbox(self) {
+        let Some(stored) = stored() else {
+            leptos::logging::warn!("the outbox in localStorage is a later version's: not written");
+            return;
+        };
         let kept = self
             .outbox
-            .with_untracked(|queue| merge_kept(stored(), &queue.items, &queue.forgotten));
+            .with_untracked(|queue| merge_kept(stored, &queue.items, &queue.forgotten));
         if kept.is_empty() {
             // Nothing waits: no record at all (an earlier one is then not read again).
             if platform::load(OUTBOX_KEY).is_some() {
@@ -140,26 +156,25 @@ impl ChatState {
 
     /// Sends the first message still to send, if none is on its way; then the next, and so on.
     fn flush(self) {
-        if self.outbox.with_untracked(|queue| queue.busy)
-            || self.connection.get_untracked() == Connection::NewVersion
-        {
+        if self.connection.get_untracked() == Connection::NewVersion {
             return;
         }
         self.sending.set(None);
         let online = platform::online();
         let mut next = None;
         self.outbox.update(|queue: &mut Queue| {
-            next = queue.next();
-            if next.is_none() {
-                queue.unreachable = false;
-            } else if !online {
+            if !online {
                 // The `online` event sends it.
-                queue.online = false;
-                queue.wait_for_network();
-                next = None;
+                if queue.waiting() {
+                    queue.online = false;
+                    queue.wait_for_network();
+                }
                 return;
             }
-            queue.busy = next.is_some();
+            next = queue.take_next();
+            if next.is_none() && queue.sending.is_none() {
+                queue.unreachable = false;
+            }
         });
         let Some(next) = next else {
             return;

@@ -3,10 +3,12 @@
 //! not land in this browser's address bar or history); and the dialog that asks, when a link
 //! brought another browser's key, whether to keep this browser's or switch.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use super::lazy::{Lazy, lazy_view};
-use crate::app::state::use_chat;
+use crate::app::model::identity::Offered;
+use crate::app::state::{ChatState, use_chat};
 
 #[component]
 pub fn Identity() -> impl IntoView {
@@ -68,62 +70,87 @@ lazy_view! {
 pub fn KeyOffer() -> impl IntoView {
     let chat = use_chat();
     move || {
-        chat.offered
-            .with(Option::is_some)
-            .then(|| view! { <Lazy load=move || key_offer() what="choice of key"/> })
+        chat.offered.get().map(
+            |theirs| view! { <Lazy load=move || key_offer(theirs.clone()) what="choice of key"/> },
+        )
     }
 }
 
 lazy_view! {
-    /// `Keep <mine>` / `Switch to <theirs>`, in a modal dialog (Escape keeps).
-    fn key_offer() -> AnyView {
+    /// `Keep <mine>` / `Switch to <theirs>`, in a modal dialog (Escape keeps), once the server
+    /// has said both fingerprints.
+    fn key_offer(theirs: String) -> AnyView {
         let chat = use_chat();
-        let dialog = NodeRef::<leptos::html::Dialog>::new();
-        Effect::new(move |_| {
-            if let Some(dialog) = dialog.get() {
-                let _ = dialog.show_modal();
-            }
+        // Asked, then the choice, or that the server could not be asked.
+        let asked = RwSignal::new(None::<Option<Offered>>);
+        leptos::task::spawn_local_scoped_with_cancellation(async move {
+            let prints = chat.prints_for(theirs).await;
+            asked.try_set(Some(prints));
         });
-        let offered = move || chat.offered.get().unwrap_or_else(|| crate::app::model::identity::Offered {
-            key: String::new(),
-            theirs: String::new(),
-            mine: String::new(),
-        });
-        let mine = move || {
-            let mine = offered().mine;
-            if mine.is_empty() { "no key".to_owned() } else { mine }
-        };
-        view! {
-            <dialog
-                node_ref=dialog
-                class="key-offer"
-                aria-labelledby="key-offer-title"
-                on:cancel=move |ev: leptos::ev::Event| {
-                    ev.prevent_default();
-                    chat.keep_key();
-                }
-            >
-                <h2 id="key-offer-title">"Use another browser's key?"</h2>
-                <p>
-                    "The link you opened carries the secret key of "
-                    <strong>{move || offered().theirs}</strong>
-                    ". Switching makes this browser write as "
-                    {move || offered().theirs}
-                    " from now on, and whoever gave you the link can then edit and delete what \
-                     you write here. This browser's own key ("
-                    {mine}
-                    ") would be gone from it."
-                </p>
-                <div class="actions">
-                    <button type="button" on:click=move |_| chat.keep_key()>
-                        {move || format!("Keep {}", mine())}
-                    </button>
-                    <button type="button" on:click=move |_| chat.switch_key()>
-                        {move || format!("Switch to {}", offered().theirs)}
-                    </button>
-                </div>
-            </dialog>
-        }
+        (move || {
+            asked.get().map(|prints| match prints {
+                Some(offered) => Either::Left(choice(chat, offered)),
+                None => Either::Right(unreachable_server(chat)),
+            })
+        })
         .into_any()
+    }
+}
+
+/// The link's key waits (in this tab, across reloads) until the server can be asked.
+fn unreachable_server(chat: ChatState) -> impl IntoView {
+    view! {
+        <p class="unavailable" role="alert">
+            "The link you opened carries another browser's key, and the server could not be \
+             asked for its fingerprint. Reload the page to try again."
+            " "
+            <button type="button" on:click=move |_| chat.keep_key()>"Forget the link"</button>
+        </p>
+    }
+}
+
+fn choice(chat: ChatState, offered: Offered) -> impl IntoView {
+    let dialog = NodeRef::<leptos::html::Dialog>::new();
+    Effect::new(move |_| {
+        if let Some(dialog) = dialog.get() {
+            let _ = dialog.show_modal();
+        }
+    });
+    let mine = if offered.mine.is_empty() {
+        "no key".to_owned()
+    } else {
+        offered.mine.clone()
+    };
+    let theirs = offered.theirs.clone();
+    view! {
+        <dialog
+            node_ref=dialog
+            class="key-offer"
+            aria-labelledby="key-offer-title"
+            on:cancel=move |ev: leptos::ev::Event| {
+                ev.prevent_default();
+                chat.keep_key();
+            }
+        >
+            <h2 id="key-offer-title">"Use another browser's key?"</h2>
+            <p>
+                "The link you opened carries the secret key of "
+                <strong>{theirs.clone()}</strong>
+                ". Switching makes this browser write as "
+                {theirs.clone()}
+                " from now on, and whoever gave you the link can then edit and delete what \
+                 you write here. This browser's own key ("
+                {mine.clone()}
+                ") would be gone from it."
+            </p>
+            <div class="actions">
+                <button type="button" on:click=move |_| chat.keep_key()>
+                    {format!("Keep {mine}")}
+                </button>
+                <button type="button" on:click=move |_| chat.switch_key(offered.clone())>
+                    {format!("Switch to {theirs}")}
+                </button>
+            </div>
+        </dialog>
     }
 }

@@ -77,20 +77,25 @@ fn lazy_part(load: Arc<dyn Fn() -> Loading + Send + Sync>, what: &'static str) -
     let stage = RwSignal::new(Stage::Loading);
     // The part's view, made by its chunk's code, until it is put in the page.
     let part = StoredValue::new_local(None::<AnyView>);
+    // The part is made under this component, with its context (the chat's state), also when
+    // `Try again` asks for it (a click's handler runs under no owner), and not at all if the
+    // component is gone by the time its code is in.
+    let owner = Owner::current().unwrap_or_default();
     let fetch = move || {
         let load = Arc::clone(&load);
         stage.set(Stage::Loading);
-        // Scoped: the part is made under this component, with its context (the chat's state).
-        leptos::task::spawn_local_scoped(async move {
-            match load().await {
-                Ok(view) => {
-                    part.try_set_value(Some(view));
-                    stage.try_set(Stage::Ready);
+        owner.with(|| {
+            leptos::task::spawn_local_scoped_with_cancellation(async move {
+                match load().await {
+                    Ok(view) => {
+                        part.try_set_value(Some(view));
+                        stage.try_set(Stage::Ready);
+                    }
+                    Err(Unavailable) => {
+                        stage.try_set(Stage::Failed);
+                    }
                 }
-                Err(Unavailable) => {
-                    stage.try_set(Stage::Failed);
-                }
-            }
+            })
         });
     };
     fetch();

@@ -31,8 +31,6 @@ use rooms::RoomList;
 use search::Search;
 use status::StatusLine;
 
-pub use status::OFFLINE;
-
 #[component]
 pub fn Chat(page: PageState) -> impl IntoView {
     let chat = ChatState::new(page);

@@ -5,12 +5,12 @@
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use super::lazy::{Lazy, lazy_view};
 use crate::app::model::search::{marks, words};
 use crate::app::platform;
-use crate::protocol::{ChatMessage, ClientEnvelope, SearchRequest, ServerEnvelope};
+use crate::app::state::use_chat;
+use crate::protocol::ChatMessage;
 
 /// Where a search stands, as the panel's status line says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +68,17 @@ pub fn Search() -> impl IntoView {
 lazy_view! {
     /// Searches every room for `q` and lists what it found; `found` tells the panel how it went.
     fn results(q: String, found: RwSignal<Found>) -> AnyView {
+        let chat = use_chat();
         let listed = RwSignal::new(Vec::<ChatMessage>::new());
         let marked = words(&q);
-        spawn_local(async move {
-            let ask = ClientEnvelope::Search(SearchRequest { q, room: None, before: None });
-            match platform::post(&ask).await.envelope() {
-                Some(ServerEnvelope::Search(messages)) => {
+        leptos::task::spawn_local_scoped_with_cancellation(async move {
+            match chat.search(q).await {
+                Ok(messages) => {
                     found.try_set(Found::Results(messages.len()));
                     listed.try_set(messages);
                 }
-                Some(ServerEnvelope::Status(refused)) => {
-                    found.try_set(Found::Failed(refused.message));
-                }
-                _ => {
-                    found.try_set(Found::Failed("the server could not be reached".into()));
+                Err(why) => {
+                    found.try_set(Found::Failed(why));
                 }
             }
         });
