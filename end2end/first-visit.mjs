@@ -3,13 +3,18 @@
 // accepts brotli), and the time from navigation to interactive (the page hydrated: Send is
 // enabled). Each run is a fresh browser context (a cold cache, no service worker).
 //
-//   node end2end/first-visit.mjs http://127.0.0.1:3000/ [runs]
+//   node end2end/first-visit.mjs http://127.0.0.1:3000/ [runs] [split manifest]
+//
+// With the split manifest (target/site/pkg/__wasm_split_manifest.*.json), it also lists what
+// each part loaded on first use downloads, at most (its chunks, some shared with other parts).
 //
 // `scripts/first-visit` starts a release server with 200 messages in `general` and runs this.
 import { chromium } from "@playwright/test";
+import { readFileSync } from "node:fs";
 
 const url = process.argv[2] ?? "http://127.0.0.1:3000/";
 const runs = Number(process.argv[3] ?? 5);
+const manifest = process.argv[4];
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -56,3 +61,20 @@ console.log(
   `first visit ${first.total} B (wasm ${first.wasm} + js ${first.js} + css ${first.css}, ${first.files} files); ` +
     `navigation to interactive: median ${median.toFixed(0)} ms of ${runs} (${times.map((t) => t.toFixed(0)).join(", ")})`,
 );
+
+if (manifest) {
+  const parts = JSON.parse(readFileSync(manifest, "utf8"));
+  const sizes = [];
+  for (const [part, files] of Object.entries(parts)) {
+    let bytes = 0;
+    for (const file of files) {
+      const reply = await fetch(new URL(`/pkg/${file}.wasm`, url), {
+        headers: { "accept-encoding": "br" },
+      });
+      bytes += Number(reply.headers.get("content-length"));
+      await reply.arrayBuffer();
+    }
+    sizes.push(`${part} ${bytes} B (${files.length} files)`);
+  }
+  console.log(`loaded on first use: ${sizes.join("; ")}`);
+}

@@ -94,4 +94,16 @@ for (const [colorScheme, width, height] of [
   await page.screenshot({ path: `${out}/chat-search-${colorScheme}-${width}.png` });
   await context.close();
 }
+// A link that carries another browser's key: the page asks before it switches.
+for (const [colorScheme, width, height] of [
+  ["light", 1280, 720],
+  ["dark", 360, 640],
+]) {
+  const { context, page } = await openAsAna(colorScheme, width, height);
+  await page.goto(`${base}/r/general#key=${keys.Ben}`);
+  await page.getByRole("dialog", { name: "Use another browser's key?" }).waitFor();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-key-${colorScheme}-${width}.png` });
+  await context.close();
+}
 await browser.close();

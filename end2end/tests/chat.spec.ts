@@ -4,7 +4,7 @@
 // Tests about time (ticks, back-off) run the page on Playwright's clock, paused: time moves
 // only when a test says so, so they are exact and take no waiting.
 import { type APIRequestContext, type Page, type Request, type Route } from "@playwright/test";
-import { alert, expect, log, messageField, nameField, openChat, pauseClock, postMessage, say, sendButton, Server, setHidden, test, texts, unique } from "./helpers";
+import { alert, expect, storageDown, log, messageField, nameField, openChat, pauseClock, postMessage, say, sendButton, Server, setHidden, test, texts, unique } from "./helpers";
 
 const isSync = (request: Request) =>
   request.url().endsWith("/ajax") && request.postDataJSON()?.type === "sync";
@@ -93,17 +93,9 @@ test("a refused send says why in its line and the alert; a failed one goes by it
 
   // The server cannot store it now (503): it waits and goes by itself once the server can.
   await nameField(page).fill("Rita");
-  await page.route("**/ajax", async (route) => {
-    if (route.request().postDataJSON()?.type !== "message") return route.continue();
-    await route.fulfill({
-      status: 503,
-      contentType: "application/json",
-      body: JSON.stringify({
-        type: "status",
-        data: { status: 1, message: "storage is unavailable, please try again later" },
-      }),
-    });
-  });
+  await page.route("**/ajax", (route) =>
+    route.request().postDataJSON()?.type === "message" ? storageDown(route) : route.continue(),
+  );
   await pending(kept).getByRole("button", { name: "Retry" }).click();
   await expect(pending(kept).locator(".state")).toHaveText("Not sent yet");
   await expect(alert(page)).toHaveText("");

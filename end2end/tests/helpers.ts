@@ -1,6 +1,6 @@
 // Shared by the browser tests: `test` (each worker against its own server), the page's
 // accessible controls, a client of the JSON API, and extra servers a test can stop and start.
-import { test as base, expect, type APIRequestContext, type Page } from "@playwright/test";
+import { test as base, expect, type APIRequestContext, type Page, type Route } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -64,6 +64,18 @@ export async function setHidden(page: Page, hidden: boolean) {
     // As browsers fire it: at the document, bubbling up to the window.
     document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
   }, hidden);
+}
+
+/** Answers a routed request as a server whose storage is down: 503 with its status envelope. */
+export function storageDown(route: Route) {
+  return route.fulfill({
+    status: 503,
+    contentType: "application/json",
+    body: JSON.stringify({
+      type: "status",
+      data: { status: 1, message: "storage is unavailable, please try again later" },
+    }),
+  });
 }
 
 /** Posts a message through the JSON API, as another client would. */

@@ -1,7 +1,7 @@
 // Rooms: unread counts and the title, the "New messages" separator, scroll-back that keeps the
 // view in place, Back and Forward between rooms, permalinks, the transcript without JavaScript,
 // and the room list on a phone. The server serves general, dev and ops (playwright.config.ts).
-import { expect, heading, log, nameField, openChat, postTo, roomLink, say, test, unique } from "./helpers";
+import { expect, heading, storageDown, log, nameField, openChat, postTo, roomLink, say, test, unique } from "./helpers";
 
 test("two users in two rooms: unread counts, the title, and reading them", async ({ browser }) => {
   const ann = await browser.newPage();
@@ -133,15 +133,7 @@ test("moving to a room while the server cannot answer keeps the page and loads i
   await page.route("**/ajax", (route) => {
     if (route.request().postDataJSON()?.type !== "history") return route.continue();
     tries += 1;
-    if (tries > 1) return route.abort("internetdisconnected");
-    return route.fulfill({
-      status: 503,
-      contentType: "application/json",
-      body: JSON.stringify({
-        type: "status",
-        data: { status: 1, message: "storage is unavailable, please try again later" },
-      }),
-    });
+    return tries > 1 ? route.abort("internetdisconnected") : storageDown(route);
   });
   await roomLink(page, "#dev").click();
   await expect(heading(page)).toHaveText("#dev");

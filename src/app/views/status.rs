@@ -15,13 +15,15 @@ pub fn StatusLine() -> impl IntoView {
     let new_version = move || chat.connection.get() == Connection::NewVersion;
     // One line for all: a new version says more than the network, messages waiting for the
     // network more than syncs failing, which they imply.
+    // Nothing at all while all is well (an empty text would still give the line a height).
     let said = move || match chat.connection.get() {
-        Connection::NewVersion => "A new version is available".to_owned(),
-        _ if chat.outbox.with(|queue| queue.offline()) => OFFLINE.to_owned(),
-        Connection::Reconnecting(next_ms) => {
-            format!("Reconnecting… next try in {} s", next_ms.div_ceil(1000))
-        }
-        Connection::Connected => String::new(),
+        Connection::NewVersion => Some("A new version is available".to_owned()),
+        _ if chat.outbox.with(|queue| queue.offline()) => Some(OFFLINE.to_owned()),
+        Connection::Reconnecting(next_ms) => Some(format!(
+            "Reconnecting… next try in {} s",
+            next_ms.div_ceil(1000)
+        )),
+        Connection::Connected => None,
     };
     view! {
         <div class="status-line">
