@@ -95,7 +95,7 @@ pub async fn start(
         message_limit: Arc::new(Limiter::new(config.message_rate()?)),
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
     };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = listen::bind(addr)?;
     tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
     run(listener, state, ListenOptions::of(&config), shutdown).await?;
     Ok(())

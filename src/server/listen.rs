@@ -10,11 +10,12 @@
 //! waits between requests (see there why).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 
 use super::config::{Config, MAX_CONNECTIONS, REQUEST_TIMEOUT_SECS};
@@ -55,6 +56,29 @@ impl ListenOptions {
             ..Self::default()
         }
     }
+}
+
+/// Connections the kernel may queue for `accept`: as many as it allows (`listen` caps the
+/// number at `net.core.somaxconn`, 4,096 by default since Linux 5.4). Tokio's
+/// `TcpListener::bind` asks for 128 (mio 1.2 takes the standard library's value); when more
+/// pages than that connect at once (every open page reconnecting after a restart, 10,000 pages
+/// in the load benchmark) while the HTTP thread is busy answering, the kernel drops the
+/// handshakes that do not fit, and each such page waits for its SYN to be sent again, 1, 3,
+/// 7... s later (the load benchmark saw one page of 10,000 miss every message of a 15 s run).
+const BACKLOG: u32 = 65_535;
+
+/// A listener on `addr` with the longest accept queue the system allows ([`BACKLOG`]).
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted server listens again at once, while the old
+    // one's connections linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits (up to the drain
@@ -111,4 +135,48 @@ pub(super) async fn serve(
         tracing::warn!("requests still in flight after the drain timeout; closing anyway");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpStream;
+
+    /// Ten times more pages than tokio's default queue of 128 connect while the server accepts
+    /// none: every handshake completes at once (a dropped one would wait a second for its SYN
+    /// again; with tokio's `TcpListener::bind`, 129 of 1,400 complete).
+    #[tokio::test]
+    async fn a_burst_of_connections_fits_the_accept_queue() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        if somaxconn < 1500 {
+            eprintln!("net.core.somaxconn is {somaxconn}: too short a queue to test this here");
+            return;
+        }
+        let listener = super::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connecting: Vec<_> = (0..1400)
+            .map(|_| {
+                tokio::spawn(tokio::time::timeout(
+                    Duration::from_millis(800),
+                    TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        let mut connected = Vec::new();
+        for attempt in connecting {
+            if let Ok(Ok(stream)) = attempt.await.unwrap() {
+                connected.push(stream);
+            }
+        }
+        assert_eq!(
+            connected.len(),
+            1400,
+            "handshakes dropped by a full accept queue"
+        );
+        drop(listener);
+    }
 }
