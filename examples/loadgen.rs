@@ -269,9 +269,11 @@ async fn long_poll_ceiling_server() -> Result<(), Error> {
                         sent_at,
                     };
                     messages.push(serde_json::to_string(&item).unwrap_or_default());
+                    // Published under the lock, so that the newest id never goes back (two
+                    // writers publishing out of order would hold a sync that has news).
+                    board.newest.send_replace(id);
                     id
                 };
-                board.newest.send_replace(id);
                 json(format!(
                     r#"{{"type":"status","data":{{"status":0,"message":"message {id} stored"}}}}"#
                 ))
@@ -916,8 +918,9 @@ async fn simulate(args: &Args, scenario: Scenario, server: Server) -> Result<Pol
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last = 0u64;
             let mut news = false;
-            // Like the page: its first sync is answered at once (it asks for no wait), which
-            // tells a page that is connected and served from one that is not.
+            // Unlike the page, its first sync asks for no wait (the page's is held like the
+            // rest): answered at once, it tells a page that is connected and served from one
+            // that is not, before the writers start.
             let mut first = true;
             while !stop.load(Ordering::Relaxed) {
                 match scenario.long_poll_ms {
@@ -1051,8 +1054,12 @@ async fn simulate(args: &Args, scenario: Scenario, server: Server) -> Result<Pol
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let peak_rss = server.peak_rss();
-    for poller in pollers {
+    for poller in &pollers {
         poller.abort();
+    }
+    // Stopped before their receipts and answers are counted, so that none lands in between.
+    for poller in pollers {
+        let _ = poller.await;
     }
 
     let mut deliveries: HashMap<u64, Delivery> = HashMap::new();
@@ -1705,14 +1712,15 @@ struct LongRun {
 }
 
 impl LongRun {
-    /// The median over the rounds of the chat's figure over the bare server's.
+    /// The median over the rounds of the chat's figure over the bare server's; none if a
+    /// round lacks the figure (then no target on it is met).
     fn ratio(&self, figure: impl Fn(&Polling) -> Option<f64>) -> Option<f64> {
-        let mut ratios: Vec<f64> = self
+        let mut ratios = self
             .bare
             .iter()
             .zip(&self.chat)
-            .filter_map(|(bare, chat)| Some(figure(chat)? / figure(bare)?.max(f64::MIN_POSITIVE)))
-            .collect();
+            .map(|(bare, chat)| Some(figure(chat)? / figure(bare)?.max(f64::MIN_POSITIVE)))
+            .collect::<Option<Vec<f64>>>()?;
         ratios.sort_by(f64::total_cmp);
         median(&ratios)
     }
