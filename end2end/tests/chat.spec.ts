@@ -189,23 +189,28 @@ test("polling backs off while the server is down and recovers when it is back", 
   await server.start();
   try {
     await pauseClock(page);
-    await openChat(page, server.url);
-    // The page's time at each sync attempt, to the half second the test moves it by.
+    // The page's time at each sync, to the second the test moves it by; every sync is seen,
+    // from the page's first on (which may go out before or after Send is enabled).
     let now = 0;
-    const attempts: number[] = [];
-    // Syncs sent and not yet answered; a sync sent before these listeners (the page's first)
-    // may end after them, so each answer removes only a request this test saw go out.
-    const unanswered = new Set<Request>();
+    const sentAt = new Map<Request, number>();
+    const failedAt: number[] = [];
     page.on("request", (req) => {
-      if (!isSync(req)) return;
-      attempts.push(now);
-      unanswered.add(req);
+      if (isSync(req)) sentAt.set(req, now);
     });
-    const answered = (req: Request) => {
-      unanswered.delete(req);
-    };
-    page.on("requestfailed", answered);
-    page.on("requestfinished", answered);
+    page.on("requestfinished", (req) => {
+      sentAt.delete(req);
+    });
+    page.on("requestfailed", (req) => {
+      const at = sentAt.get(req);
+      if (at === undefined) return;
+      failedAt.push(at);
+      sentAt.delete(req);
+    });
+    await openChat(page, server.url);
+    // One tick with the server up, then nothing in flight when it goes.
+    now += 1000;
+    await page.clock.runFor(1000);
+    await expect.poll(() => sentAt.size).toBe(0);
     await expect(page.getByRole("status")).toHaveText("");
 
     await server.stop();
@@ -219,10 +224,11 @@ test("polling backs off while the server is down and recovers when it is back", 
       await expect(status).toHaveText(`Reconnecting… next try in ${next} s`);
       wait = next * 1000;
     }
-    // The first failure, then retries 1, 2, 4 and 8 s apart (steady polling: every second).
-    const gaps = attempts.slice(1).map((at, n) => at - attempts[n]);
+    // The first failure, then retries 1, 2, 4 and 8 s apart (steady polling: every second),
+    // each failed at once rather than left hanging.
+    const gaps = failedAt.slice(1).map((at, n) => at - failedAt[n]);
     expect(gaps).toEqual([1000, 2000, 4000, 8000]);
-    expect(unanswered.size).toBe(0);
+    expect(sentAt.size).toBe(0);
     await expect(sendButton(page)).toBeEnabled();
 
     await server.start();

@@ -52,6 +52,10 @@ struct Poll {
     started: u64,
     /// A sync was asked for while one was in flight: run another as soon as it ends.
     again: bool,
+    /// A sync was asked for while this tab followed: if the lead comes to it before a sync of
+    /// its own has run (the Wake went to no leader while the lock was being granted, or to one
+    /// that closed), it syncs at once rather than at the next tick.
+    asked: bool,
     failures: u32,
     stopped: bool,
     /// The next sync, when one is scheduled (a retry after a failure, or the pause after news);
@@ -85,6 +89,7 @@ impl Poller {
             generation: 0,
             started: 0,
             again: false,
+            asked: false,
             failures: 0,
             stopped: false,
             retry: None,
@@ -247,24 +252,25 @@ impl ChatState {
 
     /// This tab now polls for the browser (by its claim `number`). A long poll starts at once
     /// (the last leader's is gone with it), and so does a page that arrived without history
-    /// (the client-only build); otherwise the next tick polls.
+    /// (the client-only build) or asked for a sync that nobody ran (its message was just
+    /// stored); otherwise the next tick polls.
     fn lead(self, number: u64) {
         let me = self.presence();
         let now = platform::now_ms();
         let current = self.poll.update(|poll| {
             if poll.claim_number != number || poll.stopped {
-                return false;
+                return None;
             }
             poll.role = Role::Leader;
             poll.tabs = Tabs::default();
             poll.tabs.update(me, now);
-            true
+            Some(poll.asked)
         });
-        if current != Some(true) {
+        let Some(Some(asked)) = current else {
             return;
-        }
+        };
         self.tell(&TabMessage::Hello);
-        if self.settings.long_poll_ms > 0 || self.cursor() == 0 {
+        if self.settings.long_poll_ms > 0 || self.cursor() == 0 || asked {
             self.sync_now();
         }
     }
@@ -499,7 +505,10 @@ impl ChatState {
     /// A follower asks the leader to.
     pub(super) fn sync_now(self) {
         match self.role() {
-            Role::Follower => self.tell(&TabMessage::Wake),
+            Role::Follower => {
+                self.poll.update(|poll| poll.asked = true);
+                self.tell(&TabMessage::Wake);
+            }
             Role::Leader | Role::Alone => {
                 let now = self.poll.update(|poll| {
                     poll.retry = None;
@@ -540,6 +549,7 @@ impl ChatState {
                 poll.started = platform::now_ms();
                 poll.in_flight = true;
                 poll.again = false;
+                poll.asked = false;
                 Some((poll.generation, poll.cursor, poll.role))
             })
             .flatten()
