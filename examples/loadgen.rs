@@ -410,19 +410,21 @@ impl Server {
         Self::spawn(command, Some(dir))
     }
 
+    /// The bare axum handler (`ceiling_server`).
     fn ceiling(args: &Args) -> Result<Self, Error> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command.arg("--ceiling-server");
-        if let Some(threads) = args.server_threads {
-            command.env("TOKIO_WORKER_THREADS", threads.to_string());
-        }
-        Self::spawn(command, None)
+        Self::bare(args, "--ceiling-server")
     }
 
     /// The bare long-poll server (`long_poll_ceiling_server`).
     fn long_poll_ceiling(args: &Args) -> Result<Self, Error> {
+        Self::bare(args, "--long-poll-ceiling-server")
+    }
+
+    /// This binary run as one of its bare servers (`flag`), on tokio's default runtime unless
+    /// `--server-threads` says otherwise.
+    fn bare(args: &Args, flag: &str) -> Result<Self, Error> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.arg("--long-poll-ceiling-server");
+        command.arg(flag);
         if let Some(threads) = args.server_threads {
             command.env("TOKIO_WORKER_THREADS", threads.to_string());
         }
