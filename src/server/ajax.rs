@@ -427,6 +427,12 @@ async fn hold(
             () = tokio::time::sleep_until(deadline) => break,
             () = &mut closed => break,
         }
+        // Woken: there is news, most likely. Looking before registering again spares every
+        // page a commit wakes a registration (and the bell's lock) it would drop at once.
+        let found = fresh(state, rooms, last, events).await?;
+        if !found.is_empty() {
+            return sync_reply(&found);
+        }
     }
     sync_reply(&[])
 }

@@ -83,7 +83,7 @@ pub struct Config {
     /// Behind a proxy: rate-limit by the last X-Forwarded-For entry, not the proxy's address
     #[arg(long, env = "CHAT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
-    /// Threads serving HTTP [default: one per core but one, at least one]
+    /// Threads serving HTTP [default: one per core]
     #[arg(long, env = "CHAT_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
@@ -130,17 +130,15 @@ fn parse_rate(text: &str) -> Result<f64, BadRate> {
 impl Config {
     /// The runtime the server runs on, with [`Config::worker_threads`] threads serving HTTP.
     ///
-    /// One core is left over by default because the storage runs on threads of its own (the
-    /// SQLite writer and readers; PostgreSQL, often on the same machine) and the kernel does
-    /// the network work: with as many HTTP threads as cores, those threads take turns with
-    /// them, and a request whose thread is switched out waits a whole scheduler tick (4 ms).
-    /// BENCHMARKS.md has the measurements; on a machine that does nothing else, one per core
-    /// can give more throughput for a worse tail.
+    /// One per core by default, as tokio's own default. Until 2026-12-07 it was one per core but
+    /// one, leaving a core to the storage threads and the kernel's network work for a shorter
+    /// tail under saturation; on a machine at half its former speed that tail costs little
+    /// (p99 about 1.2x the bare handler's), while one thread answering every held poll alone
+    /// made long polling 1.5-2x slower than a bare server and the idle sync 0.65x of it against
+    /// 0.76x. BENCHMARKS.md has the measurements.
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = self
-            .worker_threads
-            .map_or(cores.saturating_sub(1).max(1), usize::from);
+        let threads = self.worker_threads.map_or(cores, usize::from);
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
@@ -186,9 +184,9 @@ mod tests {
     }
 
     #[test]
-    fn http_threads_leave_a_core_by_default_and_can_be_set() {
+    fn http_threads_are_one_per_core_by_default_and_can_be_set() {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(workers(&[]), cores.saturating_sub(1).max(1));
+        assert_eq!(workers(&[]), cores);
         assert_eq!(workers(&["--worker-threads", "3"]), 3);
         assert!(Config::try_parse_from(["ajax-chat", "--worker-threads", "0"]).is_err());
     }

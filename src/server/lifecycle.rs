@@ -139,8 +139,7 @@ pub async fn shutdown_signal() {
 /// Structured logs to stderr; `RUST_LOG` filters them (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only on a terminal: logs piped to a file or a collector stay plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -11,8 +11,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, get_service, post};
 use axum::{Json, response::Response};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use super::assets::watching;
@@ -29,74 +31,77 @@ pub fn app(state: AppState) -> Router {
     let _ = any_spawner::Executor::init_tokio();
     // Shared, so that the per-request clone axum makes for each handler is one counter bump.
     let state = Arc::new(state);
+    // Every request passes one layer that turns a panic into an answer its client understands:
+    // a status envelope on `/ajax`, a page that says so everywhere else (a page, a file, the
+    // health check); never a connection dropped without an answer.
     let ajax_route: MethodRouter<Arc<AppState>> = post(ajax::ajax)
         .fallback(ajax::method_not_allowed)
         .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
             error::AjaxError::Panic.into_response()
         }));
-    let router = Router::new()
+    let pages = Router::new()
         .route("/", get(page::general))
         .route("/admin", get(page::admin))
         .route("/r/{room}", get(page::room))
         .route("/r/{room}/{id}", get(page::permalink))
-        .route("/ajax", ajax_route)
         .route("/healthz", get(healthz));
-    let router = if watching() {
+    let pages = if watching() {
         let site_root = state.leptos_options.site_root.to_string();
         // The service worker as built (its list of files empty: it keeps only pages), with the
         // policy a worker needs to fetch them: the static files' `default-src 'none'` would
         // stop every page of a developer's browser once it is installed.
         let worker = get_service(ServeFile::new(format!("{site_root}/sw.js")))
             .layer(axum::middleware::map_response(worker_headers));
-        router
+        pages
             .route("/sw.js", worker)
             .fallback_service(ServeDir::new(site_root).not_found_service(get(page::not_found)))
     } else {
-        router.fallback(static_file)
-    };
-    let build = state.build.clone();
-    router
-        .layer(axum::middleware::map_response(security_headers))
-        // Every response names the build, so that an open page learns of a deploy from any
-        // reply it gets.
-        .layer(axum::middleware::map_response(
-            move |mut response: Response| {
-                let build = build.clone();
-                async move {
-                    response.headers_mut().insert(BUILD_HEADER, build);
-                    response
-                }
-            },
-        ))
-        // Outermost: a panic anywhere (a page, a file, the health check) is a 500 with a page
-        // that says so, not a connection dropped without an answer. `/ajax` has its own, which
-        // answers with a status envelope.
-        .layer(CatchPanicLayer::custom(|_| page::server_error()))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// Headers on every response. The page sets its own CSP (its scripts need its nonce); every
-/// other response (JSON, files) gets one that lets nothing run in it or frame it.
-const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-];
-
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
+        pages.fallback(static_file)
     }
-    response
+    .layer(CatchPanicLayer::custom(|_| page::server_error()));
+    let router = Router::new()
+        .route("/ajax", ajax_route)
+        .merge(pages)
+        // The headers every response gets: the build's name, so that an open page learns of a
+        // deploy from any reply it gets, and the security headers, unless the response set its
+        // own (the page's CSP carries its scripts' nonce). Every other response (JSON, files)
+        // gets a CSP that lets nothing run in it or frame it. Header-setting layers, not a
+        // `map_response` function: they allocate nothing per request, and every held sync's
+        // answer passes them.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    BUILD_HEADER,
+                    state.build.clone(),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                )),
+        );
+    // A span per request, and its timing, only for those who asked to see them
+    // (`RUST_LOG=tower_http=debug`): disabled, the layer still cost a fifth of the CPU the chat
+    // spends beyond a bare server per held sync answered (BENCHMARKS.md). Errors are logged
+    // where they are answered (`error.rs`, `page.rs`) either way.
+    let router = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 async fn worker_headers(mut response: Response) -> Response {
@@ -277,13 +282,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_page_that_panics_is_answered_500_with_a_page_and_the_server_goes_on() {
+    async fn a_handler_that_panics_is_answered_500_as_its_client_understands_and_the_server_goes_on()
+     {
         let mut state = memory_state().await;
         state.store = Arc::new(PanicsOnRooms(Arc::clone(&state.store)));
+        state.build = HeaderValue::from_static("0123456789abcdef");
         let router = app(state);
         let page = Request::get("/r/general").body(Body::empty()).unwrap();
         let response = router.clone().oneshot(page).await.unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        // Answered inside the layer of common headers: a deploy is noticed from it too.
+        assert_eq!(response.headers()[BUILD_HEADER], "0123456789abcdef");
+        assert_eq!(response.headers()[header::X_FRAME_OPTIONS], "DENY");
         assert!(
             response.headers()[header::CONTENT_TYPE]
                 .to_str()
@@ -295,6 +305,27 @@ mod tests {
             .unwrap();
         let html = String::from_utf8_lossy(&body);
         assert!(html.contains("Something went wrong"), "{html}");
+        // The same bug met on `/ajax` is answered as the protocol answers: a status envelope.
+        let rooms = serde_json::json!({"type": "rooms", "data": {}});
+        let request = Request::post("/ajax")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(rooms.to_string()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+        assert_eq!(response.headers()[BUILD_HEADER], "0123456789abcdef");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            envelope,
+            serde_json::json!({"type": "status", "data": {"status": 1, "message": "internal server error"}})
+        );
         // The next request is served as usual.
         assert_eq!(status_of(&router, get_healthz()).await, StatusCode::OK);
         assert_eq!(
