@@ -132,10 +132,11 @@ impl Config {
     ///
     /// One per core by default, as tokio's own default. Until 2026-12-07 it was one per core but
     /// one, leaving a core to the storage threads and the kernel's network work for a shorter
-    /// tail under saturation; on a machine at half its former speed that tail costs little
-    /// (p99 about 1.2x the bare handler's), while one thread answering every held poll alone
-    /// made long polling 1.5-2x slower than a bare server and the idle sync 0.65x of it against
-    /// 0.76x. BENCHMARKS.md has the measurements.
+    /// tail under saturation. On this machine at half its former speed that tail costs little
+    /// (the idle sync's p99 1.0-1.2x the bare handler's), while one thread answering every held
+    /// poll alone made long polling to 10,000 pages 1.9x slower than a bare server (two: 0.9-1.1x)
+    /// and served 0.66x the bare handler's idle syncs (two: 0.85x). BENCHMARKS.md, "Held answers,
+    /// layers and threads", has the measurements.
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = self.worker_threads.map_or(cores, usize::from);

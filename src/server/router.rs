@@ -93,9 +93,10 @@ pub fn app(state: AppState) -> Router {
                 )),
         );
     // A span per request, and its timing, only for those who asked to see them
-    // (`RUST_LOG=tower_http=debug`): disabled, the layer still cost a fifth of the CPU the chat
-    // spends beyond a bare server per held sync answered (BENCHMARKS.md). Errors are logged
-    // where they are answered (`error.rs`, `page.rs`) either way.
+    // (`RUST_LOG=tower_http=debug`): with its spans disabled the layer still reads the clock
+    // and wraps every response body, on every held sync answered too (BENCHMARKS.md, "Held
+    // answers, layers and threads"). Errors are logged where they are answered (`error.rs`,
+    // `page.rs`) either way.
     let router = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
         router.layer(TraceLayer::new_for_http())
     } else {
