@@ -214,6 +214,9 @@ test("without JavaScript a room reads as a transcript, page by page", async ({
   const page = await context.newPage();
   await page.goto("/r/ops");
   await expect(page.getByText(`${label} 69`, { exact: true })).toBeVisible();
+  // Nothing can be typed that would be lost: the composer waits for the page to run.
+  await expect(page.getByRole("textbox", { name: "Message" })).toBeDisabled();
+  await expect(page.getByRole("textbox", { name: "Name" })).toBeDisabled();
   await expect(page.getByText(`${label} 19`, { exact: true })).toHaveCount(0);
   await page.getByRole("link", { name: "Load older messages" }).click();
   await expect(page).toHaveURL(/\/r\/ops\?before=\d+$/);

@@ -107,6 +107,9 @@ pub fn Composer() -> impl IntoView {
                     id="chat-name"
                     type="text"
                     autocomplete="nickname"
+                    // Until the page is hydrated, what is typed here would be lost: hydration
+                    // sets both fields to the page's state, and Enter has no handler yet.
+                    disabled=move || !chat.hydrated.get()
                     prop:value=move || chat.name.get()
                     on:input=move |ev| chat.set_name(event_target_value(&ev))
                 />
@@ -132,6 +135,7 @@ pub fn Composer() -> impl IntoView {
                     aria-autocomplete="list"
                     aria-controls=move || suggest.with(Option::is_some).then_some(OPTIONS_ID)
                     aria-activedescendant=active
+                    disabled=move || !chat.hydrated.get()
                     prop:value=move || draft.get()
                     on:input=on_input
                     on:blur=move |_| suggest.set(None)
