@@ -159,11 +159,16 @@ test.describe("installable app", () => {
     // Light and dark theme colours for the browser's bar.
     await expect(page.locator('meta[name="theme-color"]')).toHaveCount(2);
 
-    const state = await page.evaluate(async () => {
-      const registration = await navigator.serviceWorker.ready;
-      return { scope: registration.scope, state: registration.active?.state };
-    });
-    expect(state).toEqual({ scope: `${new URL(page.url()).origin}/`, state: "activated" });
+    // `ready` resolves once a worker is the active one, which it is from the start of its
+    // activation: wait for that to finish.
+    await expect
+      .poll(() =>
+        page.evaluate(async () => {
+          const registration = await navigator.serviceWorker.ready;
+          return { scope: registration.scope, state: registration.active?.state };
+        }),
+      )
+      .toEqual({ scope: `${new URL(page.url()).origin}/`, state: "activated" });
     const worker = await request.get("/sw.js");
     expect(worker.headers()["cache-control"]).toBe("no-cache");
     // This build's hashed bundle is what it keeps.
