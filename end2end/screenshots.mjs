@@ -22,6 +22,8 @@ for (const [sender, message] of [
   ["Ana", "Morning! Is the deploy still planned for 11?"],
   ["Ben", "Yes, after the migration check. I'll post here when it starts."],
   ["Ben", "It usually takes ten minutes."],
+  // Inline code and a code block, kept as written.
+  ["Ben", "The check passed, `make migrate-check` said:\n```\nchecking 42 migrations … ok\nschema is up to date (took 3.2 s)\n```"],
   ["Ana", "Great. Shift+Enter gives a new line,\nlike this."],
   // A mention of the reader (highlighted) with a link in it.
   ["Ben", "@Ana the deploy checklist is at https://wiki.example.com/deploy."],

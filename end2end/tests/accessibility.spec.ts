@@ -1,5 +1,6 @@
 // An accessibility scan of the chat page with axe-core, the engine behind most audit tools:
-// light and dark, desktop and phone widths, with messages of others and of one's own on it.
+// light and dark, desktop and phone widths, with messages of others (code among them) and of
+// one's own on it.
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, test, unique } from "./helpers";
@@ -12,7 +13,9 @@ for (const colorScheme of ["light", "dark"] as const) {
     }) => {
       await page.emulateMedia({ colorScheme });
       await page.setViewportSize({ width, height: 800 });
-      await postMessage(request, "Someone else", unique("a message of another"));
+      // With inline code and a code block too long for its bubble (it scrolls sideways).
+      const code = "```\n" + "a long line of a log ".repeat(12) + "\n```";
+      await postMessage(request, "Someone else", `${unique("a message of another")} with \`code\`:\n${code}`);
       await openChat(page);
       await nameField(page).fill("Axe");
       const mine = unique("a message of mine");

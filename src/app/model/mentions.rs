@@ -1,7 +1,9 @@
 //! Mentions: a message mentions you when it has `@` followed by your current name, in any case,
-//! and then the end of the text or a character that is not a letter, digit, `_` or `-`. And
+//! and then the end of the text or a character that is not a letter, digit, `_` or `-`, outside
+//! code (an `@ana` in a pasted log or a code block mentions nobody: [`markup::prose`]). And
 //! the names the composer offers after an `@`, and what picking one does to the draft.
 
+use super::markup;
 use crate::app::platform::lowercase;
 
 /// The most names `@` offers.
@@ -15,16 +17,18 @@ pub fn mentions(text: &str, name: &str) -> bool {
     }
     // Both in lower case, then a prefix comparison at each `@`.
     let wanted = lowercase(name);
-    let text = lowercase(text);
+    markup::prose(text).any(|prose| mentioned(&lowercase(prose), &wanted))
+}
+
+/// Whether lowercase `text` has `@` and then lowercase `wanted` as a whole name.
+fn mentioned(text: &str, wanted: &str) -> bool {
     text.match_indices('@').any(|(at, _)| {
-        text[at + 1..]
-            .strip_prefix(wanted.as_str())
-            .is_some_and(|after| {
-                after
-                    .chars()
-                    .next()
-                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
-            })
+        text[at + 1..].strip_prefix(wanted).is_some_and(|after| {
+            after
+                .chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        })
     })
 }
 
@@ -139,6 +143,14 @@ mod tests {
         assert!(!mentions("Ana", "Ana"));
         assert!(!mentions("@ana", ""));
         assert!(mentions("mail x@y @ana", "ana"));
+    }
+
+    #[test]
+    fn code_mentions_nobody() {
+        assert!(!mentions("grep `@ana` log", "ana"));
+        assert!(!mentions("log:\n```\n12:00 @ana joined\n```", "ana"));
+        assert!(mentions("`x` @ana", "ana"));
+        assert!(mentions("```\nx\n```\n@ana see above", "ana"));
     }
 
     fn names(list: &[&str]) -> Vec<String> {

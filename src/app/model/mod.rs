@@ -5,12 +5,13 @@
 //! - [`log`]: the room's messages and the lines the view draws; [`rooms`]: unread counting;
 //!   [`outbox`]: the queue of what was written and its record in localStorage; [`poll`]: when
 //!   to poll; [`tabs`]: what the tabs of one browser tell each other; [`notify`]: what
-//!   notifies; [`identity`]: the key link; [`links`], [`mentions`], [`search`]: text;
+//!   notifies; [`identity`]: the key link; [`markup`] (with [`links`]), [`mentions`], [`search`]: text;
 //!   [`page`]: what a page starts from.
 
 pub mod identity;
 pub mod links;
 pub mod log;
+pub mod markup;
 pub mod mentions;
 pub mod notify;
 pub mod outbox;

@@ -1,5 +1,5 @@
 //! One line of the log, stored or still in the outbox: the same item either way (sender,
-//! fingerprint, text with its links), with a permalink and time for a stored message, the
+//! fingerprint, text with its links and code), with a permalink and time for a stored message, the
 //! outbox's state for one on its way, and the buttons that apply (`Edit message` and
 //! `Delete message` on your own, `Ban author` in the admin view, `Retry` and `Discard` on a
 //! refused one).
@@ -10,30 +10,61 @@
 //! scroll position stay where they are. The edit box is apart, below the bubble, and follows
 //! only whether the message is being edited, so that nothing else resets what is typed in it.
 
-use leptos::either::Either;
+use leptos::either::{Either, EitherOf4};
 use leptos::prelude::*;
 
 use super::lazy::{Lazy, lazy_view};
-use crate::app::model::links::{self, Piece};
 use crate::app::model::log::{Body, Line, LineKey};
+use crate::app::model::markup::{self, Part};
 use crate::app::platform;
 use crate::app::state::{ChatState, use_chat};
 use crate::protocol::ChatMessage;
 
-/// A message's text with its URLs as links ([`links::pieces`]): text nodes and `<a>` elements,
-/// never HTML, the same on the server and in the browser.
+/// A message's text as [`markup::parts`] draws it: text nodes, `<a>` for its URLs, `<code>`
+/// for inline code and a [`CodeBlock`] for each block. Never HTML from the text, and the same
+/// markup on the server and in the browser.
 pub fn rich_text(text: &str) -> impl IntoView + use<> {
-    links::pieces(text)
+    markup::parts(text)
         .into_iter()
-        .map(|piece| match piece {
-            Piece::Text(text) => Either::Left(text.to_owned()),
-            Piece::Link(url) => Either::Right(view! {
+        .map(|part| match part {
+            Part::Text(text) => EitherOf4::A(text.to_owned()),
+            Part::Link(url) => EitherOf4::B(view! {
                 <a href=url.to_owned() rel="noopener noreferrer nofollow ugc" target="_blank">
                     {url.to_owned()}
                 </a>
             }),
+            Part::Code(code) => EitherOf4::C(view! { <code>{code.to_owned()}</code> }),
+            Part::Block(code) => EitherOf4::D(view! { <CodeBlock code=code.to_owned()/> }),
         })
         .collect_view()
+}
+
+/// A code block: its lines as written, scrolling sideways rather than wrapping, and `Copy
+/// code`, which puts exactly those lines on the clipboard.
+#[component]
+fn CodeBlock(code: String) -> impl IntoView {
+    // What copying came to: nothing yet, copied, or the clipboard refused.
+    let copied = RwSignal::new(None::<bool>);
+    let text = code.clone();
+    let copy = move |_| {
+        let text = text.clone();
+        leptos::task::spawn_local(async move {
+            let done = platform::copy(&text).await;
+            copied.try_set(Some(done));
+        });
+    };
+    let said = move || match copied.get() {
+        Some(true) => "Copied",
+        Some(false) => "The browser did not allow copying.",
+        None => "",
+    };
+    view! {
+        <div class="code">
+            <pre tabindex="0"><code>{code}</code></pre>
+            <button type="button" class="copy" on:click=copy>"Copy code"</button>
+            <span class="copied" role="status">{said}</span>
+        </div>
+    }
 }
 
 #[component]
@@ -140,7 +171,8 @@ fn head(line: Line, me: Option<String>) -> impl IntoView {
             </span>
             {when}
         </div>
-        <p class="text" hidden=line.look.editing>{rich_text(&text)}</p>
+        // A block, not a paragraph: a paragraph cannot hold a code block's `<pre>`.
+        <div class="text" hidden=line.look.editing>{rich_text(&text)}</div>
     }
 }
 
@@ -252,5 +284,152 @@ lazy_view! {
             </div>
         }
         .into_any()
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `text` rendered as the server renders it.
+    fn html(text: &str) -> String {
+        Owner::new().with(|| rich_text(text).to_html())
+    }
+
+    /// The elements of `html` with their attributes (name and value), failing on anything that
+    /// is not a tag, a closing tag, a hydration marker or escaped text.
+    fn elements(html: &str) -> Vec<(String, Vec<(String, String)>)> {
+        let mut found = Vec::new();
+        let mut rest = html;
+        while let Some(open) = rest.find('<') {
+            assert!(!rest[..open].contains('>'), "a bare > in text: {html}");
+            rest = &rest[open + 1..];
+            if let Some(comment) = rest.strip_prefix("!--") {
+                let end = comment.find("-->").expect("a comment ends");
+                rest = &comment[end + 3..];
+                continue;
+            }
+            let end = rest.find('>').expect("a tag ends");
+            let tag = &rest[..end];
+            rest = &rest[end + 1..];
+            if tag.starts_with('/') || tag == "!" {
+                continue;
+            }
+            let (name, mut attributes) = tag.split_once(' ').unwrap_or((tag, ""));
+            let mut pairs = Vec::new();
+            while !attributes.is_empty() {
+                let (attribute, value, after) = match attributes.split_once('=') {
+                    Some((attribute, after)) if !attribute.contains(' ') => {
+                        let after = after.strip_prefix('"').expect("values are quoted");
+                        let close = after.find('"').expect("a value ends");
+                        (attribute, &after[..close], after[close + 1..].trim_start())
+                    }
+                    _ => {
+                        let (attribute, after) =
+                            attributes.split_once(' ').unwrap_or((attributes, ""));
+                        (attribute, "", after)
+                    }
+                };
+                pairs.push((attribute.to_owned(), value.to_owned()));
+                attributes = after;
+            }
+            found.push((name.to_owned(), pairs));
+        }
+        assert!(!rest.contains('>'), "a bare > in text: {html}");
+        found
+    }
+
+    /// Every element and attribute `rich_text` may make.
+    fn allowed(element: &str, attribute: &str, value: &str) -> bool {
+        match (element, attribute) {
+            ("a", "href") => {
+                let lower = value.to_ascii_lowercase();
+                lower.starts_with("http://") || lower.starts_with("https://")
+            }
+            ("a", "rel") => value == "noopener noreferrer nofollow ugc",
+            ("a", "target") => value == "_blank",
+            ("div", "class") => value == "code",
+            ("pre", "tabindex") => value == "0",
+            ("button", "type") => value == "button",
+            ("button", "class") => value == "copy",
+            ("span", "class") => value == "copied",
+            ("span", "role") => value == "status",
+            _ => false,
+        }
+    }
+
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        let html = html(text);
+        for (element, attributes) in elements(&html) {
+            prop_assert!(
+                ["a", "code", "pre", "div", "button", "span"].contains(&element.as_str()),
+                "<{}> from {:?}: {}",
+                element,
+                text,
+                html
+            );
+            for (attribute, value) in attributes {
+                prop_assert!(
+                    allowed(&element, &attribute, &value),
+                    "<{} {}={:?}> from {:?}",
+                    element,
+                    attribute,
+                    value,
+                    text
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Pieces of hostile and structured text, to be put together in any order.
+    fn tricky() -> impl Strategy<Value = String> {
+        let pieces = proptest::sample::select(vec![
+            "`",
+            "```",
+            "```rust",
+            "\n",
+            "\r\n",
+            "<script>alert(1)</script>",
+            "</code>",
+            "</pre>",
+            "\"",
+            "'",
+            "&amp;",
+            "https://x.org/",
+            "javascript:x",
+            "<b onclick=\"x\">",
+            "a",
+            " ",
+            "@ana",
+            "<!--",
+            "-->",
+            "]]>",
+        ]);
+        proptest::collection::vec(pieces, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    #[test]
+    fn a_code_block_with_a_script_in_it_is_text() {
+        let html = html("```html\n<script>alert(\"x\")</script>\n```");
+        assert!(
+            html.contains(r#"<code>&lt;script&gt;alert("x")&lt;/script&gt;</code>"#),
+            "{html}"
+        );
+        assert_eq!(
+            elements(&html)
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>(),
+            ["div", "pre", "code", "button", "span"]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn rendering_makes_only_its_own_elements(text in prop_oneof![tricky(), any::<String>()]) {
+            check(&text)?;
+        }
     }
 }
