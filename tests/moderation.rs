@@ -1,8 +1,8 @@
-//! Identity, edits, deletes and moderation through the real router, on the backend the
-//! fixture opens (SQLite here; `scripts/test` runs this file over PostgreSQL too): keys and
-//! their fingerprints, edit and delete events on the one id sequence (and the seed's clients,
-//! who never see them), every refusal in its order (400, then 403, then 404), retries with a
-//! nonce, bans by author and by address with and without purge.
+//! Identity, edits, deletes, reactions and moderation through the real router, on the backend
+//! the fixture opens (SQLite here; `scripts/test` runs this file over PostgreSQL too): keys and
+//! their fingerprints, edit, delete and reactions events on the one id sequence (and the seed's
+//! clients, who never see them), every refusal in its order (400, then 403, then 404, then
+//! 409), retries with a nonce, bans by author and by address with and without purge.
 
 mod common;
 
@@ -516,4 +516,197 @@ async fn without_a_token_configured_there_is_no_operator() {
         .unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+/// `key`'s reaction `emoji` on message `id` (with `nonce`), as a `react` envelope.
+fn react(id: u64, emoji: &str, key: Option<&str>, nonce: Option<&str>) -> Value {
+    let mut data = json!({"id": id, "emoji": emoji});
+    if let Some(key) = key {
+        data["key"] = json!(key);
+    }
+    if let Some(nonce) = nonce {
+        data["nonce"] = json!(nonce);
+    }
+    json!({"type": "react", "data": data})
+}
+
+/// The item with `id` among `items`.
+fn item(items: &[Value], id: u64) -> &Value {
+    items
+        .iter()
+        .find(|item| item["id"] == id)
+        .unwrap_or_else(|| panic!("no item {id} in {items:?}"))
+}
+
+#[tokio::test]
+async fn reactions_toggle_per_key_as_events_on_the_one_sequence() {
+    let chat = Chat::new().await;
+    let (id, ann) = chat.post(Some(ANN), "ship it?").await;
+    let (_, bob) = chat.post(Some(BOB), "from bob").await;
+    let (ann, bob) = (ann.unwrap(), bob.unwrap());
+
+    let added = chat
+        .expect(react(id, "👍", Some(ANN), None), StatusCode::OK)
+        .await;
+    assert_eq!(added["data"]["message"], format!("reaction on {id} added"));
+    let first_event = added["data"]["id"].as_u64().unwrap();
+    chat.expect(react(id, "🎉", Some(BOB), None), StatusCode::OK)
+        .await;
+    let third = chat
+        .expect(react(id, "👍", Some(BOB), None), StatusCode::OK)
+        .await;
+    let newest = third["data"]["id"].as_u64().unwrap();
+    assert!(
+        newest > first_event,
+        "each toggle takes the next id of the log"
+    );
+
+    // Items carry the whole set: emoji in the order first added, authors in the order they
+    // reacted; in a sync of rooms, in a seed sync and in history alike.
+    let expected = json!([
+        {"emoji": "👍", "authors": [ann, bob]},
+        {"emoji": "🎉", "authors": [bob]}
+    ]);
+    let with_rooms = chat.sync(0, true).await;
+    assert_eq!(item(&with_rooms, id)["reactions"], expected);
+    let seed = chat.sync(0, false).await;
+    assert_eq!(item(&seed, id)["reactions"], expected);
+    assert!(
+        seed.iter().all(|item| item["kind"] == "message"),
+        "a seed sync never sees the events: {seed:?}"
+    );
+    assert_eq!(item(&chat.history().await, id)["reactions"], expected);
+    // The events, for syncs that name rooms: each with the message's whole new set then.
+    let events: Vec<&Value> = with_rooms
+        .iter()
+        .filter(|item| item["kind"] == "reactions")
+        .collect();
+    assert_eq!(events.len(), 3, "{with_rooms:?}");
+    assert_eq!(events[2]["id"], newest);
+    assert_eq!(events[2]["target"], id);
+    assert_eq!(events[2]["room"], "general");
+    assert_eq!(events[2]["reactions"], expected);
+    assert_eq!(
+        events[0]["reactions"],
+        json!([{"emoji": "👍", "authors": [ann]}])
+    );
+
+    // Toggling again takes the reaction back; an emoji nobody has any more is gone.
+    let removed = chat
+        .expect(react(id, "🎉", Some(BOB), None), StatusCode::OK)
+        .await;
+    assert_eq!(
+        removed["data"]["message"],
+        format!("reaction on {id} removed")
+    );
+    chat.expect(react(id, "👍", Some(ANN), None), StatusCode::OK)
+        .await;
+    let now = json!([{"emoji": "👍", "authors": [bob]}]);
+    assert_eq!(item(&chat.sync(0, false).await, id)["reactions"], now);
+    chat.expect(react(id, "👍", Some(BOB), None), StatusCode::OK)
+        .await;
+    let none = chat.sync(0, false).await;
+    assert!(
+        item(&none, id).get("reactions").is_none(),
+        "no reactions: the field is left out"
+    );
+
+    // What storage holds is what memory answered: a second instance reads it from the database.
+    chat.expect(react(id, "❤️", Some(ANN), None), StatusCode::OK)
+        .await;
+    let from_memory = chat.sync(0, true).await;
+    let reopened = ajax_chat::server::store::open(&chat.fx.url).await.unwrap();
+    let rooms = ["general".to_owned()];
+    let from_storage = reopened.since(&rooms, 0, 1000, true).await.unwrap();
+    reopened.close().await;
+    assert_eq!(
+        serde_json::to_value(&from_storage).unwrap(),
+        json!(from_memory)
+    );
+}
+
+#[tokio::test]
+async fn reactions_are_refused_in_order_and_retries_toggle_nothing_again() {
+    let chat = Chat::new().await;
+    let (id, _) = chat.post(Some(ANN), "react to me").await;
+    let newest = chat.sync(0, true).await.len();
+    // 400 malformed (before the missing key), 403 no key, 404 unknown, an event's id, deleted.
+    for bad in ["+1", "ok", "é", "", "👍👍👍👍👍👍👍👍👍", " 👍"] {
+        chat.expect(react(id, bad, None, None), StatusCode::BAD_REQUEST)
+            .await;
+    }
+    chat.expect(
+        react(id, "👍", Some("short"), None),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    chat.expect(
+        react(id, "👍", Some(BOB), Some("n")),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    chat.expect(react(id, "👍", None, None), StatusCode::FORBIDDEN)
+        .await;
+    chat.expect(react(999, "👍", Some(BOB), None), StatusCode::NOT_FOUND)
+        .await;
+    assert_eq!(chat.sync(0, true).await.len(), newest, "nothing stored");
+
+    // A retry with the same nonce is answered like the first try and toggles nothing again.
+    let first = chat
+        .expect(
+            react(id, "👍", Some(BOB), Some("react-nonce-1")),
+            StatusCode::OK,
+        )
+        .await;
+    let retry = chat
+        .expect(
+            react(id, "👍", Some(BOB), Some("react-nonce-1")),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(first, retry);
+    assert_eq!(
+        item(&chat.sync(0, false).await, id)["reactions"][0]["authors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let event = first["data"]["id"].as_u64().unwrap();
+    chat.expect(react(event, "👍", Some(BOB), None), StatusCode::NOT_FOUND)
+        .await;
+
+    // Twenty distinct emoji at most: a new 21st is 409, one already there is fine.
+    for n in 1..20u32 {
+        let emoji = char::from_u32(0x1F600 + n).unwrap().to_string();
+        chat.expect(react(id, &emoji, Some(ANN), None), StatusCode::OK)
+            .await;
+    }
+    let before = chat.sync(0, true).await.len();
+    chat.expect(react(id, "🦀", Some(ANN), None), StatusCode::CONFLICT)
+        .await;
+    assert_eq!(chat.sync(0, true).await.len(), before, "nothing stored");
+    chat.expect(react(id, "👍", Some(ANN), None), StatusCode::OK)
+        .await;
+    // A banned author is refused with 403 (before the 404 of an unknown message).
+    let (_, bob) = chat.post(Some(BOB), "soon banned").await;
+    let ban = json!({"type": "ban", "data": {"admin": ADMIN, "author": bob.unwrap()}});
+    chat.expect(ban, StatusCode::OK).await;
+    chat.expect(react(id, "😀", Some(BOB), None), StatusCode::FORBIDDEN)
+        .await;
+    chat.expect(react(999, "😀", Some(BOB), None), StatusCode::FORBIDDEN)
+        .await;
+
+    // A deleted message's reactions and their events are gone with it; it takes none again.
+    let delete = json!({"type": "delete", "data": {"id": id, "key": ANN}});
+    chat.expect(delete, StatusCode::OK).await;
+    let after = chat.sync(0, true).await;
+    assert!(
+        after
+            .iter()
+            .all(|item| item["kind"] != "reactions" && item.get("reactions").is_none()),
+        "{after:?}"
+    );
+    chat.expect(react(id, "👍", Some(ANN), None), StatusCode::NOT_FOUND)
+        .await;
 }

@@ -13,7 +13,8 @@
 //! client's platform layer), under `cargo test` a `serde_json::Value`.
 
 use super::{
-    Ban, ChatMessage, ClientEnvelope, Kind, Outcome, RoomIds, RoomInfo, ServerEnvelope, Status,
+    Ban, ChatMessage, ClientEnvelope, Kind, Outcome, Reaction, RoomIds, RoomInfo, ServerEnvelope,
+    Status,
 };
 
 /// The largest whole number a JSON number holds exactly in a browser (2^53 - 1): ids and
@@ -160,6 +161,7 @@ impl Encode for ClientEnvelope {
             ClientEnvelope::Rooms(_) => "rooms",
             ClientEnvelope::Edit(_) => "edit",
             ClientEnvelope::Delete(_) => "delete",
+            ClientEnvelope::React(_) => "react",
             ClientEnvelope::Ban(_) => "ban",
             ClientEnvelope::Unban(_) => "unban",
             ClientEnvelope::Bans(_) => "bans",
@@ -209,6 +211,12 @@ impl Encode for Data<'_> {
                 json.maybe("key", &delete.key);
                 json.maybe("admin", &delete.admin);
                 json.maybe("nonce", &delete.nonce);
+            }
+            ClientEnvelope::React(react) => {
+                json.field("id", &react.id);
+                json.field("emoji", &react.emoji);
+                json.maybe("key", &react.key);
+                json.maybe("nonce", &react.nonce);
             }
             ClientEnvelope::Ban(ban) | ClientEnvelope::Unban(ban) => {
                 json.field("admin", &ban.admin);
@@ -395,6 +403,7 @@ impl Decode for Kind {
             Some("message") => Ok(Kind::Message),
             Some("edit") => Ok(Kind::Edit),
             Some("delete") => Ok(Kind::Delete),
+            Some("reactions") => Ok(Kind::Reactions),
             _ => Err(PLAIN),
         }
     }
@@ -413,6 +422,17 @@ impl Decode for ChatMessage {
             sent_at: fields.or_default("sent_at")?,
             author: fields.maybe("author")?,
             edited_at: fields.maybe("edited_at")?,
+            reactions: fields.or_default("reactions")?,
+        })
+    }
+}
+
+impl Decode for Reaction {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        let fields = Fields::of(value, "Reaction");
+        Ok(Reaction {
+            emoji: fields.need("emoji")?,
+            authors: fields.need("authors")?,
         })
     }
 }
@@ -484,7 +504,7 @@ pub mod tests {
     use super::*;
     use crate::protocol::{
         AdminRequest, BanRequest, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
-        PostMessage, RoomsRequest, SearchRequest, SyncRequest,
+        PostMessage, ReactRequest, RoomsRequest, SearchRequest, SyncRequest,
     };
     use proptest::prelude::*;
 
@@ -511,18 +531,33 @@ pub mod tests {
         prop_oneof![0..=MAX_SAFE, Just(MAX_SAFE), Just(0)]
     }
 
+    pub fn reactions() -> impl Strategy<Value = Vec<Reaction>> {
+        let reaction = (text(), proptest::collection::vec(text(), 0..3))
+            .prop_map(|(emoji, authors)| Reaction { emoji, authors });
+        proptest::collection::vec(reaction, 0..3)
+    }
+
     pub fn message() -> impl Strategy<Value = ChatMessage> {
         (
             (
                 id(),
                 text(),
-                prop_oneof![Just(Kind::Message), Just(Kind::Edit), Just(Kind::Delete)],
+                prop_oneof![
+                    Just(Kind::Message),
+                    Just(Kind::Edit),
+                    Just(Kind::Delete),
+                    Just(Kind::Reactions)
+                ],
             ),
             (proptest::option::of(id()), text(), text(), text()),
-            (maybe_text(), maybe_text()),
+            (maybe_text(), maybe_text(), reactions()),
         )
             .prop_map(
-                |((id, room, kind), (target, sender, message, sent_at), (author, edited_at))| {
+                |(
+                    (id, room, kind),
+                    (target, sender, message, sent_at),
+                    (author, edited_at, reactions),
+                )| {
                     ChatMessage {
                         id,
                         room,
@@ -533,6 +568,7 @@ pub mod tests {
                         sent_at,
                         author,
                         edited_at,
+                        reactions,
                     }
                 },
             )
@@ -647,6 +683,14 @@ pub mod tests {
                     nonce,
                 })
             }),
+            (id(), text(), maybe_text(), maybe_text()).prop_map(|(id, emoji, key, nonce)| {
+                ClientEnvelope::React(ReactRequest {
+                    id,
+                    emoji,
+                    key,
+                    nonce,
+                })
+            }),
             ban_request().prop_map(ClientEnvelope::Ban),
             ban_request().prop_map(ClientEnvelope::Unban),
             text().prop_map(|admin| ClientEnvelope::Bans(AdminRequest { admin })),
@@ -676,6 +720,7 @@ pub mod tests {
             | ClientEnvelope::Rooms(_)
             | ClientEnvelope::Edit(_)
             | ClientEnvelope::Delete(_)
+            | ClientEnvelope::React(_)
             | ClientEnvelope::Ban(_)
             | ClientEnvelope::Unban(_)
             | ClientEnvelope::Bans(_)
@@ -683,7 +728,7 @@ pub mod tests {
             | ClientEnvelope::Fingerprint(_) => {}
         }
         match kind {
-            Kind::Message | Kind::Edit | Kind::Delete => {}
+            Kind::Message | Kind::Edit | Kind::Delete | Kind::Reactions => {}
         }
     }
 

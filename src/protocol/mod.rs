@@ -4,7 +4,7 @@
 //! serde does the tagging (`#[serde(tag = "type", content = "data")]`) on the server; the
 //! browser writes and reads the same types through [`json`], which property tests hold to
 //! exactly what serde writes and reads. A client may send `message`, `sync`, `history`,
-//! `rooms`, `search`, `edit`, `delete`, the operator's envelopes and `fingerprint`; the server
+//! `rooms`, `search`, `edit`, `delete`, `react`, the operator's envelopes and `fingerprint`; the server
 //! answers with `sync`, `history`, `rooms`, `search`, `bans` or `status`. Validation of what a
 //! client sends lives here too.
 //!
@@ -78,6 +78,8 @@ pub enum ClientEnvelope {
     Edit(#[serde(deserialize_with = "object")] EditRequest),
     /// Deletes one's own message, or (with the admin token) anyone's.
     Delete(#[serde(deserialize_with = "object")] DeleteRequest),
+    /// Toggles the key's reaction with an emoji on a message.
+    React(#[serde(deserialize_with = "object")] ReactRequest),
     /// Operator: refuses an author's or an address's messages from now on.
     Ban(#[serde(deserialize_with = "object")] BanRequest),
     /// Operator: lifts a ban.
@@ -214,6 +216,57 @@ pub struct DeleteRequest {
     pub admin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+}
+
+/// The `data` of a client's `react` envelope: adds the key's reaction `emoji` to message `id`,
+/// or takes it back if the key has reacted so already.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactRequest {
+    pub id: u64,
+    pub emoji: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// As a message's: a retry with the same nonce is answered like the first try and toggles
+    /// nothing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// Most Unicode scalar values in one reaction's emoji (a flag is two, a family with skin tones
+/// up to seven).
+pub const MAX_EMOJI_CHARS: usize = 8;
+/// Most distinct emoji on one message at a time.
+pub const MAX_REACTIONS: usize = 20;
+
+impl ReactRequest {
+    /// Checks the emoji ([`check_emoji`]), the nonce and the key's form.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_emoji(&self.emoji)?;
+        check_nonce(self.nonce.as_deref())?;
+        self.key.as_deref().map_or(Ok(()), check_key)
+    }
+}
+
+/// An emoji as a reaction: 1 to [`MAX_EMOJI_CHARS`] scalar values, none of them a letter or a
+/// number (Rust's `Alphabetic` and `Numeric`: Unicode's L and N, and the few combining marks
+/// that are part of letters), white space or a control character. `👍`, `❤️` (with its
+/// variation selector) and `🇫🇷` are reactions; `+1`, `ok` and `é` are not.
+pub fn check_emoji(emoji: &str) -> Result<(), Invalid> {
+    let chars = emoji.chars().count();
+    if !(1..=MAX_EMOJI_CHARS).contains(&chars) {
+        return Err(Invalid(format!(
+            "data.emoji: {chars} characters, 1 to {MAX_EMOJI_CHARS} allowed"
+        )));
+    }
+    if emoji
+        .chars()
+        .any(|c| c.is_alphabetic() || c.is_numeric() || c.is_whitespace() || c.is_control())
+    {
+        return Err(Invalid(
+            "data.emoji: an emoji, not letters, digits, white space or control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The `data` of `ban` and `unban`: the admin token and exactly one of `author` (a
@@ -450,8 +503,8 @@ pub enum ServerEnvelope {
 }
 
 /// One item of the event log, as the server hands it out: a message (`kind` "message", with its
-/// current text), or an event about an earlier message (`kind` "edit" or "delete", with its
-/// `target`; only for clients whose `sync` names `rooms`). Fields an item does not have are
+/// current text and reactions), or an event about an earlier message (`kind` "edit", "delete"
+/// or "reactions", with its `target`; only for clients whose `sync` names `rooms`). Fields an item does not have are
 /// left out of its JSON: a message has no `target`, an edit no `sender`, a delete no text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -477,6 +530,46 @@ pub struct ChatMessage {
     /// When it was last edited (a message), or when this edit was made (an edit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
+    /// A message's reactions (or, in a `reactions` event, the whole new set): each emoji in the
+    /// order it was first added, with its authors in the order they reacted. Left out when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One emoji on a message, and the fingerprints that reacted with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub authors: Vec<String>,
+}
+
+/// Toggles `author`'s reaction `emoji` in `set`: `Ok(true)` when it was added, `Ok(false)` when
+/// taken back (an emoji nobody has any more leaves the set), `Err(())` when it would be a new
+/// emoji beyond [`MAX_REACTIONS`].
+pub fn toggle_reaction(set: &mut Vec<Reaction>, emoji: &str, author: &str) -> Result<bool, ()> {
+    match set.iter().position(|reaction| reaction.emoji == emoji) {
+        Some(at) => {
+            let authors = &mut set[at].authors;
+            if let Some(mine) = authors.iter().position(|who| who == author) {
+                authors.remove(mine);
+                if authors.is_empty() {
+                    set.remove(at);
+                }
+                Ok(false)
+            } else {
+                authors.push(author.to_owned());
+                Ok(true)
+            }
+        }
+        None if set.len() >= MAX_REACTIONS => Err(()),
+        None => {
+            set.push(Reaction {
+                emoji: emoji.to_owned(),
+                authors: vec![author.to_owned()],
+            });
+            Ok(true)
+        }
+    }
 }
 
 /// What an item of the log is.
@@ -487,6 +580,8 @@ pub enum Kind {
     Message,
     Edit,
     Delete,
+    /// A message's reactions changed: the event carries the whole new set.
+    Reactions,
 }
 
 /// The `data` of a `status` envelope.
@@ -814,5 +909,56 @@ mod tests {
         assert!(history(Some(0), None).bounds().is_err());
         assert!(history(None, Some(0)).bounds().is_err());
         assert!(history(None, Some(201)).bounds().is_err());
+    }
+
+    #[test]
+    fn emoji_are_reactions_and_words_are_not() {
+        for emoji in ["👍", "❤️", "🇫🇷", "👩‍👩‍👧‍👦", "🎉", "🙏🏽", "✔"]
+        {
+            assert_eq!(check_emoji(emoji), Ok(()), "{emoji}");
+        }
+        for not in [
+            "+1",
+            "ok",
+            "é",
+            "",
+            "👍👍👍👍👍👍👍👍👍",
+            "👍 ",
+            "\u{7}",
+            "1️⃣",
+            "x👍",
+        ] {
+            assert!(check_emoji(not).is_err(), "{not:?}");
+        }
+        assert_eq!(check_emoji(&"👍".repeat(8)), Ok(()));
+    }
+
+    #[test]
+    fn a_reaction_toggles_and_the_set_keeps_its_order() {
+        let mut set = Vec::new();
+        assert_eq!(toggle_reaction(&mut set, "👍", "ana"), Ok(true));
+        assert_eq!(toggle_reaction(&mut set, "🎉", "ben"), Ok(true));
+        assert_eq!(toggle_reaction(&mut set, "👍", "ben"), Ok(true));
+        let emoji = |set: &[Reaction]| set.iter().map(|r| r.emoji.clone()).collect::<Vec<_>>();
+        assert_eq!(emoji(&set), ["👍", "🎉"]);
+        assert_eq!(set[0].authors, ["ana", "ben"]);
+        assert_eq!(toggle_reaction(&mut set, "👍", "ana"), Ok(false));
+        assert_eq!(set[0].authors, ["ben"]);
+        assert_eq!(toggle_reaction(&mut set, "👍", "ben"), Ok(false));
+        assert_eq!(emoji(&set), ["🎉"], "nobody has 👍 any more: it is gone");
+        // Twenty distinct emoji: a 21st is refused, one already there is always allowed.
+        let mut full = Vec::new();
+        for n in 0..MAX_REACTIONS {
+            let emoji = char::from_u32(0x1F600 + n as u32).unwrap().to_string();
+            assert_eq!(toggle_reaction(&mut full, &emoji, "ana"), Ok(true));
+        }
+        assert_eq!(toggle_reaction(&mut full, "🎉", "ana"), Err(()));
+        assert_eq!(toggle_reaction(&mut full, "😀", "ben"), Ok(true));
+        assert_eq!(toggle_reaction(&mut full, "😁", "ana"), Ok(false));
+        assert_eq!(
+            toggle_reaction(&mut full, "🎉", "ana"),
+            Ok(true),
+            "a place came free"
+        );
     }
 }

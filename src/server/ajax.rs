@@ -17,11 +17,11 @@ use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::state::{AppState, BodyTimeout};
-use super::store::{Actor, Encoded, Outcome, Refusal, Write};
+use super::store::{Actor, Encoded, Outcome, Refusal, Write, reaction_added};
 use crate::protocol::{
     BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
-    Invalid, Limits, MAX_SEARCH_RESULTS, PostMessage, RoomsRequest, SearchRequest, ServerEnvelope,
-    Status, SyncRequest, check_key, decode_client,
+    Invalid, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage, ReactRequest, RoomsRequest,
+    SearchRequest, ServerEnvelope, Status, SyncRequest, check_key, decode_client,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -86,6 +86,7 @@ fn is_write(envelope: &ClientEnvelope) -> bool {
         ClientEnvelope::Message(_)
         | ClientEnvelope::Edit(_)
         | ClientEnvelope::Delete(_)
+        | ClientEnvelope::React(_)
         | ClientEnvelope::Ban(_)
         | ClientEnvelope::Unban(_)
         | ClientEnvelope::Bans(_) => true,
@@ -118,6 +119,7 @@ pub async fn ajax(
         ClientEnvelope::Message(post) => message(state, post, client).await,
         ClientEnvelope::Edit(edit) => edit_message(state, edit, client).await,
         ClientEnvelope::Delete(delete) => delete_message(state, delete, client).await,
+        ClientEnvelope::React(request) => react(state, request, client).await,
         ClientEnvelope::Ban(request) => ban(state, request).await,
         ClientEnvelope::Unban(request) => unban(state, request).await,
         ClientEnvelope::Bans(request) => {
@@ -192,6 +194,39 @@ async fn delete_message(
     done(Status {
         id: Some(event.id),
         ..Status::ok(format!("message {id} deleted"))
+    })
+}
+
+/// Toggles a reaction: refused, in this order, when malformed (400), without a key or banned
+/// (403), about no live message (404), or a 21st emoji (409).
+async fn react(
+    state: &AppState,
+    react: ReactRequest,
+    client: Option<IpAddr>,
+) -> Result<Response, AjaxError> {
+    react.validate()?;
+    let Some(key) = react.key else {
+        return Err(AjaxError::Forbidden(
+            "not allowed: a reaction needs the browser's key (data.key)".into(),
+        ));
+    };
+    let (id, author) = (react.id, state.identity.fingerprint(&key));
+    let write = Write::React {
+        id,
+        emoji: react.emoji.clone(),
+        author: author.clone(),
+        address: address_of(client),
+        nonce: react.nonce,
+    };
+    let event = stored(state.store.write(write).await?, id)?;
+    let done_with = if reaction_added(&event, &react.emoji, &author) {
+        "added"
+    } else {
+        "removed"
+    };
+    done(Status {
+        id: Some(event.id),
+        ..Status::ok(format!("reaction on {id} {done_with}"))
     })
 }
 
@@ -368,6 +403,9 @@ fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
             Err(AjaxError::NotFound(format!("no such message: {id}")))
         }
         Outcome::Refused(Refusal::NotBanned) => Err(AjaxError::NotFound("not banned".into())),
+        Outcome::Refused(Refusal::TooManyReactions) => Err(AjaxError::Conflict(format!(
+            "message {id} has {MAX_REACTIONS} different reactions already: add one of those"
+        ))),
         done => Ok(done),
     }
 }

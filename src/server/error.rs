@@ -27,6 +27,9 @@ pub enum AjaxError {
     /// A message (or ban) that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A change that conflicts with the state it meets (a 21st emoji on a message).
+    #[error("{0}")]
+    Conflict(String),
     #[error("method not allowed: /ajax accepts POST only")]
     MethodNotAllowed,
     #[error("request body too large: at most {0} bytes allowed")]
@@ -51,6 +54,7 @@ impl AjaxError {
             AjaxError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AjaxError::NoSuchRoom(_) | AjaxError::NotFound(_) => StatusCode::NOT_FOUND,
             AjaxError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AjaxError::Conflict(_) => StatusCode::CONFLICT,
             AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

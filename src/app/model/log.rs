@@ -39,7 +39,8 @@ pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>, from_top: 
     excess > 0
 }
 
-/// Applies edit and delete events to the messages they are about, where those are kept.
+/// Applies edit, delete and reactions events to the messages they are about, where those are
+/// kept.
 pub fn apply(kept: &mut Vec<ChatMessage>, events: Vec<ChatMessage>) {
     for event in events {
         let Some(at) = event
@@ -48,11 +49,16 @@ pub fn apply(kept: &mut Vec<ChatMessage>, events: Vec<ChatMessage>) {
         else {
             continue;
         };
-        if event.kind == Kind::Delete {
-            kept.remove(at);
-        } else {
-            kept[at].message = event.message;
-            kept[at].edited_at = event.edited_at;
+        match event.kind {
+            Kind::Delete => {
+                kept.remove(at);
+            }
+            Kind::Reactions => kept[at].reactions = event.reactions,
+            Kind::Edit => {
+                kept[at].message = event.message;
+                kept[at].edited_at = event.edited_at;
+            }
+            Kind::Message => {}
         }
     }
 }

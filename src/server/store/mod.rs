@@ -37,7 +37,9 @@ pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError};
 pub use tail::{RoomFilter, encode};
 
-use crate::protocol::{Ban, ChatMessage, RoomIds, RoomInfo, ValidMessage};
+use crate::protocol::{
+    Ban, ChatMessage, Reaction, RoomIds, RoomInfo, ValidMessage, toggle_reaction,
+};
 
 /// A message as JSON, encoded once when it entered the tail and shared by every reply that
 /// carries it.
@@ -84,6 +86,14 @@ pub enum Write {
         by: Actor,
         nonce: Option<String>,
     },
+    /// Toggles `author`'s reaction `emoji` on message `id` ([`toggle_reaction`]).
+    React {
+        id: u64,
+        emoji: String,
+        author: String,
+        address: Option<String>,
+        nonce: Option<String>,
+    },
     /// Bans an author or an address; `purge` deletes all their messages as well.
     Ban {
         ban: Ban,
@@ -126,6 +136,9 @@ pub enum Refusal {
     NoSuchMessage,
     /// An unban of something not banned.
     NotBanned,
+    /// A reaction with a new emoji on a message that has [`crate::protocol::MAX_REACTIONS`]
+    /// already.
+    TooManyReactions,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -362,13 +375,63 @@ pub(crate) mod kind {
     pub const EDIT: i64 = 1;
     pub const DELETE: i64 = 2;
     /// A deleted message: its id and nonce stay (so a retried post is not stored again), its
-    /// text, sender, author and address are gone.
+    /// text, sender, author, address and reactions are gone.
     pub const DELETED: i64 = 3;
+    /// A change of a message's reactions, with the whole new set.
+    pub const REACTIONS: i64 = 4;
+    /// The highest kind a sync reads: with events, everything but deleted messages (`kind <=
+    /// ?max AND kind <> 3`); without, messages only.
+    pub fn max(events: bool) -> i64 {
+        if events { REACTIONS } else { MESSAGE }
+    }
+}
+
+/// What a reaction's toggle does to a message's set (as stored: JSON, `None` when empty), the
+/// same for every backend: the new set and whether the reaction was added, or a refusal.
+pub(crate) fn react(
+    stored: Option<&str>,
+    emoji: &str,
+    author: &str,
+) -> Result<(Vec<Reaction>, bool), Refusal> {
+    let mut set = reactions_of(stored);
+    match toggle_reaction(&mut set, emoji, author) {
+        Ok(added) => Ok((set, added)),
+        Err(()) => Err(Refusal::TooManyReactions),
+    }
+}
+
+/// A set of reactions as the backends store it: JSON text, `None` for none.
+pub(crate) fn stored_reactions(set: &[Reaction]) -> Option<String> {
+    if set.is_empty() {
+        return None;
+    }
+    serde_json::to_string(set).ok()
+}
+
+/// The set stored as [`stored_reactions`] wrote it. Written only by this code: anything else
+/// would be a bug, logged, and read as none.
+fn reactions_of(stored: Option<&str>) -> Vec<Reaction> {
+    let Some(json) = stored else {
+        return Vec::new();
+    };
+    serde_json::from_str(json).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "stored reactions are not readable");
+        Vec::new()
+    })
+}
+
+/// What to answer a `react` that stored `event`: whether its author's reaction is in the set
+/// now (for a retry, the set as the first try left it).
+pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
+    event
+        .reactions
+        .iter()
+        .any(|reaction| reaction.emoji == emoji && reaction.authors.iter().any(|a| a == author))
 }
 
 /// The columns every read of the log selects, in this order, for [`StoredRow`].
 pub(crate) const COLUMNS: &str =
-    "id, room, kind, target, sender, message, sent_at, author, edited_at";
+    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions";
 
 /// One row of the log as both backends read it ([`COLUMNS`]).
 pub(crate) struct StoredRow {
@@ -381,6 +444,8 @@ pub(crate) struct StoredRow {
     pub sent_at: i64,
     pub author: Option<String>,
     pub edited_at: Option<i64>,
+    /// A message's reactions, or a reactions event's new set ([`stored_reactions`]).
+    pub reactions: Option<String>,
 }
 
 impl StoredRow {
@@ -405,6 +470,14 @@ impl StoredRow {
                 target,
                 ..ChatMessage::default()
             },
+            kind::REACTIONS => ChatMessage {
+                id,
+                room: self.room,
+                kind: crate::protocol::Kind::Reactions,
+                target,
+                reactions: reactions_of(self.reactions.as_deref()),
+                ..ChatMessage::default()
+            },
             _ => ChatMessage {
                 id,
                 room: self.room,
@@ -415,6 +488,7 @@ impl StoredRow {
                 sent_at: format_micros(self.sent_at),
                 author: self.author,
                 edited_at: self.edited_at.map(format_micros),
+                reactions: reactions_of(self.reactions.as_deref()),
             },
         }
     }

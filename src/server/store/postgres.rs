@@ -28,7 +28,7 @@ use std::collections::HashMap;
 
 use super::{
     Actor, Backend, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write, ban_of,
-    ban_row, kind, now_micros, verdict,
+    ban_row, kind, now_micros, react, stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
@@ -76,10 +76,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE chat_messages ADD COLUMN words tsvector GENERATED ALWAYS AS
         (CASE WHEN kind = 0 THEN to_tsvector('simple', message) END) STORED;
     CREATE INDEX chat_messages_by_words ON chat_messages USING GIN (words);",
+    // Reactions: a message's current set and a reactions event's new one, as JSON text (as in
+    // SQLite; writers hold the write lock, so a toggle reads and writes a set alone).
+    "ALTER TABLE chat_messages ADD COLUMN reactions TEXT;",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
-const COLS: &str = "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at";
+const COLS: &str =
+    "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at, reactions";
 
 /// Inserts one post unless its author or address is banned or its nonce is already stored, and
 /// returns the stored row (with `true` when it is new); no row: banned. Statements of one
@@ -88,26 +92,30 @@ const INSERT: &str = "WITH banned AS (
         SELECT 1 FROM chat_bans
         WHERE (kind = 'author' AND value = $6) OR (kind = 'address' AND value = $7)
     ), earlier AS (
-        SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at
+        SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
+          reactions
         FROM chat_messages WHERE nonce = $4 AND NOT EXISTS (SELECT 1 FROM banned)
     ), inserted AS (
         INSERT INTO chat_messages (sender, message, sent_at, nonce, room, author, address)
         SELECT $1, $2, $3, $4, $5, $6, $7
         WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM banned)
-        RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at
+        RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
+          reactions
     )
     SELECT *, true FROM inserted UNION ALL SELECT *, false FROM earlier";
 const SINCE: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at FROM chat_messages WHERE id > $1 AND kind <= $3 ORDER BY id LIMIT $2";
+    edited_at, reactions FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
+    ORDER BY id LIMIT $2";
 const SINCE_IN: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
-    ORDER BY id LIMIT $3";
+    edited_at, reactions FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
+    AND kind <> 3 ORDER BY id LIMIT $3";
 const HISTORY: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
+    edited_at, reactions FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
       ORDER BY id DESC LIMIT $3) AS page
     ORDER BY id";
 const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at FROM (SELECT * FROM chat_messages WHERE kind < 3 ORDER BY id DESC LIMIT $1) AS newest
+    edited_at, reactions FROM
+      (SELECT * FROM chat_messages WHERE kind <> 3 ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
 const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
@@ -115,7 +123,7 @@ const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
 /// Search, in two steps (see [`PostgresBackend::search`]): first the newest [`SEARCH_WINDOW`]
 /// messages, read backwards by id and filtered...
 const SEARCH_RECENT: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at FROM
+    author, edited_at, reactions FROM
       (SELECT * FROM chat_messages WHERE id < $2 ORDER BY id DESC LIMIT $5) AS recent
     WHERE words @@ to_tsquery('simple', $1) AND room = ANY($3)
     ORDER BY id DESC LIMIT $4";
@@ -127,7 +135,7 @@ const SEARCH_FLOOR: &str =
 /// poorly how many rows match a `tsquery`, and for words it thinks common but that are rare
 /// that walk reads the whole table (200 ms on 1,000,000 messages, measured).
 const SEARCH_OLDER: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at FROM chat_messages
+    author, edited_at, reactions FROM chat_messages
     WHERE words @@ to_tsquery('simple', $1) AND id < $2 AND room = ANY($3)
     ORDER BY id + 0 DESC LIMIT $4";
 /// How many of the newest messages a search reads before it turns to the index.
@@ -274,7 +282,7 @@ impl Backend for PostgresBackend {
                         None => Outcome::Refused(Refusal::Banned),
                         Some(row) => {
                             let message = row_to_message(row)?;
-                            if row.try_get::<_, bool>(9)? {
+                            if row.try_get::<_, bool>(10)? {
                                 done.items.push(message.clone());
                             }
                             Outcome::Stored(message)
@@ -301,7 +309,7 @@ impl Backend for PostgresBackend {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Messages are kind 0, events 1 and 2; deleted messages (3) never leave.
-        let kinds: i16 = if events { 2 } else { 0 };
+        let kinds = kind::max(events) as i16;
         match rooms {
             None => {
                 let what = "read messages";
@@ -487,6 +495,7 @@ fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
         sent_at: row.try_get(6)?,
         author: row.try_get(7)?,
         edited_at: row.try_get(8)?,
+        reactions: row.try_get(9)?,
     }
     .into_item())
 }
@@ -520,7 +529,7 @@ async fn moderate(
                     )
                     .await?;
                     let event = (kind::EDIT, room, target, message.as_str());
-                    Outcome::Stored(insert_event(tx, event, nonce, now, items).await?)
+                    Outcome::Stored(insert_event(tx, event, None, nonce, now, items).await?)
                 }
             }
         }
@@ -540,6 +549,43 @@ async fn moderate(
                 Verdict::Answer(outcome) => outcome,
                 Verdict::Go(room) => {
                     Outcome::Stored(delete_one(tx, *id, room, nonce, now, items).await?)
+                }
+            }
+        }
+        Write::React {
+            id,
+            emoji,
+            author,
+            address,
+            nonce,
+        } => {
+            let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
+            let repeat = by_nonce(tx, nonce.as_deref()).await?;
+            // Anyone may react to any message: no author to match.
+            match verdict(banned, repeat, live(tx, *id).await?, None) {
+                Verdict::Answer(outcome) => outcome,
+                Verdict::Go(room) => {
+                    let target = to_i64(*id);
+                    let stored: Option<String> = tx
+                        .query_one(
+                            "SELECT reactions FROM chat_messages WHERE id = $1",
+                            &[&target],
+                        )
+                        .await?
+                        .try_get(0)?;
+                    match react(stored.as_deref(), emoji, author) {
+                        Err(why) => Outcome::Refused(why),
+                        Ok((set, _)) => {
+                            let set = stored_reactions(&set);
+                            tx.execute(
+                                "UPDATE chat_messages SET reactions = $2 WHERE id = $1",
+                                &[&target, &set],
+                            )
+                            .await?;
+                            let event = (kind::REACTIONS, room, target, "");
+                            Outcome::Stored(insert_event(tx, event, set, nonce, now, items).await?)
+                        }
+                    }
                 }
             }
         }
@@ -631,31 +677,45 @@ async fn delete_one(
     let target = to_i64(id);
     tx.execute(
         "UPDATE chat_messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL WHERE id = $1",
+           address = NULL, edited_at = NULL, reactions = NULL WHERE id = $1",
         &[&target],
     )
     .await?;
     tx.execute(
-        "DELETE FROM chat_messages WHERE kind = 1 AND target = $1",
+        "DELETE FROM chat_messages WHERE kind IN (1, 4) AND target = $1",
         &[&target],
     )
     .await?;
-    insert_event(tx, (kind::DELETE, room, target, ""), nonce, now, items).await
+    insert_event(
+        tx,
+        (kind::DELETE, room, target, ""),
+        None,
+        nonce,
+        now,
+        items,
+    )
+    .await
 }
 
-/// Adds an edit or delete event `(kind, room, target, text)` to the log.
+/// Adds an edit, delete or reactions event `(kind, room, target, text)` to the log, with a
+/// reactions event's new set.
 async fn insert_event(
     tx: &tokio_postgres::Transaction<'_>,
     (event_kind, room, target, text): (i64, String, i64, &str),
+    reactions: Option<String>,
     nonce: &Option<String>,
     now: i64,
     items: &mut Vec<ChatMessage>,
 ) -> Result<ChatMessage, tokio_postgres::Error> {
-    let sql = "INSERT INTO chat_messages (room, kind, target, sender, message, sent_at, nonce)
-        VALUES ($1, $2, $3, '', $4, $5, $6) RETURNING id";
+    let sql = "INSERT INTO chat_messages
+        (room, kind, target, sender, message, sent_at, nonce, reactions)
+        VALUES ($1, $2, $3, '', $4, $5, $6, $7) RETURNING id";
     let small_kind = event_kind as i16;
     let row = tx
-        .query_one(sql, &[&room, &small_kind, &target, &text, &now, nonce])
+        .query_one(
+            sql,
+            &[&room, &small_kind, &target, &text, &now, nonce, &reactions],
+        )
         .await?;
     let event = StoredRow {
         id: row.try_get(0)?,
@@ -667,6 +727,7 @@ async fn insert_event(
         sent_at: now,
         author: None,
         edited_at: None,
+        reactions,
     }
     .into_item();
     items.push(event.clone());

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use super::{
     Actor, Backend, COLUMNS, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write,
-    ban_of, ban_row, kind, now_micros, verdict,
+    ban_of, ban_row, kind, now_micros, react, stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, ValidMessage};
 
@@ -81,6 +81,10 @@ const MIGRATIONS: &[&str] = &[
     // SELECT` over the batch (50-row transactions, measured here). Edits and deletes keep their
     // trigger: they are few.
     "DROP TRIGGER messages_fts_insert;",
+    // Reactions: a message's current set, and a reactions event's new one, as JSON
+    // (`store::stored_reactions`). The one writer reads and writes a message's set in its
+    // transaction, so no toggle is lost; a read of a message carries its set without a join.
+    "ALTER TABLE messages ADD COLUMN reactions TEXT;",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -241,14 +245,14 @@ impl Backend for SqliteBackend {
         // Ids live in SQLite's i64; anything past its range has nothing newer.
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // Messages are kind 0, events 1 and 2; deleted messages (3) never leave.
-        let kinds = if events { kind::DELETE } else { kind::MESSAGE };
+        // Messages are kind 0, events 1, 2 and 4; deleted messages (3) never leave.
+        let kinds = kind::max(events);
         match rooms {
             None => {
                 self.read("read messages", move |conn| {
                     let mut stmt = conn.prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM messages
-                         WHERE id > ?1 AND kind <= ?3 ORDER BY id LIMIT ?2"
+                         WHERE id > ?1 AND kind <= ?3 AND kind <> 3 ORDER BY id LIMIT ?2"
                     ))?;
                     let rows = stmt.query_map(params![after, limit, kinds], row_to_message)?;
                     rows.collect()
@@ -262,7 +266,7 @@ impl Backend for SqliteBackend {
                     let mut stmt = conn.prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM messages
                          WHERE room IN (SELECT value FROM json_each(?1)) AND id > ?2
-                           AND kind <= ?4
+                           AND kind <= ?4 AND kind <> 3
                          ORDER BY id LIMIT ?3"
                     ))?;
                     let rows =
@@ -480,7 +484,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 fn latest(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<ChatMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM
-           (SELECT * FROM messages WHERE kind < {} ORDER BY id DESC LIMIT ?1)
+           (SELECT * FROM messages WHERE kind <> {} ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
         kind::DELETED
     ))?;
@@ -514,6 +518,7 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         sent_at: row.get(6)?,
         author: row.get(7)?,
         edited_at: row.get(8)?,
+        reactions: row.get(9)?,
     }
     .into_item())
 }
@@ -656,6 +661,39 @@ fn commit_with(
                     }
                 }
             }
+            Write::React {
+                id,
+                emoji,
+                author,
+                address,
+                nonce,
+            } => {
+                let banned = bans.holds(Some(author.as_str()), address.as_deref());
+                let repeat = by_nonce(&tx, nonce.as_deref())?;
+                // Anyone may react to any message: no author to match.
+                match verdict(banned, repeat, live(&tx, *id)?, None) {
+                    Verdict::Answer(outcome) => outcome,
+                    Verdict::Go(room) => {
+                        let target = to_i64(*id);
+                        let stored: Option<String> = tx
+                            .prepare_cached("SELECT reactions FROM messages WHERE id = ?1")?
+                            .query_row([target], |row| row.get(0))?;
+                        match react(stored.as_deref(), emoji, author) {
+                            Err(why) => Outcome::Refused(why),
+                            Ok((set, _)) => {
+                                let set = stored_reactions(&set);
+                                tx.prepare_cached(
+                                    "UPDATE messages SET reactions = ?2 WHERE id = ?1",
+                                )?
+                                .execute(params![target, set])?;
+                                let mut event = Event::new(kind::REACTIONS, room, target, "", now);
+                                event.reactions = set;
+                                Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
+                            }
+                        }
+                    }
+                }
+            }
             Write::Ban { ban, purge } => {
                 let (what, value) = ban_row(ban);
                 tx.prepare_cached("INSERT OR IGNORE INTO bans (kind, value) VALUES (?1, ?2)")?
@@ -773,6 +811,7 @@ fn post_one(
         sent_at: now,
         author: post.author.clone(),
         edited_at: None,
+        reactions: None,
     }
     .into_item();
     items.push(message.clone());
@@ -815,9 +854,9 @@ fn live(
         .optional()
 }
 
-/// Removes message `id`'s text, sender, author and address (its row stays, kind 3, so its
-/// nonce still answers a retried post), drops the edit events that carried its text, and adds
-/// the delete event.
+/// Removes message `id`'s text, sender, author, address and reactions (its row stays, kind 3,
+/// so its nonce still answers a retried post), drops the edit and reactions events about it,
+/// and adds the delete event.
 fn delete_one(
     tx: &rusqlite::Transaction<'_>,
     id: u64,
@@ -829,21 +868,23 @@ fn delete_one(
     let target = to_i64(id);
     tx.prepare_cached(
         "UPDATE messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL WHERE id = ?1",
+           address = NULL, edited_at = NULL, reactions = NULL WHERE id = ?1",
     )?
     .execute([target])?;
-    tx.prepare_cached("DELETE FROM messages WHERE kind = 1 AND target = ?1")?
+    tx.prepare_cached("DELETE FROM messages WHERE kind IN (1, 4) AND target = ?1")?
         .execute([target])?;
     Event::new(kind::DELETE, room, target, "", now).insert(tx, nonce, items)
 }
 
-/// An edit or delete event, before it has its id.
+/// An edit, delete or reactions event, before it has its id.
 struct Event<'a> {
     kind: i64,
     room: String,
     target: i64,
     message: &'a str,
     at: i64,
+    /// A reactions event's new set, as stored.
+    reactions: Option<String>,
 }
 
 impl<'a> Event<'a> {
@@ -854,6 +895,7 @@ impl<'a> Event<'a> {
             target,
             message,
             at,
+            reactions: None,
         }
     }
 
@@ -865,15 +907,16 @@ impl<'a> Event<'a> {
     ) -> rusqlite::Result<ChatMessage> {
         let id = insert(
             tx,
-            "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce)
-             VALUES (?1, ?2, ?3, '', ?4, ?5, ?6)",
+            "INSERT INTO messages (room, kind, target, sender, message, sent_at, nonce, reactions)
+             VALUES (?1, ?2, ?3, '', ?4, ?5, ?6, ?7)",
             params![
                 self.room,
                 self.kind,
                 self.target,
                 self.message,
                 self.at,
-                nonce
+                nonce,
+                self.reactions
             ],
         )?;
         let event = StoredRow {
@@ -886,6 +929,7 @@ impl<'a> Event<'a> {
             sent_at: self.at,
             author: None,
             edited_at: None,
+            reactions: self.reactions,
         }
         .into_item();
         items.push(event.clone());

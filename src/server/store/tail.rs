@@ -12,9 +12,9 @@
 //! (`perf` showed that as a fifth of a 20-message sync), and writers never make syncs wait on
 //! serialisation.
 //!
-//! Edits and deletes are items of the log too, and the tail applies them as it takes them in:
-//! an edit changes its message's text (encoded again, under the lock: rare, and one message), a
-//! delete removes its message and the edit events that carried its text. So what the tail holds
+//! Edits, deletes and reactions are items of the log too, and the tail applies them as it takes
+//! them in: an edit changes its message's text and a reactions event its reactions (encoded
+//! again, under the lock: one message), a delete removes its message and the events about it. So what the tail holds
 //! is always the current state, as storage would answer it.
 
 use std::collections::{HashMap, VecDeque};
@@ -134,6 +134,20 @@ impl Inner {
             .ok()
     }
 
+    /// Changes held message `id` (if it is held) and encodes it again.
+    fn change(&mut self, id: u64, change: impl FnOnce(&mut ChatMessage)) {
+        let Some(at) = self.position(id) else {
+            return;
+        };
+        let held = &mut self.messages[at];
+        let mut message = held.message.clone();
+        change(&mut message);
+        match encode(&message) {
+            Ok(json) => *held = Held { message, json },
+            Err(err) => tracing::error!(error = %err, "encoding a changed message failed"),
+        }
+    }
+
     /// What an event does to the message it is about, if that is held.
     fn apply(&mut self, event: &ChatMessage) {
         let Some(target) = event.target else {
@@ -141,25 +155,20 @@ impl Inner {
         };
         match event.kind {
             Kind::Message => {}
-            Kind::Edit => {
-                let Some(at) = self.position(target) else {
-                    return;
-                };
-                let held = &mut self.messages[at];
-                let mut message = held.message.clone();
+            Kind::Edit => self.change(target, |message| {
                 message.message.clone_from(&event.message);
                 message.edited_at.clone_from(&event.edited_at);
-                match encode(&message) {
-                    Ok(json) => *held = Held { message, json },
-                    Err(err) => tracing::error!(error = %err, "encoding an edited message failed"),
-                }
-            }
+            }),
+            Kind::Reactions => self.change(target, |message| {
+                message.reactions.clone_from(&event.reactions);
+            }),
             Kind::Delete => {
                 if let Some(at) = self.position(target) {
                     self.messages.remove(at);
                 }
                 self.messages.retain(|held| {
-                    !(held.message.kind == Kind::Edit && held.message.target == Some(target))
+                    !(matches!(held.message.kind, Kind::Edit | Kind::Reactions)
+                        && held.message.target == Some(target))
                 });
             }
         }
