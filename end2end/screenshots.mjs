@@ -18,6 +18,7 @@ const post = (sender, message, room = "general", key) =>
 // The reader is Ana: her browser's key, so her messages are hers (Edit, Delete) on the page.
 const keys = { Ana: "screenshot-key-of-ana-0123456789", Ben: "screenshot-key-of-ben-0123456789" };
 let ana;
+const ids = [];
 for (const [sender, message] of [
   ["Ana", "Morning! Is the deploy still planned for 11?"],
   ["Ben", "Yes, after the migration check. I'll post here when it starts."],
@@ -29,8 +30,14 @@ for (const [sender, message] of [
   ["Ben", "@Ana the deploy checklist is at https://wiki.example.com/deploy."],
 ]) {
   const reply = await post(sender, message, "general", keys[sender]);
+  ids.push(reply.data.id);
   if (sender === "Ana") ana = reply.data;
 }
+// Reactions: Ben's 👍 on Ana's question, and Ana's own 🎉 (pressed on her page) and Ben's on the
+// check that passed.
+await ajax("react", { id: ids[0], emoji: "👍", key: keys.Ben });
+await ajax("react", { id: ids[3], emoji: "🎉", key: keys.Ana });
+await ajax("react", { id: ids[3], emoji: "🎉", key: keys.Ben });
 // One of Ana's messages edited: marked "(edited)".
 await ajax("edit", { id: ana.id, message: "Great. Shift+Enter gives a new line,\nlike this one.", key: keys.Ana });
 
@@ -94,6 +101,21 @@ for (const [colorScheme, width, height] of [
   await page.getByRole("list", { name: "Search results" }).getByRole("listitem").first().waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/chat-search-${colorScheme}-${width}.png` });
+  await context.close();
+}
+// Reacting: the menu of Add reaction open under Ben's message with the checklist.
+for (const [colorScheme, width, height] of [
+  ["light", 1280, 720],
+  ["dark", 360, 640],
+]) {
+  const { context, page } = await openAsAna(colorScheme, width, height);
+  const last = page.getByRole("log").locator("li", { hasText: "deploy checklist" });
+  await last.hover();
+  await last.getByRole("button", { name: "Add reaction" }).click();
+  await last.getByRole("menuitem", { name: "👍" }).waitFor();
+  await last.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-react-${colorScheme}-${width}.png` });
   await context.close();
 }
 // A link that carries another browser's key: the page asks before it switches.

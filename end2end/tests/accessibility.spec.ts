@@ -1,6 +1,6 @@
 // An accessibility scan of the chat page with axe-core, the engine behind most audit tools:
 // light and dark, desktop and phone widths, with messages of others (code among them) and of
-// one's own on it.
+// one's own on it, a reaction and the reaction menu.
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, test, unique } from "./helpers";
@@ -15,12 +15,20 @@ for (const colorScheme of ["light", "dark"] as const) {
       await page.setViewportSize({ width, height: 800 });
       // With inline code and a code block too long for its bubble (it scrolls sideways).
       const code = "```\n" + "a long line of a log ".repeat(12) + "\n```";
-      await postMessage(request, "Someone else", `${unique("a message of another")} with \`code\`:\n${code}`);
+      const other = unique("a message of another");
+      await postMessage(request, "Someone else", `${other} with \`code\`:\n${code}`);
       await openChat(page);
       await nameField(page).fill("Axe");
       const mine = unique("a message of mine");
       await say(page, mine);
       await expect(log(page).locator("li.mine", { hasText: mine })).toHaveCount(1);
+      // A reaction of one's own (pressed) on the other's message, and its menu open again.
+      const theirs = log(page).locator("li", { hasText: other });
+      await theirs.getByRole("button", { name: "Add reaction" }).click();
+      await theirs.getByRole("menuitem", { name: "🎉" }).click();
+      await expect(theirs.getByRole("button", { name: "🎉 1: you" })).toHaveAttribute("aria-pressed", "true");
+      await theirs.getByRole("button", { name: "Add reaction" }).click();
+      await expect(theirs.getByRole("menu", { name: "Add reaction" })).toBeVisible();
 
       const results = await new AxeBuilder({ page })
         .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])

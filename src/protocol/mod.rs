@@ -543,10 +543,18 @@ pub struct Reaction {
     pub authors: Vec<String>,
 }
 
+/// A reaction with a new emoji on a message that has [`MAX_REACTIONS`] already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyReactions;
+
 /// Toggles `author`'s reaction `emoji` in `set`: `Ok(true)` when it was added, `Ok(false)` when
-/// taken back (an emoji nobody has any more leaves the set), `Err(())` when it would be a new
+/// taken back (an emoji nobody has any more leaves the set), refused when it would be a new
 /// emoji beyond [`MAX_REACTIONS`].
-pub fn toggle_reaction(set: &mut Vec<Reaction>, emoji: &str, author: &str) -> Result<bool, ()> {
+pub fn toggle_reaction(
+    set: &mut Vec<Reaction>,
+    emoji: &str,
+    author: &str,
+) -> Result<bool, TooManyReactions> {
     match set.iter().position(|reaction| reaction.emoji == emoji) {
         Some(at) => {
             let authors = &mut set[at].authors;
@@ -561,7 +569,7 @@ pub fn toggle_reaction(set: &mut Vec<Reaction>, emoji: &str, author: &str) -> Re
                 Ok(true)
             }
         }
-        None if set.len() >= MAX_REACTIONS => Err(()),
+        None if set.len() >= MAX_REACTIONS => Err(TooManyReactions),
         None => {
             set.push(Reaction {
                 emoji: emoji.to_owned(),
@@ -952,7 +960,10 @@ mod tests {
             let emoji = char::from_u32(0x1F600 + n as u32).unwrap().to_string();
             assert_eq!(toggle_reaction(&mut full, &emoji, "ana"), Ok(true));
         }
-        assert_eq!(toggle_reaction(&mut full, "🎉", "ana"), Err(()));
+        assert_eq!(
+            toggle_reaction(&mut full, "🎉", "ana"),
+            Err(TooManyReactions)
+        );
         assert_eq!(toggle_reaction(&mut full, "😀", "ben"), Ok(true));
         assert_eq!(toggle_reaction(&mut full, "😁", "ana"), Ok(false));
         assert_eq!(

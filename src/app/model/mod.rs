@@ -5,8 +5,8 @@
 //! - [`log`]: the room's messages and the lines the view draws; [`rooms`]: unread counting;
 //!   [`outbox`]: the queue of what was written and its record in localStorage; [`poll`]: when
 //!   to poll; [`tabs`]: what the tabs of one browser tell each other; [`notify`]: what
-//!   notifies; [`identity`]: the key link; [`markup`] (with [`links`]), [`mentions`], [`search`]: text;
-//!   [`page`]: what a page starts from.
+//!   notifies; [`identity`]: the key link; [`reactions`]: what a reaction says; [`markup`]
+//!   (with [`links`]), [`mentions`], [`search`]: text; [`page`]: what a page starts from.
 
 pub mod identity;
 pub mod links;
@@ -17,6 +17,7 @@ pub mod notify;
 pub mod outbox;
 pub mod page;
 pub mod poll;
+pub mod reactions;
 pub mod rooms;
 pub mod search;
 pub mod tabs;

@@ -1,5 +1,5 @@
-//! Changing what was said: editing and deleting one's own messages, and the operator deleting
-//! anyone's and banning an author with all their messages. Each goes to the server at once (not
+//! Changing what was said: editing and deleting one's own messages, reacting to anyone's, and
+//! the operator deleting anyone's and banning an author with all their messages. Each goes to the server at once (not
 //! through the outbox: it changes what others see, so it should not happen later unseen); on
 //! success the page syncs, so the change shows here as on every other page; a refusal says why.
 
@@ -10,7 +10,7 @@ use super::ChatState;
 use crate::app::model::log::find;
 use crate::app::platform::{self, Reply};
 use crate::protocol::{
-    BanRequest, ClientEnvelope, DeleteRequest, EditRequest, Outcome, ServerEnvelope,
+    BanRequest, ClientEnvelope, DeleteRequest, EditRequest, Outcome, ReactRequest, ServerEnvelope,
 };
 
 impl ChatState {
@@ -67,6 +67,16 @@ impl ChatState {
         }));
     }
 
+    /// Toggles this browser's reaction `emoji` on message `id`.
+    pub fn react(self, id: u64, emoji: &str) {
+        self.change(ClientEnvelope::React(ReactRequest {
+            id,
+            emoji: emoji.to_owned(),
+            key: self.key(),
+            nonce: Some(platform::new_nonce()),
+        }));
+    }
+
     /// The operator bans the author of message `id` and deletes all their messages, after
     /// asking.
     pub fn ban_author_of(self, id: u64) {
@@ -86,7 +96,7 @@ impl ChatState {
         }
     }
 
-    /// Sends an edit, a delete or a ban, and says how it went.
+    /// Sends an edit, a delete, a reaction or a ban, and says how it went.
     fn change(self, envelope: ClientEnvelope) {
         spawn_local(async move {
             let exchange = platform::post(&envelope).await;

@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use super::lazy::{Lazy, lazy_view};
 use crate::app::model::log::{Body, Line, LineKey};
 use crate::app::model::markup::{self, Part};
+use crate::app::model::reactions;
 use crate::app::platform;
 use crate::app::state::{ChatState, use_chat};
 use crate::protocol::ChatMessage;
@@ -75,6 +76,10 @@ pub fn Row(key: LineKey) -> impl IntoView {
         LineKey::Pending(_) => None,
     };
     let line = Memo::new(move |_| chat.line(&key));
+    let tools = Tools {
+        reacting: RwSignal::new(false),
+        opener: NodeRef::new(),
+    };
     let editing =
         Memo::new(move |_| line.with(|line| line.as_ref().is_some_and(|l| l.look.editing)));
     let classes = move || {
@@ -116,7 +121,7 @@ pub fn Row(key: LineKey) -> impl IntoView {
         >
             {move || {
                 let me = chat.me.get();
-                line.get().map(|line| drawn(chat, line, me))
+                line.get().map(|line| drawn(chat, line, me, tools))
             }}
             {editor}
         </li>
@@ -132,17 +137,27 @@ fn text_of(line: Option<&Line>) -> String {
     }
 }
 
+/// A stored line's tools (`Add reaction`) and what they open, kept by the row: a change of the
+/// line (a reaction arriving) leaves an open menu open.
+#[derive(Clone, Copy)]
+struct Tools {
+    /// Whether the reaction menu is open.
+    reacting: RwSignal<bool>,
+    /// `Add reaction`, which gets the focus back when the menu closes.
+    opener: NodeRef<leptos::html::Button>,
+}
+
 /// The line as it is now: the day heading before it and the `New messages` marker, then its
 /// bubble (`me`: this browser's fingerprint, shown on the outbox's lines).
-fn drawn(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
+fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
     let day = line.look.day.clone();
     let marker = line.look.marker;
     view! {
         {day.map(|day| view! { <h2 class="day">{day}</h2> })}
         {marker.then(|| view! { <div class="marker" role="separator" aria-label="New messages"></div> })}
         <div class="bubble">
-            {head(line.clone(), me)}
-            {below(chat, line)}
+            {head(line.clone(), me.clone())}
+            {below(chat, line, me, tools)}
         </div>
     }
 }
@@ -198,17 +213,31 @@ fn time_link(message: &ChatMessage, local: bool) -> impl IntoView + use<> {
     }
 }
 
-/// What follows the text: a stored message's `(edited)` and buttons (the stylesheet shows
-/// each where it applies), or a refused one's reason, `Retry` and `Discard`. These stay while a
-/// retry is on its way (then `Retry` is unavailable), so the one a keyboard pressed keeps the
-/// focus.
-fn below(chat: ChatState, line: Line) -> impl IntoView {
+/// What follows the text: a stored message's reactions, `(edited)` and buttons (the stylesheet
+/// shows each where it applies; `Add reaction` on hover and focus) and the reaction menu when
+/// open, or a refused one's reason, `Retry` and `Discard`. These stay while a retry is on its
+/// way (then `Retry` is unavailable), so the one a keyboard pressed keeps the focus.
+fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
     match line.body {
         Body::Stored(message) => {
             let id = message.id;
             Either::Left(view! {
+                {reactions(chat, &message, me.as_deref())}
                 <div class="actions">
                     {message.edited_at.is_some().then(|| view! { <span class="edited">"(edited)"</span> })}
+                    <span class="tools">
+                        <button
+                            type="button"
+                            class="react"
+                            node_ref=tools.opener
+                            aria-label="Add reaction"
+                            aria-haspopup="menu"
+                            aria-expanded=move || if tools.reacting.get() { "true" } else { "false" }
+                            on:click=move |_| tools.reacting.update(|open| *open = !*open)
+                        >
+                            "+☺"
+                        </button>
+                    </span>
                     <button type="button" class="edit" aria-label="Edit message" on:click=move |_| chat.edit(id)>
                         "Edit"
                     </button>
@@ -219,6 +248,12 @@ fn below(chat: ChatState, line: Line) -> impl IntoView {
                         "Ban author"
                     </button>
                 </div>
+                {move || {
+                    tools.reacting.get().then(|| {
+                        let load = move || reaction_menu(id, tools.reacting, tools.opener);
+                        view! { <Lazy load=load what="reactions"/> }
+                    })
+                }}
             })
         }
         Body::Pending(pending) => {
@@ -243,6 +278,127 @@ fn below(chat: ChatState, line: Line) -> impl IntoView {
                 }
             }))
         }
+    }
+}
+
+/// A stored message's reactions: a button each (`👍 3`), pressed when one of them is the
+/// reader's (`me`), named for who reacted; pressing it toggles the reader's.
+fn reactions(chat: ChatState, message: &ChatMessage, me: Option<&str>) -> impl IntoView + use<> {
+    let id = message.id;
+    let buttons = message
+        .reactions
+        .iter()
+        .map(|reaction| {
+            let label = chat.messages.with_untracked(|kept| {
+                reactions::label(reaction, me, |author| reactions::name_of(kept, author))
+            });
+            let pressed = if reactions::is_mine(reaction, me) {
+                "true"
+            } else {
+                "false"
+            };
+            let emoji = reaction.emoji.clone();
+            let shown = reaction.emoji.clone();
+            let count = reaction.authors.len();
+            view! {
+                <button
+                    type="button"
+                    class="reaction"
+                    aria-pressed=pressed
+                    aria-label=label
+                    on:click=move |_| chat.react(id, &emoji)
+                >
+                    <span class="emoji">{shown}</span>
+                    " "
+                    {count}
+                </button>
+            }
+        })
+        .collect_view();
+    (!message.reactions.is_empty()).then(|| view! { <div class="reactions">{buttons}</div> })
+}
+
+lazy_view! {
+    /// The emoji `Add reaction` offers, as a menu that has the focus: the arrow keys (and Home,
+    /// End) move it, Enter or a click reacts, Escape closes it; each gives the focus back to
+    /// the button. Tab, or a click elsewhere, closes it too.
+    fn reaction_menu(id: u64, open: RwSignal<bool>, opener: NodeRef<leptos::html::Button>) -> AnyView {
+        use leptos::wasm_bindgen::JsCast;
+        let chat = use_chat();
+        let menu = NodeRef::<leptos::html::Div>::new();
+        let items: [NodeRef<leptos::html::Button>; reactions::CHOICES.len()] =
+            std::array::from_fn(|_| NodeRef::new());
+        let active = RwSignal::new(0_usize);
+        Effect::new(move |_| {
+            if let Some(item) = items[active.get()].get() {
+                let _ = item.focus();
+            }
+        });
+        let close = move || {
+            open.set(false);
+            if let Some(button) = opener.get_untracked() {
+                let _ = button.focus();
+            }
+        };
+        let count = reactions::CHOICES.len();
+        let keys = move |ev: leptos::ev::KeyboardEvent| {
+            let at = active.get_untracked();
+            let next = match ev.key().as_str() {
+                "ArrowRight" | "ArrowDown" => (at + 1) % count,
+                "ArrowLeft" | "ArrowUp" => (at + count - 1) % count,
+                "Home" => 0,
+                "End" => count - 1,
+                "Escape" => {
+                    ev.prevent_default();
+                    close();
+                    return;
+                }
+                _ => return,
+            };
+            ev.prevent_default();
+            active.set(next);
+        };
+        // The focus left the menu: closed, unless it went to the button, whose click closes it.
+        let left = move |ev: leptos::ev::FocusEvent| {
+            let to = ev.related_target();
+            let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
+            let inside = menu.get_untracked().is_some_and(|menu| menu.contains(node));
+            let to_opener = opener.get_untracked().is_some_and(|button| {
+                to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
+            });
+            if !inside && !to_opener {
+                open.set(false);
+            }
+        };
+        let choices = reactions::CHOICES.iter().enumerate().map(|(at, emoji)| {
+            view! {
+                <button
+                    type="button"
+                    role="menuitem"
+                    node_ref=items[at]
+                    tabindex=move || if active.get() == at { "0" } else { "-1" }
+                    on:click=move |_| {
+                        chat.react(id, emoji);
+                        close();
+                    }
+                >
+                    {*emoji}
+                </button>
+            }
+        });
+        view! {
+            <div
+                class="reaction-menu"
+                role="menu"
+                aria-label="Add reaction"
+                node_ref=menu
+                on:keydown=keys
+                on:focusout=left
+            >
+                {choices.collect_view()}
+            </div>
+        }
+        .into_any()
     }
 }
 

@@ -396,7 +396,7 @@ pub(crate) fn react(
     let mut set = reactions_of(stored);
     match toggle_reaction(&mut set, emoji, author) {
         Ok(added) => Ok((set, added)),
-        Err(()) => Err(Refusal::TooManyReactions),
+        Err(crate::protocol::TooManyReactions) => Err(Refusal::TooManyReactions),
     }
 }
 
