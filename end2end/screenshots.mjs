@@ -33,6 +33,8 @@ for (const [sender, message] of [
   ids.push(reply.data.id);
   if (sender === "Ana") ana = reply.data;
 }
+// A reply of Ana's that quotes Ben's estimate.
+await ajax("message", { sender: "Ana", message: "Perfect, I'll plan around that.", key: keys.Ana, reply_to: ids[2] });
 // Reactions: Ben's 👍 on Ana's question, and Ana's own 🎉 (pressed on her page) and Ben's on the
 // check that passed.
 await ajax("react", { id: ids[0], emoji: "👍", key: keys.Ben });
@@ -64,6 +66,9 @@ for (const colorScheme of ["light", "dark"]) {
     [360, 640],
   ]) {
     const { context, page } = await openAsAna(colorScheme, width, height);
+    // Writing an answer to Ben's checklist: "Replying to Ben" above the box.
+    const checklist = page.getByRole("log").locator("li", { hasText: "deploy checklist" });
+    await checklist.getByRole("button", { name: "Reply" }).click();
     await page.getByRole("textbox", { name: "Message", exact: true }).fill("On my way");
     // News in another room while the page is open: its link counts it.
     await post("Dev", `Build ${colorScheme}-${width} is green`, "dev");

@@ -1,8 +1,9 @@
-//! Identity, edits, deletes, reactions and moderation through the real router, on the backend
-//! the fixture opens (SQLite here; `scripts/test` runs this file over PostgreSQL too): keys and
-//! their fingerprints, edit, delete and reactions events on the one id sequence (and the seed's
-//! clients, who never see them), every refusal in its order (400, then 403, then 404, then
-//! 409), retries with a nonce, bans by author and by address with and without purge.
+//! Identity, edits, deletes, reactions, replies and moderation through the real router, on the
+//! backend the fixture opens (SQLite here; `scripts/test` runs this file over PostgreSQL too):
+//! keys and their fingerprints, edit, delete and reactions events on the one id sequence (and
+//! the seed's clients, who never see them), replies that quote the current text, every refusal
+//! in its order (400, then 403, then 404, then 409), retries with a nonce, bans by author and by
+//! address with and without purge.
 
 mod common;
 
@@ -31,6 +32,8 @@ impl Chat {
     async fn new() -> Self {
         let mut fx = Fixture::new().await;
         fx.state.identity = Arc::new(Identity::new(fx.store.secret(), Some(ADMIN)));
+        // A second room, for replies across rooms.
+        fx.state.rooms = Arc::new(ajax_chat::server::rooms::Rooms::parse("dev").unwrap());
         let router = fx.router();
         Self { fx, router }
     }
@@ -709,4 +712,136 @@ async fn reactions_are_refused_in_order_and_retries_toggle_nothing_again() {
     );
     chat.expect(react(id, "👍", Some(ANN), None), StatusCode::NOT_FOUND)
         .await;
+}
+
+/// A reply of `text` to `to` in `room` (with `key`), as a `message` envelope.
+fn reply(to: Value, room: &str, text: &str, key: Option<&str>) -> Value {
+    let mut data = json!({"sender": "Ben", "message": text, "room": room, "reply_to": to});
+    if let Some(key) = key {
+        data["key"] = json!(key);
+    }
+    json!({"type": "message", "data": data})
+}
+
+#[tokio::test]
+async fn replies_quote_the_current_text_of_a_message_of_their_room() {
+    let chat = Chat::new().await;
+    let long = format!("{}é and more after the quote", "a".repeat(139));
+    let (id, ann) = chat.post(Some(ANN), &long).await;
+    let (_, elsewhere) = chat
+        .call(json!({"type": "message", "data": {"sender": "Ana", "message": "in dev", "room": "dev"}}))
+        .await;
+    let in_dev = elsewhere["data"]["id"].as_u64().unwrap();
+
+    // Refusals: 400 malformed; 404 unknown, an event, another room's; nothing stored.
+    let before = chat.sync(0, true).await.len();
+    for bad in [json!(0), json!(-1), json!("42"), json!(1.5)] {
+        chat.expect(reply(bad, "general", "re", None), StatusCode::BAD_REQUEST)
+            .await;
+    }
+    chat.expect(
+        reply(json!(999), "general", "re", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    chat.expect(
+        reply(json!(in_dev), "general", "re", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let reacted = chat
+        .expect(react(id, "👍", Some(BOB), None), StatusCode::OK)
+        .await;
+    let event = reacted["data"]["id"].as_u64().unwrap();
+    chat.expect(
+        reply(json!(event), "general", "re", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(
+        chat.sync(0, true).await.len(),
+        before + 1,
+        "only the reaction"
+    );
+
+    // A reply quotes exactly the first 140 scalar values of the text, with sender and author.
+    let (_, answer) = chat
+        .call(reply(json!(id), "general", "agreed", Some(BOB)))
+        .await;
+    let answer = answer["data"]["id"].as_u64().expect("stored");
+    let quote = |text: &str| json!({"id": id, "sender": "Ana", "author": ann, "message": text});
+    let first_140: String = long.chars().take(140).collect();
+    assert!(first_140.ends_with('é'));
+    assert_eq!(
+        item(&chat.sync(0, true).await, answer)["reply_to"],
+        quote(&first_140)
+    );
+    assert_eq!(
+        item(&chat.sync(0, false).await, answer)["reply_to"],
+        quote(&first_140)
+    );
+    assert_eq!(
+        item(&chat.history().await, answer)["reply_to"],
+        quote(&first_140)
+    );
+    // A message that answers nothing has no such field.
+    assert!(item(&chat.history().await, id).get("reply_to").is_none());
+
+    // An edit of the quoted message: every reply quotes the new text, also those before it.
+    let edit = json!({"type": "edit", "data": {"id": id, "message": "short now", "key": ANN}});
+    chat.expect(edit, StatusCode::OK).await;
+    let (_, later) = chat.call(reply(json!(id), "general", "me too", None)).await;
+    let later = later["data"]["id"].as_u64().unwrap();
+    let items = chat.sync(0, true).await;
+    assert_eq!(item(&items, answer)["reply_to"], quote("short now"));
+    assert_eq!(item(&items, later)["reply_to"], quote("short now"));
+    // Storage holds what memory answers: a second instance reads it from the database.
+    let reopened = ajax_chat::server::store::open(&chat.fx.url).await.unwrap();
+    let rooms = ["general".to_owned(), "dev".to_owned()];
+    let from_storage = reopened.since(&rooms, 0, 1000, true).await.unwrap();
+    reopened.close().await;
+    let from_memory = chat
+        .call(json!({"type": "sync", "data": {"last_message": 0, "rooms": ["general", "dev"]}}))
+        .await
+        .1;
+    assert_eq!(
+        serde_json::to_value(&from_storage).unwrap(),
+        from_memory["data"]
+    );
+
+    // Deleted: the replies say exactly that, and it cannot be answered any more.
+    let delete = json!({"type": "delete", "data": {"id": id, "key": ANN}});
+    chat.expect(delete, StatusCode::OK).await;
+    let items = chat.sync(0, true).await;
+    for reply_id in [answer, later] {
+        assert_eq!(
+            item(&items, reply_id)["reply_to"],
+            json!({"id": id, "deleted": true})
+        );
+    }
+    assert!(
+        !chat.stored_anywhere("short now").await,
+        "the quote went with the text"
+    );
+    chat.expect(
+        reply(json!(id), "general", "late", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // A retry of a reply is answered like the first try, even with its message gone since.
+    let first = chat
+        .expect(
+            json!({"type": "message", "data": {"sender": "B", "message": "r", "reply_to": answer, "nonce": "reply-nonce-1"}}),
+            StatusCode::OK,
+        )
+        .await;
+    let delete = json!({"type": "delete", "data": {"id": answer, "key": BOB}});
+    chat.expect(delete, StatusCode::OK).await;
+    let retry = chat
+        .expect(
+            json!({"type": "message", "data": {"sender": "B", "message": "r", "reply_to": answer, "nonce": "reply-nonce-1"}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(first, retry);
 }

@@ -61,6 +61,7 @@ fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
         nonce: None,
         room: None,
         key: None,
+        reply_to: None,
     }
     .validate(&Limits::default())
     .expect("a valid message")

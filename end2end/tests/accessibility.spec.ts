@@ -1,6 +1,6 @@
 // An accessibility scan of the chat page with axe-core, the engine behind most audit tools:
 // light and dark, desktop and phone widths, with messages of others (code among them) and of
-// one's own on it, a reaction and the reaction menu.
+// one's own on it, a reaction and the reaction menu, a reply and the reply bar.
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, test, unique } from "./helpers";
@@ -23,10 +23,17 @@ for (const colorScheme of ["light", "dark"] as const) {
       await say(page, mine);
       await expect(log(page).locator("li.mine", { hasText: mine })).toHaveCount(1);
       // A reaction of one's own (pressed) on the other's message, and its menu open again.
-      const theirs = log(page).locator("li", { hasText: other });
+      const theirs = log(page).locator("li:not(.mine)", { hasText: other });
       await theirs.getByRole("button", { name: "Add reaction" }).click();
       await theirs.getByRole("menuitem", { name: "🎉" }).click();
       await expect(theirs.getByRole("button", { name: "🎉 1: you" })).toHaveAttribute("aria-pressed", "true");
+      // A reply of one's own that quotes it, and the reply bar open over the box.
+      await theirs.getByRole("button", { name: "Reply" }).click();
+      const answer = unique("an answer");
+      await say(page, answer);
+      await expect(log(page).locator("li.mine", { hasText: answer }).locator(".quote")).toContainText(other);
+      await theirs.getByRole("button", { name: "Reply" }).click();
+      await expect(page.getByRole("button", { name: "Cancel reply" })).toBeVisible();
       await theirs.getByRole("button", { name: "Add reaction" }).click();
       await expect(theirs.getByRole("menu", { name: "Add reaction" })).toBeVisible();
 

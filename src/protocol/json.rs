@@ -13,8 +13,8 @@
 //! client's platform layer), under `cargo test` a `serde_json::Value`.
 
 use super::{
-    Ban, ChatMessage, ClientEnvelope, Kind, Outcome, Reaction, RoomIds, RoomInfo, ServerEnvelope,
-    Status,
+    Ban, ChatMessage, ClientEnvelope, Kind, Outcome, Quote, Reaction, RoomIds, RoomInfo,
+    ServerEnvelope, Status,
 };
 
 /// The largest whole number a JSON number holds exactly in a browser (2^53 - 1): ids and
@@ -135,6 +135,25 @@ impl<T: Encode> Encode for [T] {
     }
 }
 
+impl Encode for Quote {
+    /// As its `Serialize` writes it (the outbox keeps the quote of a reply it has not sent).
+    fn encode(&self, json: &mut JsonWriter) {
+        json.object(|json| {
+            json.field("id", &self.id);
+            if !self.sender.is_empty() {
+                json.field("sender", &self.sender);
+            }
+            json.maybe("author", &self.author);
+            if !self.message.is_empty() {
+                json.field("message", &self.message);
+            }
+            if self.deleted {
+                json.field("deleted", &true);
+            }
+        });
+    }
+}
+
 impl<T: Encode> Encode for Vec<T> {
     fn encode(&self, json: &mut JsonWriter) {
         self.as_slice().encode(json);
@@ -187,6 +206,7 @@ impl Encode for Data<'_> {
                 json.maybe("nonce", &post.nonce);
                 json.maybe("room", &post.room);
                 json.maybe("key", &post.key);
+                json.maybe("reply_to", &post.reply_to);
             }
             ClientEnvelope::Sync(sync) => {
                 json.field("last_message", &sync.last_message);
@@ -422,7 +442,21 @@ impl Decode for ChatMessage {
             sent_at: fields.or_default("sent_at")?,
             author: fields.maybe("author")?,
             edited_at: fields.maybe("edited_at")?,
+            reply_to: fields.maybe("reply_to")?,
             reactions: fields.or_default("reactions")?,
+        })
+    }
+}
+
+impl Decode for Quote {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        let fields = Fields::of(value, "Quote");
+        Ok(Quote {
+            id: fields.need("id")?,
+            sender: fields.or_default("sender")?,
+            author: fields.maybe("author")?,
+            message: fields.or_default("message")?,
+            deleted: fields.or_default("deleted")?,
         })
     }
 }
@@ -537,6 +571,18 @@ pub mod tests {
         proptest::collection::vec(reaction, 0..3)
     }
 
+    pub fn quote() -> impl Strategy<Value = Quote> {
+        (id(), text(), maybe_text(), text(), any::<bool>()).prop_map(
+            |(id, sender, author, message, deleted)| Quote {
+                id,
+                sender,
+                author,
+                message,
+                deleted,
+            },
+        )
+    }
+
     pub fn message() -> impl Strategy<Value = ChatMessage> {
         (
             (
@@ -550,13 +596,18 @@ pub mod tests {
                 ],
             ),
             (proptest::option::of(id()), text(), text(), text()),
-            (maybe_text(), maybe_text(), reactions()),
+            (
+                maybe_text(),
+                maybe_text(),
+                proptest::option::of(quote()),
+                reactions(),
+            ),
         )
             .prop_map(
                 |(
                     (id, room, kind),
                     (target, sender, message, sent_at),
-                    (author, edited_at, reactions),
+                    (author, edited_at, reply_to, reactions),
                 )| {
                     ChatMessage {
                         id,
@@ -568,6 +619,7 @@ pub mod tests {
                         sent_at,
                         author,
                         edited_at,
+                        reply_to,
                         reactions,
                     }
                 },
@@ -636,15 +688,20 @@ pub mod tests {
 
     pub fn client_envelope() -> impl Strategy<Value = ClientEnvelope> {
         prop_oneof![
-            (text(), text(), maybe_text(), maybe_text(), maybe_text()).prop_map(
-                |(sender, message, nonce, room, key)| ClientEnvelope::Message(PostMessage {
-                    sender,
-                    message,
-                    nonce,
-                    room,
-                    key,
-                })
-            ),
+            (
+                (text(), text(), maybe_text()),
+                (maybe_text(), maybe_text(), maybe_id())
+            )
+                .prop_map(|((sender, message, nonce), (room, key, reply_to))| {
+                    ClientEnvelope::Message(PostMessage {
+                        sender,
+                        message,
+                        nonce,
+                        room,
+                        key,
+                        reply_to,
+                    })
+                }),
             (
                 id(),
                 proptest::option::of(proptest::collection::vec(text(), 0..4)),
@@ -747,6 +804,12 @@ pub mod tests {
         fn room_ids_are_written_and_read_as_serde_does(ids in room_ids()) {
             prop_assert_eq!(to_json(&ids), serde_json::to_string(&ids).unwrap());
             prop_assert_eq!(through_serde(&ids), Ok(ids));
+        }
+
+        #[test]
+        fn quotes_are_written_and_read_as_serde_does(quote in quote()) {
+            prop_assert_eq!(to_json(&quote), serde_json::to_string(&quote).unwrap());
+            prop_assert_eq!(through_serde(&quote), Ok(quote));
         }
 
         #[test]

@@ -188,6 +188,9 @@ pub struct PostMessage {
     /// fingerprint the server derives from it, and only that key can edit or delete it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The earlier message of the same room this one answers: its items then quote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
 }
 
 /// The `data` of a client's `edit` envelope.
@@ -530,10 +533,72 @@ pub struct ChatMessage {
     /// When it was last edited (a message), or when this edit was made (an edit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
+    /// The message a reply answers, as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Quote>,
     /// A message's reactions (or, in a `reactions` event, the whole new set): each emoji in the
     /// order it was first added, with its authors in the order they reacted. Left out when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+}
+
+/// Most Unicode scalar values of a message's text that a reply quotes.
+pub const QUOTE_CHARS: usize = 140;
+
+/// What a reply carries of the message it answers, as that message is now: its id, sender,
+/// author and the first [`QUOTE_CHARS`] of its current text (no ellipsis); once it is deleted,
+/// exactly its id and `"deleted": true`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl Quote {
+    /// The quote of `message` as it is now.
+    pub fn of(message: &ChatMessage) -> Self {
+        Self {
+            id: message.id,
+            sender: message.sender.clone(),
+            author: message.author.clone(),
+            message: quoted(&message.message),
+            deleted: false,
+        }
+    }
+
+    /// The quote of message `id` once it is deleted.
+    pub fn deleted(id: u64) -> Self {
+        Self {
+            id,
+            deleted: true,
+            ..Self::default()
+        }
+    }
+
+    /// What an event about the quoted message does to this quote: an edit puts in its new text,
+    /// a delete leaves only the id.
+    pub fn follow(&mut self, event: &ChatMessage) {
+        if event.target != Some(self.id) || self.deleted {
+            return;
+        }
+        match event.kind {
+            Kind::Edit => self.message = quoted(&event.message),
+            Kind::Delete => *self = Self::deleted(self.id),
+            Kind::Message | Kind::Reactions => {}
+        }
+    }
+}
+
+/// The first [`QUOTE_CHARS`] scalar values of `text`.
+pub fn quoted(text: &str) -> String {
+    text.chars().take(QUOTE_CHARS).collect()
 }
 
 /// One emoji on a message, and the fingerprints that reacted with it.
@@ -667,6 +732,8 @@ pub struct ValidMessage {
     /// The client's address, kept so that a ban of it can purge its messages; the server
     /// fills it in.
     pub address: Option<String>,
+    /// The message it answers (checked by storage: a live message of the same room).
+    pub reply_to: Option<u64>,
 }
 
 /// Shortest and longest idempotency key, in characters.
@@ -713,6 +780,9 @@ impl PostMessage {
         if let Some(key) = &self.key {
             check_key(key)?;
         }
+        if self.reply_to == Some(0) {
+            return Err(Invalid("data.reply_to: must be at least 1".into()));
+        }
         Ok(ValidMessage {
             room: room.to_owned(),
             sender: sender.to_owned(),
@@ -720,6 +790,7 @@ impl PostMessage {
             nonce: self.nonce.clone(),
             author: None,
             address: None,
+            reply_to: self.reply_to,
         })
     }
 }
@@ -874,6 +945,7 @@ mod tests {
             nonce: None,
             room: None,
             key: None,
+            reply_to: None,
         };
         let ok = post("  \u{2003}ann\n", " hi ").validate(&limits).unwrap();
         assert_eq!(ok.sender, "ann");
@@ -971,5 +1043,40 @@ mod tests {
             Ok(true),
             "a place came free"
         );
+    }
+
+    #[test]
+    fn a_quote_follows_the_quoted_message() {
+        let text = format!("{}é tail", "a".repeat(QUOTE_CHARS - 1));
+        let quoted_message = ChatMessage {
+            id: 42,
+            sender: "Ana".into(),
+            author: Some("aaaaaaaa".into()),
+            message: text,
+            ..ChatMessage::default()
+        };
+        let mut quote = Quote::of(&quoted_message);
+        assert_eq!(quote.message.chars().count(), QUOTE_CHARS);
+        assert!(quote.message.ends_with('é'), "scalar values, no ellipsis");
+        let event = |kind, target, message: &str| ChatMessage {
+            kind,
+            target: Some(target),
+            message: message.into(),
+            ..ChatMessage::default()
+        };
+        quote.follow(&event(Kind::Edit, 41, "not this one"));
+        quote.follow(&event(Kind::Edit, 42, "fixed"));
+        assert_eq!(quote.message, "fixed");
+        assert_eq!(
+            serde_json::to_value(&quote).unwrap(),
+            json!({"id": 42, "sender": "Ana", "author": "aaaaaaaa", "message": "fixed"})
+        );
+        quote.follow(&event(Kind::Delete, 42, ""));
+        assert_eq!(
+            serde_json::to_value(&quote).unwrap(),
+            json!({"id": 42, "deleted": true})
+        );
+        quote.follow(&event(Kind::Edit, 42, "after the delete"));
+        assert_eq!(quote, Quote::deleted(42));
     }
 }

@@ -160,7 +160,9 @@ async fn message(
         .map(|key| state.identity.fingerprint(key));
     valid.address = address_of(client);
     let author = valid.author.clone();
-    let stored = stored(state.store.write(Write::Post(valid)).await?, 0)?;
+    // The only message a post can miss is the one it replies to.
+    let answered = valid.reply_to.unwrap_or_default();
+    let stored = stored(state.store.write(Write::Post(valid)).await?, answered)?;
     tracing::debug!(id = stored.id, room = stored.room, "message stored");
     done(Status {
         id: Some(stored.id),

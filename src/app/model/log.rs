@@ -40,9 +40,17 @@ pub fn merge(kept: &mut Vec<ChatMessage>, incoming: Vec<ChatMessage>, from_top: 
 }
 
 /// Applies edit, delete and reactions events to the messages they are about, where those are
-/// kept.
+/// kept, and to the quotes of the kept replies to them.
 pub fn apply(kept: &mut Vec<ChatMessage>, events: Vec<ChatMessage>) {
     for event in events {
+        if matches!(event.kind, Kind::Edit | Kind::Delete) {
+            for quote in kept
+                .iter_mut()
+                .filter_map(|message| message.reply_to.as_mut())
+            {
+                quote.follow(&event);
+            }
+        }
         let Some(at) = event
             .target
             .and_then(|target| kept.binary_search_by_key(&target, |m| m.id).ok())
@@ -306,6 +314,49 @@ mod tests {
     }
 
     #[test]
+    fn reactions_replace_the_set_and_replies_follow_what_they_quote() {
+        let quoting = |id, of: &ChatMessage| ChatMessage {
+            reply_to: Some(crate::protocol::Quote::of(of)),
+            ..message(id)
+        };
+        let mut kept = vec![message(1), message(2)];
+        kept.push(quoting(3, &kept[0]));
+        kept.push(quoting(4, &kept[1]));
+        let reactions = vec![crate::protocol::Reaction {
+            emoji: "👍".into(),
+            authors: vec!["aaaaaaaa".into()],
+        }];
+        let event = |id, kind, target, text: &str| ChatMessage {
+            id,
+            kind,
+            target: Some(target),
+            message: text.into(),
+            reactions: if kind == Kind::Reactions {
+                reactions.clone()
+            } else {
+                Vec::new()
+            },
+            ..ChatMessage::default()
+        };
+        apply(
+            &mut kept,
+            vec![
+                event(5, Kind::Edit, 1, "edited"),
+                event(6, Kind::Delete, 2, ""),
+                event(7, Kind::Reactions, 3, ""),
+            ],
+        );
+        assert_eq!(ids(&kept), [1, 3, 4]);
+        assert_eq!(kept[1].reply_to.as_ref().unwrap().message, "edited");
+        assert_eq!(kept[1].reactions, reactions);
+        assert_eq!(
+            kept[2].reply_to,
+            Some(crate::protocol::Quote::deleted(2)),
+            "a reply to a deleted message says so"
+        );
+    }
+
+    #[test]
     fn epoch_seconds_of_rfc3339() {
         assert_eq!(epoch_secs("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(epoch_secs("2000-03-01T00:00:01.5Z"), Some(951_868_801));
@@ -376,6 +427,7 @@ mod tests {
             room: "general".into(),
             sender: "ann".into(),
             message: "on its way".into(),
+            reply_to: None,
             state: State::Sending,
         };
         let lines = lines(&messages, &[&waiting], &Reader::default());

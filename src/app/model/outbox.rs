@@ -17,7 +17,7 @@
 //! (arrays of five strings) are read once and written back as a record.
 
 use crate::protocol::json::{Decode, Encode, Fields, JsonValue, JsonWriter, Unreadable};
-use crate::protocol::{ChatMessage, Outcome, ServerEnvelope};
+use crate::protocol::{ChatMessage, Outcome, Quote, ServerEnvelope};
 
 /// How many nonces of sent or discarded messages a tab remembers, so as not to write another
 /// tab's stale copy of them back.
@@ -45,6 +45,8 @@ pub struct Pending {
     pub room: String,
     pub sender: String,
     pub message: String,
+    /// The message it answers, as it was quoted when it was written.
+    pub reply_to: Option<Quote>,
     pub state: State,
 }
 
@@ -313,6 +315,7 @@ impl Encode for Pending {
             json.field("room", &self.room);
             json.field("sender", &self.sender);
             json.field("message", &self.message);
+            json.maybe("reply_to", &self.reply_to);
             if let State::Refused(reason) = &self.state {
                 json.field("refusal", reason);
             }
@@ -328,6 +331,7 @@ impl Decode for Pending {
             room: fields.need("room")?,
             sender: fields.need("sender")?,
             message: fields.need("message")?,
+            reply_to: fields.maybe("reply_to")?,
             state: match fields.maybe::<String>("refusal")? {
                 Some(reason) => State::Refused(reason),
                 None => State::Sending,
@@ -393,6 +397,7 @@ fn first_release_row<J: JsonValue>(row: &J) -> Option<Pending> {
         room,
         sender,
         message,
+        reply_to: None,
         state: if reason.is_empty() {
             State::Sending
         } else {
@@ -405,7 +410,7 @@ fn first_release_row<J: JsonValue>(row: &J) -> Option<Pending> {
 mod tests {
     use super::*;
     use crate::protocol::Status;
-    use crate::protocol::json::tests::text;
+    use crate::protocol::json::tests::{quote, text};
     use crate::protocol::json::to_json;
     use proptest::prelude::*;
 
@@ -415,6 +420,7 @@ mod tests {
             room: "general".into(),
             sender: "ann".into(),
             message: format!("text of {nonce}"),
+            reply_to: None,
             state,
         }
     }
@@ -596,6 +602,7 @@ mod tests {
                     room: "general".into(),
                     sender: "Tess".into(),
                     message: "written in a tunnel ☂".into(),
+                    reply_to: None,
                     state: State::Sending,
                 },
                 Pending {
@@ -603,6 +610,7 @@ mod tests {
                     room: "dev".into(),
                     sender: "Big Ben".into(),
                     message: "too long".into(),
+                    reply_to: None,
                     state: State::Refused(
                         "request body too large: at most 65536 bytes allowed".into()
                     ),
@@ -634,12 +642,22 @@ mod tests {
     proptest! {
         #[test]
         fn a_record_reads_back_what_it_wrote(
-            items in proptest::collection::vec((text(), text(), text(), text(), kept_state()), 0..5)
+            items in proptest::collection::vec(
+                ((text(), text(), text(), text()), proptest::option::of(quote()), kept_state()),
+                0..5,
+            )
         ) {
             let record = Record(
                 items
                     .into_iter()
-                    .map(|(nonce, room, sender, message, state)| Pending { nonce, room, sender, message, state })
+                    .map(|((nonce, room, sender, message), reply_to, state)| Pending {
+                        nonce,
+                        room,
+                        sender,
+                        message,
+                        reply_to,
+                        state,
+                    })
                     .collect(),
             );
             let json: serde_json::Value = serde_json::from_str(&to_json(&record)).unwrap();

@@ -25,7 +25,7 @@ use super::model::outbox::Queue;
 use super::model::page::PageState;
 use super::model::rooms::Room;
 use super::platform;
-use crate::protocol::ChatMessage;
+use crate::protocol::{ChatMessage, Quote};
 
 pub use notifications::Notifications;
 pub use sending::Unsent;
@@ -96,6 +96,8 @@ pub struct ChatState {
     pub admin: RwSignal<Option<String>>,
     /// The message being edited.
     pub editing: RwSignal<Option<u64>>,
+    /// The message the next one sent answers (`Reply`), as it is quoted.
+    pub replying: RwSignal<Option<Quote>>,
     /// The messages written here that the server has not stored yet.
     pub outbox: RwSignal<Queue>,
     pub connection: RwSignal<Connection>,
@@ -171,6 +173,7 @@ impl ChatState {
             visible: RwSignal::new(true),
             admin: RwSignal::new(None),
             editing,
+            replying: RwSignal::new(None),
             outbox,
             connection: RwSignal::new(Connection::Connected),
             notifications: Notifications::new(),

@@ -86,8 +86,23 @@ impl ChatState {
         self.focus.set(None);
         self.marker.set(None);
         self.editing.set(None);
+        // A reply answers a message of its own room.
+        self.replying.set(None);
         self.loaded.set(false);
         self.load(None, had_unread.then_some(seen), 1);
+    }
+
+    /// Shows message `id` if it is on the page: scrolled to and marked, as a permalink marks
+    /// it. Whether it was there.
+    pub fn show_message(self, id: u64) -> bool {
+        let here = self
+            .messages
+            .with_untracked(|kept| crate::app::model::log::find(kept, id).is_some());
+        if here {
+            self.focus.set(Some(id));
+            platform::scroll_to(&format!("m{id}"));
+        }
+        here
     }
 
     /// The room shown at its newest messages (`Jump to newest`).

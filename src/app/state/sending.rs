@@ -5,13 +5,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::{ChatState, Connection};
+use crate::app::model::log::find;
 use crate::app::model::outbox::{
     Pending, Queue, Record, Reply, State, classify, is_later_version, merge_kept,
 };
 use crate::app::model::poll::backoff_ms;
 use crate::app::platform::{self, Timer};
 use crate::protocol::json::to_json;
-use crate::protocol::{ClientEnvelope, PostMessage};
+use crate::protocol::{ClientEnvelope, PostMessage, Quote};
 
 const OUTBOX_KEY: &str = "chat.outbox";
 /// Where an outbox record that could not be read is kept, untouched.
@@ -132,12 +133,29 @@ impl ChatState {
             room: self.room.get_untracked(),
             sender,
             message,
+            reply_to: self.replying.get_untracked(),
             state: State::Sending,
         };
+        self.replying.set(None);
         self.outbox.update(|queue| queue.items.push(pending));
         self.save_outbox();
         self.flush();
         Ok(())
+    }
+
+    /// `Reply` on message `id`: the next message sent answers it (quoted above the box).
+    pub fn reply(self, id: u64) {
+        let quote = self
+            .messages
+            .with_untracked(|kept| find(kept, id).map(Quote::of));
+        if quote.is_some() {
+            self.replying.set(quote);
+        }
+    }
+
+    /// `Cancel reply`: the next message answers nothing.
+    pub fn cancel_reply(self) {
+        self.replying.set(None);
     }
 
     /// `Retry` of a refused message, with the name typed now.
@@ -185,6 +203,7 @@ impl ChatState {
             nonce: Some(next.nonce.clone()),
             room: Some(next.room),
             key: self.key(),
+            reply_to: next.reply_to.map(|quote| quote.id),
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Message(post)).await;

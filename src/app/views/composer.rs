@@ -6,6 +6,8 @@
 //! one straight away. A refusal shows in the message's line, and its reason in the element with
 //! role "alert" here. `@` and the start of a name offers the names seen recently in the room
 //! (arrow keys, Enter or Tab, Escape); the list's code loads the first time `@` is typed.
+//! After `Reply` on a message, `Replying to <name>` and its text show above the box, with
+//! `Cancel reply` (or Escape), and the box has the focus.
 
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
@@ -72,6 +74,15 @@ pub fn Composer() -> impl IntoView {
         draft.set(text);
         typed.update(|count| *count = count.wrapping_add(1));
     };
+    // `Reply` puts the focus here, to write the answer.
+    let area = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if chat.replying.with(Option::is_some)
+            && let Some(area) = area.get_untracked()
+        {
+            let _ = area.focus();
+        }
+    });
     let on_keydown = move |ev: KeyboardEvent| {
         let composing = ev.is_composing();
         if let Some(offered) = suggest.get_untracked() {
@@ -88,6 +99,9 @@ pub fn Composer() -> impl IntoView {
         if ev.key() == "Enter" && !ev.shift_key() && !composing {
             ev.prevent_default();
             submit();
+        } else if ev.key() == "Escape" && chat.replying.with_untracked(Option::is_some) {
+            ev.prevent_default();
+            chat.cancel_reply();
         }
     };
     let active = move || {
@@ -114,6 +128,21 @@ pub fn Composer() -> impl IntoView {
                     on:input=move |ev| chat.set_name(event_target_value(&ev))
                 />
             </div>
+            {move || {
+                chat.replying.get().map(|quote| {
+                    view! {
+                        <div class="replying">
+                            <p>
+                                <span class="replying-to">"Replying to " {quote.sender}</span>
+                                <span class="quote-text">{quote.message}</span>
+                            </p>
+                            <button type="button" on:click=move |_| chat.cancel_reply()>
+                                "Cancel reply"
+                            </button>
+                        </div>
+                    }
+                })
+            }}
             <div class="message-row">
                 <label for=MESSAGE_ID class="visually-hidden">"Message"</label>
                 <p id=HINT_ID class="visually-hidden">"Enter sends, Shift+Enter starts a new line"</p>
@@ -127,6 +156,7 @@ pub fn Composer() -> impl IntoView {
                         })
                 }}
                 <textarea
+                    node_ref=area
                     id=MESSAGE_ID
                     rows="2"
                     placeholder="Write a message…"

@@ -94,6 +94,14 @@ pub fn MessageList() -> impl IntoView {
         }
         waiting
     });
+    // The reply bar above the box takes room from the log: a reader at the bottom stays there.
+    // (Not at first: a permalink's page starts where its message is.)
+    Effect::new(move |first: Option<()>| {
+        chat.replying.track();
+        if first.is_some() && at_bottom.get_value() {
+            request_animation_frame(scroll_to_bottom);
+        }
+    });
     let on_scroll = move |_| {
         if let Some(list) = list.get_untracked() {
             let top = list.scroll_top();

@@ -19,7 +19,7 @@ use crate::app::model::markup::{self, Part};
 use crate::app::model::reactions;
 use crate::app::platform;
 use crate::app::state::{ChatState, use_chat};
-use crate::protocol::ChatMessage;
+use crate::protocol::{ChatMessage, Quote};
 
 /// A message's text as [`markup::parts`] draws it: text nodes, `<a>` for its URLs, `<code>`
 /// for inline code and a [`CodeBlock`] for each block. Never HTML from the text, and the same
@@ -156,24 +156,31 @@ fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
         {day.map(|day| view! { <h2 class="day">{day}</h2> })}
         {marker.then(|| view! { <div class="marker" role="separator" aria-label="New messages"></div> })}
         <div class="bubble">
-            {head(line.clone(), me.clone())}
+            {head(chat, line.clone(), me.clone())}
             {below(chat, line, me, tools)}
         </div>
     }
 }
 
 /// The sender, the fingerprint (`me`, for the outbox's), the time (a stored message's
-/// permalink) or the outbox's state, and the text (hidden while it is edited).
-fn head(line: Line, me: Option<String>) -> impl IntoView {
-    let (sender, author, text, when) = match line.body {
+/// permalink) or the outbox's state, the message it answers, and the text (hidden while it is
+/// edited).
+fn head(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
+    let (sender, author, text, when, quote) = match line.body {
         Body::Stored(message) => {
             let when = Either::Left(time_link(&message, line.look.local));
-            (message.sender, message.author, message.message, when)
+            let quote = message
+                .reply_to
+                .map(|quote| quoted(chat, &message.room, quote));
+            (message.sender, message.author, message.message, when, quote)
         }
         Body::Pending(pending) => {
             let state = pending.shown().0;
             let when = Either::Right(view! { <span class="state">{state}</span> });
-            (pending.sender, me, pending.message, when)
+            let quote = pending
+                .reply_to
+                .map(|quote| quoted(chat, &pending.room, quote));
+            (pending.sender, me, pending.message, when, quote)
         }
     };
     let anonymous = author.is_none();
@@ -186,9 +193,34 @@ fn head(line: Line, me: Option<String>) -> impl IntoView {
             </span>
             {when}
         </div>
+        {quote}
         // A block, not a paragraph: a paragraph cannot hold a code block's `<pre>`.
         <div class="text" hidden=line.look.editing>{rich_text(&text)}</div>
     }
+}
+
+/// The message a reply answers, above its text: a link to its permalink that scrolls to it and
+/// marks it when it is on the page; once it is deleted, only a note that it was.
+fn quoted(chat: ChatState, room: &str, quote: Quote) -> impl IntoView + use<> {
+    if quote.deleted {
+        return Either::Right(
+            view! { <p class="quote deleted">"Replying to a deleted message"</p> },
+        );
+    }
+    let id = quote.id;
+    let jump = move |ev: leptos::ev::MouseEvent| {
+        if chat.show_message(id) {
+            ev.prevent_default();
+        }
+    };
+    Either::Left(view! {
+        <a class="quote" href=format!("/r/{room}/{id}") on:click=jump>
+            <span class="visually-hidden">"In reply to "</span>
+            <span class="quote-sender">{quote.sender}</span>
+            <span class="visually-hidden">": "</span>
+            <span class="quote-text">{quote.message}</span>
+        </a>
+    })
 }
 
 /// A stored message's time of day, linking to its permalink. The server does not know the
@@ -236,6 +268,9 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
                             on:click=move |_| tools.reacting.update(|open| *open = !*open)
                         >
                             "+☺"
+                        </button>
+                        <button type="button" class="reply" aria-label="Reply" on:click=move |_| chat.reply(id)>
+                            "↩"
                         </button>
                     </span>
                     <button type="button" class="edit" aria-label="Edit message" on:click=move |_| chat.edit(id)>

@@ -38,7 +38,7 @@ pub use sqlite::{SqliteBackend, SqliteError};
 pub use tail::{RoomFilter, encode};
 
 use crate::protocol::{
-    Ban, ChatMessage, Reaction, RoomIds, RoomInfo, ValidMessage, toggle_reaction,
+    Ban, ChatMessage, Quote, Reaction, RoomIds, RoomInfo, ValidMessage, quoted, toggle_reaction,
 };
 
 /// A message as JSON, encoded once when it entered the tail and shared by every reply that
@@ -114,7 +114,9 @@ pub enum Actor {
     Admin,
 }
 
-/// What became of one [`Write`].
+/// What became of one [`Write`]. (Large beside its other variants, and fine so: one lives for
+/// the span of a write's answer, and boxing the message would allocate once more per post.)
+#[expect(clippy::large_enum_variant, reason = "short-lived; see above")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A post's message (new, or the first copy of a repeated nonce), or an edit's or delete's
@@ -142,6 +144,7 @@ pub enum Refusal {
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
+#[expect(clippy::large_enum_variant, reason = "short-lived, as `Outcome`")]
 pub(crate) enum Verdict {
     Go(String),
     Answer(Outcome),
@@ -420,6 +423,41 @@ fn reactions_of(stored: Option<&str>) -> Vec<Reaction> {
     })
 }
 
+/// A row as a reply would quote it, as both backends read it.
+pub(crate) struct QuotedRow {
+    pub room: String,
+    pub kind: i64,
+    pub sender: String,
+    pub author: Option<String>,
+    pub text: String,
+}
+
+/// The quote a reply to message `id` in `room` carries, from the row of `id`: only a live
+/// message of the same room can be answered.
+pub(crate) fn quote_for(id: u64, room: &str, row: Option<QuotedRow>) -> Option<Quote> {
+    let row = row?;
+    (row.kind == kind::MESSAGE && row.room == room).then(|| Quote {
+        id,
+        sender: row.sender,
+        author: row.author,
+        message: quoted(&row.text),
+        deleted: false,
+    })
+}
+
+/// A quote as the backends store it, on each reply: JSON, rewritten when the quoted message is
+/// edited or deleted, so that a read of a reply needs no join.
+pub(crate) fn stored_quote(quote: &Quote) -> String {
+    serde_json::to_string(quote).unwrap_or_default()
+}
+
+/// The quote stored as [`stored_quote`] wrote it.
+fn quote_of(json: &str) -> Option<Quote> {
+    serde_json::from_str(json)
+        .inspect_err(|err| tracing::error!(error = %err, "a stored quote is not readable"))
+        .ok()
+}
+
 /// What to answer a `react` that stored `event`: whether its author's reaction is in the set
 /// now (for a retry, the set as the first try left it).
 pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
@@ -431,7 +469,7 @@ pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
 
 /// The columns every read of the log selects, in this order, for [`StoredRow`].
 pub(crate) const COLUMNS: &str =
-    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions";
+    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions, reply_to";
 
 /// One row of the log as both backends read it ([`COLUMNS`]).
 pub(crate) struct StoredRow {
@@ -446,6 +484,8 @@ pub(crate) struct StoredRow {
     pub edited_at: Option<i64>,
     /// A message's reactions, or a reactions event's new set ([`stored_reactions`]).
     pub reactions: Option<String>,
+    /// A reply's quote of the message it answers, kept current ([`stored_quote`]).
+    pub reply_to: Option<String>,
 }
 
 impl StoredRow {
@@ -488,6 +528,7 @@ impl StoredRow {
                 sent_at: format_micros(self.sent_at),
                 author: self.author,
                 edited_at: self.edited_at.map(format_micros),
+                reply_to: self.reply_to.as_deref().and_then(quote_of),
                 reactions: reactions_of(self.reactions.as_deref()),
             },
         }

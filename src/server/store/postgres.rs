@@ -27,10 +27,10 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write, ban_of,
-    ban_row, kind, now_micros, react, stored_reactions, verdict,
+    Actor, Backend, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow, Verdict, Write,
+    ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote, stored_reactions, verdict,
 };
-use crate::protocol::{Ban, ChatMessage, ValidMessage};
+use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
 const POOL_SIZE: usize = 8;
@@ -79,11 +79,14 @@ const MIGRATIONS: &[&str] = &[
     // Reactions: a message's current set and a reactions event's new one, as JSON text (as in
     // SQLite; writers hold the write lock, so a toggle reads and writes a set alone).
     "ALTER TABLE chat_messages ADD COLUMN reactions TEXT;",
+    // Replies: the id a reply answers (indexed, for rewriting quotes) and its quote as JSON.
+    "ALTER TABLE chat_messages ADD COLUMN reply_id BIGINT, ADD COLUMN reply_to TEXT;
+    CREATE INDEX chat_messages_by_reply ON chat_messages (reply_id) WHERE reply_id IS NOT NULL;",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
-const COLS: &str =
-    "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at, reactions";
+const COLS: &str = "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
+    reactions, reply_to";
 
 /// Inserts one post unless its author or address is banned or its nonce is already stored, and
 /// returns the stored row (with `true` when it is new); no row: banned. Statements of one
@@ -93,28 +96,29 @@ const INSERT: &str = "WITH banned AS (
         WHERE (kind = 'author' AND value = $6) OR (kind = 'address' AND value = $7)
     ), earlier AS (
         SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions
+          reactions, reply_to
         FROM chat_messages WHERE nonce = $4 AND NOT EXISTS (SELECT 1 FROM banned)
     ), inserted AS (
-        INSERT INTO chat_messages (sender, message, sent_at, nonce, room, author, address)
-        SELECT $1, $2, $3, $4, $5, $6, $7
+        INSERT INTO chat_messages
+          (sender, message, sent_at, nonce, room, author, address, reply_id, reply_to)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
         WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM banned)
         RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions
+          reactions, reply_to
     )
     SELECT *, true FROM inserted UNION ALL SELECT *, false FROM earlier";
 const SINCE: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
+    edited_at, reactions, reply_to FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
     ORDER BY id LIMIT $2";
 const SINCE_IN: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
+    edited_at, reactions, reply_to FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
     AND kind <> 3 ORDER BY id LIMIT $3";
 const HISTORY: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
+    edited_at, reactions, reply_to FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
       ORDER BY id DESC LIMIT $3) AS page
     ORDER BY id";
 const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions FROM
+    edited_at, reactions, reply_to FROM
       (SELECT * FROM chat_messages WHERE kind <> 3 ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
@@ -123,7 +127,7 @@ const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
 /// Search, in two steps (see [`PostgresBackend::search`]): first the newest [`SEARCH_WINDOW`]
 /// messages, read backwards by id and filtered...
 const SEARCH_RECENT: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions FROM
+    author, edited_at, reactions, reply_to FROM
       (SELECT * FROM chat_messages WHERE id < $2 ORDER BY id DESC LIMIT $5) AS recent
     WHERE words @@ to_tsquery('simple', $1) AND room = ANY($3)
     ORDER BY id DESC LIMIT $4";
@@ -135,7 +139,7 @@ const SEARCH_FLOOR: &str =
 /// poorly how many rows match a `tsquery`, and for words it thinks common but that are rare
 /// that walk reads the whole table (200 ms on 1,000,000 messages, measured).
 const SEARCH_OLDER: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions FROM chat_messages
+    author, edited_at, reactions, reply_to FROM chat_messages
     WHERE words @@ to_tsquery('simple', $1) AND id < $2 AND room = ANY($3)
     ORDER BY id + 0 DESC LIMIT $4";
 /// How many of the newest messages a search reads before it turns to the index.
@@ -242,14 +246,16 @@ impl Backend for PostgresBackend {
             let mut done = Committed::default();
             let mut rest = batch.as_slice();
             while !rest.is_empty() {
-                // A run of posts goes together (pipelined), executed in order; the rarer edits,
-                // deletes and bans one at a time.
+                // A run of posts goes together (pipelined), executed in order; the rarer
+                // replies, edits, deletes and bans one at a time.
                 let posts = rest
                     .iter()
-                    .take_while(|write| matches!(write, Write::Post(_)))
+                    .take_while(
+                        |write| matches!(write, Write::Post(post) if post.reply_to.is_none()),
+                    )
                     .count();
                 if posts == 0 {
-                    let outcome = moderate(&tx, &rest[0], now, &mut done.items).await?;
+                    let outcome = moderate(&tx, &insert, &rest[0], now, &mut done.items).await?;
                     done.outcomes.push(outcome);
                     rest = &rest[1..];
                     continue;
@@ -261,7 +267,9 @@ impl Backend for PostgresBackend {
                         _ => None,
                     })
                     .collect();
-                let params: Vec<[&(dyn ToSql + Sync); 7]> = run
+                // Not replies: no quote.
+                let (no_reply, no_quote): (Option<i64>, Option<String>) = (None, None);
+                let params: Vec<[&(dyn ToSql + Sync); 9]> = run
                     .iter()
                     .map(|post| {
                         [
@@ -272,22 +280,15 @@ impl Backend for PostgresBackend {
                             &post.room,
                             &post.author,
                             &post.address,
+                            &no_reply,
+                            &no_quote,
                         ]
                     })
                     .collect();
                 let answers =
                     try_join_all(params.iter().map(|params| tx.query(&insert, params))).await?;
                 for rows in answers {
-                    let outcome = match rows.first() {
-                        None => Outcome::Refused(Refusal::Banned),
-                        Some(row) => {
-                            let message = row_to_message(row)?;
-                            if row.try_get::<_, bool>(10)? {
-                                done.items.push(message.clone());
-                            }
-                            Outcome::Stored(message)
-                        }
-                    };
+                    let outcome = inserted(&rows, &mut done.items)?;
                     done.outcomes.push(outcome);
                 }
                 rest = &rest[posts..];
@@ -496,20 +497,62 @@ fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
         author: row.try_get(7)?,
         edited_at: row.try_get(8)?,
         reactions: row.try_get(9)?,
+        reply_to: row.try_get(10)?,
     }
     .into_item())
 }
 
-/// An edit, delete, ban or unban, in the write transaction (see SQLite's `commit` for the same
-/// rules: a ban refuses first, then a repeated nonce answers, then the message must exist).
+/// What [`INSERT`] answered: the stored message (new ones also to `items`), or none: banned.
+fn inserted(rows: &[Row], items: &mut Vec<ChatMessage>) -> Result<Outcome, tokio_postgres::Error> {
+    Ok(match rows.first() {
+        None => Outcome::Refused(Refusal::Banned),
+        Some(row) => {
+            let message = row_to_message(row)?;
+            if row.try_get::<_, bool>(11)? {
+                items.push(message.clone());
+            }
+            Outcome::Stored(message)
+        }
+    })
+}
+
+/// A reply, an edit, delete, ban or unban, in the write transaction (see SQLite's `commit` for
+/// the same rules: a ban refuses first, then a repeated nonce answers, then the message must
+/// exist).
 async fn moderate(
     tx: &tokio_postgres::Transaction<'_>,
+    insert: &tokio_postgres::Statement,
     write: &Write,
     now: i64,
     items: &mut Vec<ChatMessage>,
 ) -> Result<Outcome, tokio_postgres::Error> {
     Ok(match write {
-        Write::Post(_) => unreachable!("posts are committed in runs"),
+        Write::Post(post) => {
+            if banned(tx, post.author.as_deref(), post.address.as_deref()).await? {
+                return Ok(Outcome::Refused(Refusal::Banned));
+            }
+            if let Some(first) = by_nonce(tx, post.nonce.as_deref()).await? {
+                return Ok(Outcome::Stored(first));
+            }
+            // A reply answers a live message of its own room.
+            let target = post.reply_to.unwrap_or_default();
+            let Some(quote) = quote_for(target, &post.room, quotable(tx, target).await?) else {
+                return Ok(Outcome::Refused(Refusal::NoSuchMessage));
+            };
+            let (reply_id, quote) = (Some(to_i64(target)), Some(stored_quote(&quote)));
+            let params: [&(dyn ToSql + Sync); 9] = [
+                &post.sender,
+                &post.message,
+                &now,
+                &post.nonce,
+                &post.room,
+                &post.author,
+                &post.address,
+                &reply_id,
+                &quote,
+            ];
+            inserted(&tx.query(insert, &params).await?, items)?
+        }
         Write::Edit {
             id,
             message,
@@ -528,6 +571,7 @@ async fn moderate(
                         &[&target, message, &now],
                     )
                     .await?;
+                    requote(tx, *id, Some(message)).await?;
                     let event = (kind::EDIT, room, target, message.as_str());
                     Outcome::Stored(insert_event(tx, event, None, nonce, now, items).await?)
                 }
@@ -666,6 +710,57 @@ async fn live(
     }
 }
 
+/// Message `id` as a reply would quote it.
+async fn quotable(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: u64,
+) -> Result<Option<QuotedRow>, tokio_postgres::Error> {
+    let sql = "SELECT room, kind::BIGINT, sender, author, message FROM chat_messages WHERE id = $1";
+    match tx.query_opt(sql, &[&to_i64(id)]).await? {
+        Some(row) => Ok(Some(QuotedRow {
+            room: row.try_get(0)?,
+            kind: row.try_get(1)?,
+            sender: row.try_get(2)?,
+            author: row.try_get(3)?,
+            text: row.try_get(4)?,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// Rewrites the quotes of message `id` in its replies: its new text, or (`None`) deleted.
+async fn requote(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: u64,
+    text: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    let target = to_i64(id);
+    let quote = match text {
+        Some(text) => {
+            let row = tx
+                .query_one(
+                    "SELECT sender, author FROM chat_messages WHERE id = $1",
+                    &[&target],
+                )
+                .await?;
+            Quote {
+                id,
+                sender: row.try_get(0)?,
+                author: row.try_get(1)?,
+                message: quoted(text),
+                deleted: false,
+            }
+        }
+        None => Quote::deleted(id),
+    };
+    tx.execute(
+        "UPDATE chat_messages SET reply_to = $2 WHERE reply_id = $1 AND kind = 0",
+        &[&target, &stored_quote(&quote)],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn delete_one(
     tx: &tokio_postgres::Transaction<'_>,
     id: u64,
@@ -677,10 +772,12 @@ async fn delete_one(
     let target = to_i64(id);
     tx.execute(
         "UPDATE chat_messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL, reactions = NULL WHERE id = $1",
+           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL
+         WHERE id = $1",
         &[&target],
     )
     .await?;
+    requote(tx, id, None).await?;
     tx.execute(
         "DELETE FROM chat_messages WHERE kind IN (1, 4) AND target = $1",
         &[&target],
@@ -728,6 +825,7 @@ async fn insert_event(
         author: None,
         edited_at: None,
         reactions,
+        reply_to: None,
     }
     .into_item();
     items.push(event.clone());

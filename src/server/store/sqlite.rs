@@ -17,10 +17,11 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, COLUMNS, Committed, Outcome, Refusal, RoomFilter, StoredRow, Verdict, Write,
-    ban_of, ban_row, kind, now_micros, react, stored_reactions, verdict,
+    Actor, Backend, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
+    Verdict, Write, ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote,
+    stored_reactions, verdict,
 };
-use crate::protocol::{Ban, ChatMessage, ValidMessage};
+use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
 /// Read-only connections open at once; more readers wait for one.
 const READERS: usize = 4;
@@ -85,6 +86,11 @@ const MIGRATIONS: &[&str] = &[
     // (`store::stored_reactions`). The one writer reads and writes a message's set in its
     // transaction, so no toggle is lost; a read of a message carries its set without a join.
     "ALTER TABLE messages ADD COLUMN reactions TEXT;",
+    // Replies: the id a reply answers (indexed: an edit or delete of it rewrites its replies'
+    // quotes) and the quote itself as JSON (`store::stored_quote`), kept current by the writer.
+    "ALTER TABLE messages ADD COLUMN reply_id INTEGER;
+     ALTER TABLE messages ADD COLUMN reply_to TEXT;
+     CREATE INDEX messages_by_reply ON messages (reply_id) WHERE reply_id IS NOT NULL;",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -519,6 +525,7 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         author: row.get(7)?,
         edited_at: row.get(8)?,
         reactions: row.get(9)?,
+        reply_to: row.get(10)?,
     }
     .into_item())
 }
@@ -637,6 +644,7 @@ fn commit_with(
                             "UPDATE messages SET message = ?2, edited_at = ?3 WHERE id = ?1",
                         )?
                         .execute(params![target, message, now])?;
+                        requote(&tx, *id, Some(message))?;
                         let event = Event::new(kind::EDIT, room, target, message, now);
                         Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
                     }
@@ -783,14 +791,23 @@ fn post_one(
     if let Some(first) = by_nonce(tx, post.nonce.as_deref())? {
         return Ok(Outcome::Stored(first));
     }
+    // A reply answers a live message of its own room.
+    let quote = match post.reply_to {
+        None => None,
+        Some(target) => match quote_for(target, &post.room, quotable(tx, target)?) {
+            Some(quote) => Some(stored_quote(&quote)),
+            None => return Ok(Outcome::Refused(Refusal::NoSuchMessage)),
+        },
+    };
     // `OR ROLLBACK`: a failing insert fails the whole batch anyway (and cannot fail on the
     // nonce, looked up just above by the only writer), so SQLite need not keep a statement
     // journal to undo just this statement: under `ABORT` it copied every page the insert
     // touched (the row, five indexes, `sqlite_sequence`) first, 5 % of the writer's time.
     let id = insert(
         tx,
-        "INSERT OR ROLLBACK INTO messages (room, sender, message, sent_at, nonce, author, address)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR ROLLBACK INTO messages
+           (room, sender, message, sent_at, nonce, author, address, reply_id, reply_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             post.room,
             post.sender,
@@ -798,7 +815,9 @@ fn post_one(
             now,
             post.nonce,
             post.author,
-            post.address
+            post.address,
+            post.reply_to.map(to_i64),
+            quote
         ],
     )?;
     let message = StoredRow {
@@ -812,6 +831,7 @@ fn post_one(
         author: post.author.clone(),
         edited_at: None,
         reactions: None,
+        reply_to: quote,
     }
     .into_item();
     items.push(message.clone());
@@ -844,6 +864,44 @@ fn by_nonce(
         .optional()
 }
 
+/// Message `id` as a reply would quote it.
+fn quotable(tx: &rusqlite::Transaction<'_>, id: u64) -> rusqlite::Result<Option<QuotedRow>> {
+    tx.prepare_cached("SELECT room, kind, sender, author, message FROM messages WHERE id = ?1")?
+        .query_row([to_i64(id)], |row| {
+            Ok(QuotedRow {
+                room: row.get(0)?,
+                kind: row.get(1)?,
+                sender: row.get(2)?,
+                author: row.get(3)?,
+                text: row.get(4)?,
+            })
+        })
+        .optional()
+}
+
+/// Rewrites the quotes of message `id` in its replies: its new text, or (`None`) deleted.
+fn requote(tx: &rusqlite::Transaction<'_>, id: u64, text: Option<&str>) -> rusqlite::Result<()> {
+    let target = to_i64(id);
+    let quote = match text {
+        Some(text) => {
+            let (sender, author) = tx
+                .prepare_cached("SELECT sender, author FROM messages WHERE id = ?1")?
+                .query_row([target], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Quote {
+                id,
+                sender,
+                author,
+                message: quoted(text),
+                deleted: false,
+            }
+        }
+        None => Quote::deleted(id),
+    };
+    tx.prepare_cached("UPDATE messages SET reply_to = ?2 WHERE reply_id = ?1 AND kind = 0")?
+        .execute(params![target, stored_quote(&quote)])?;
+    Ok(())
+}
+
 /// Message `id`'s room and author, if it is a message that is not deleted.
 fn live(
     tx: &rusqlite::Transaction<'_>,
@@ -854,9 +912,9 @@ fn live(
         .optional()
 }
 
-/// Removes message `id`'s text, sender, author, address and reactions (its row stays, kind 3,
-/// so its nonce still answers a retried post), drops the edit and reactions events about it,
-/// and adds the delete event.
+/// Removes message `id`'s text, sender, author, address, reactions and quote (its row stays,
+/// kind 3, so its nonce still answers a retried post), drops the edit and reactions events
+/// about it, marks it deleted in its replies' quotes, and adds the delete event.
 fn delete_one(
     tx: &rusqlite::Transaction<'_>,
     id: u64,
@@ -868,9 +926,11 @@ fn delete_one(
     let target = to_i64(id);
     tx.prepare_cached(
         "UPDATE messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL, reactions = NULL WHERE id = ?1",
+           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL
+         WHERE id = ?1",
     )?
     .execute([target])?;
+    requote(tx, id, None)?;
     tx.prepare_cached("DELETE FROM messages WHERE kind IN (1, 4) AND target = ?1")?
         .execute([target])?;
     Event::new(kind::DELETE, room, target, "", now).insert(tx, nonce, items)
@@ -930,6 +990,7 @@ impl<'a> Event<'a> {
             author: None,
             edited_at: None,
             reactions: self.reactions,
+            reply_to: None,
         }
         .into_item();
         items.push(event.clone());

@@ -14,7 +14,8 @@
 //!
 //! Edits, deletes and reactions are items of the log too, and the tail applies them as it takes
 //! them in: an edit changes its message's text and a reactions event its reactions (encoded
-//! again, under the lock: one message), a delete removes its message and the events about it. So what the tail holds
+//! again, under the lock: one message), a delete removes its message and the events about it;
+//! an edit or delete also changes the quotes of the replies to its message. So what the tail holds
 //! is always the current state, as storage would answer it.
 
 use std::collections::{HashMap, VecDeque};
@@ -148,11 +149,32 @@ impl Inner {
         }
     }
 
-    /// What an event does to the message it is about, if that is held.
+    /// What an event does to the message it is about, if that is held, and to the quotes of
+    /// the held replies to it.
     fn apply(&mut self, event: &ChatMessage) {
         let Some(target) = event.target else {
             return;
         };
+        if matches!(event.kind, Kind::Edit | Kind::Delete) {
+            let replies: Vec<u64> = self
+                .messages
+                .iter()
+                .filter(|held| {
+                    held.message
+                        .reply_to
+                        .as_ref()
+                        .is_some_and(|q| q.id == target)
+                })
+                .map(|held| held.message.id)
+                .collect();
+            for reply in replies {
+                self.change(reply, |message| {
+                    if let Some(quote) = &mut message.reply_to {
+                        quote.follow(event);
+                    }
+                });
+            }
+        }
         match event.kind {
             Kind::Message => {}
             Kind::Edit => self.change(target, |message| {
