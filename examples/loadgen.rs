@@ -116,6 +116,12 @@ struct Args {
     /// p99 ratio beside the throughput's).
     #[arg(long)]
     idle_only: bool,
+    /// Only the idle sync and the newest-20 sync, in turns with the ceiling, on a chat whose
+    /// newest messages carry reactions and replies, on one whose messages carry neither, and on
+    /// one of plain messages as long as the rich (`--rounds`, at least three): what the
+    /// conversation's fields cost a sync.
+    #[arg(long)]
+    rich_only: bool,
     /// Rounds of each long-poll scenario, the bare long-poll server and the chat taking turns
     /// (the ratios are the median of the rounds'); one with `--smoke`.
     #[arg(long, default_value_t = 2)]
@@ -171,6 +177,9 @@ fn main() -> Result<(), Error> {
     }
     if args.idle_only {
         return runtime.block_on(in_turns(&args, Turns::IdleSync));
+    }
+    if args.rich_only {
+        return runtime.block_on(rich_in_turns(&args));
     }
     if args.long_poll_only {
         let runs = runtime.block_on(long_polling(&args))?;
@@ -636,20 +645,25 @@ impl Expect {
             && match self {
                 Expect::EmptySync => text == r#"{"type":"sync","data":[]}"#,
                 Expect::Sync(count) => {
-                    text.starts_with(r#"{"type":"sync","data":["#)
-                        && text.matches(r#"{"id":"#).count() == count
+                    text.starts_with(r#"{"type":"sync","data":["#) && items(text) == count
                 }
                 Expect::History(count) => {
-                    text.starts_with(r#"{"type":"history","data":["#)
-                        && text.matches(r#"{"id":"#).count() == count
+                    text.starts_with(r#"{"type":"history","data":["#) && items(text) == count
                 }
                 Expect::Search => {
-                    text.starts_with(r#"{"type":"search","data":["#)
-                        && text.matches(r#"{"id":"#).count() <= 50
+                    text.starts_with(r#"{"type":"search","data":["#) && items(text) <= 50
                 }
                 Expect::Stored => text.starts_with(r#"{"type":"status","data":{"status":0"#),
             }
     }
+}
+
+/// How many items a reply's list holds: each starts with `{"id":`, as does a reply's quote
+/// (one scan: the reader's cost should not grow with the bodies more than reading them does).
+fn items(text: &str) -> usize {
+    text.match_indices(r#"{"id":"#)
+        .filter(|(at, _)| !text[..*at].ends_with(r#""reply_to":"#))
+        .count()
 }
 
 /// The outcome of one saturation phase.
@@ -1585,6 +1599,165 @@ async fn in_turns(args: &Args, turns: Turns) -> Result<(), Error> {
         "median: {:.2}x (target >= {target:.2}x), p99 {:.2}x{tail_target}",
         ratios[ROUNDS / 2],
         tails[ROUNDS / 2]
+    );
+    if errors > 0 {
+        return Err(format!("{errors} protocol errors").into());
+    }
+    Ok(())
+}
+
+/// A chat server with 100 messages in `general` and, with `rich`, the newest 20 of them each a
+/// reply to an earlier one and carrying three reactions (two emoji, one of them twice), as a
+/// lively conversation has them; `pad` more characters in each text. The id before those 20,
+/// and the newest id.
+async fn conversation(addr: SocketAddr, rich: bool, pad: usize) -> Result<(u64, u64), Error> {
+    let mut connection = Connection::open(addr).await?;
+    let mut ids = Vec::new();
+    for n in 0..100 {
+        let text = format!(
+            "seed {n}, a line of about the length people write in a chat{}",
+            "x".repeat(pad)
+        );
+        let mut data =
+            json!({"sender": "bench", "message": text, "key": "bench-key-0123456789abcdefgh"});
+        if rich && n >= 80 {
+            data["reply_to"] = json!(ids[n - 20]);
+        }
+        let (status, body) = connection
+            .post(json!({"type": "message", "data": data}).to_string().into())
+            .await?;
+        let reply: Value = serde_json::from_slice(&body)?;
+        match reply["data"]["id"].as_u64() {
+            Some(id) if status == 200 => ids.push(id),
+            _ => return Err(format!("seeding: {status} {reply}").into()),
+        }
+    }
+    if rich {
+        for &id in &ids[80..] {
+            for (emoji, key) in [
+                ("👍", "bench-key-0123456789abcdefgh"),
+                ("👍", "bench-key-of-another-reader0"),
+                ("🎉", "bench-key-of-another-reader0"),
+            ] {
+                let react =
+                    json!({"type": "react", "data": {"id": id, "emoji": emoji, "key": key}});
+                let (status, body) = connection.post(react.to_string().into()).await?;
+                if !Expect::Stored.holds(status, &body) {
+                    return Err(
+                        format!("reacting: {status} {}", String::from_utf8_lossy(&body)).into(),
+                    );
+                }
+            }
+        }
+    }
+    Ok((ids[79], newest_id(addr).await?))
+}
+
+/// `--rich-only`: the idle sync and the newest-20 sync of a conversation with reactions and
+/// replies, of one without, and of one without whose texts are as long (the control: what the
+/// bytes cost), each in turns with the ceiling, `--rounds` rounds (at least three); each round's
+/// ratios and their medians, and what the conversation's fields cost (rich over plain).
+async fn rich_in_turns(args: &Args) -> Result<(), Error> {
+    let rounds = args.rounds.max(3);
+    let (warm_up, duration) = (Duration::from_secs(1), Duration::from_secs(args.duration));
+    let ceiling = Server::ceiling(args)?;
+    let plain = Server::chat(args)?;
+    let rich = Server::chat(args)?;
+    let plain_ids = conversation(plain.addr, false, 0).await?;
+    let rich_ids = conversation(rich.addr, true, 0).await?;
+    // A control: plain messages as long as the rich ones, so that what the rich sync costs
+    // beyond its bytes shows.
+    let size = |addr, after| async move {
+        let (_, body) = Connection::open(addr).await?.post(sync_body(after)).await?;
+        Ok::<usize, Error>(body.len())
+    };
+    let plain_bytes = size(plain.addr, plain_ids.0).await?;
+    let rich_bytes = size(rich.addr, rich_ids.0).await?;
+    let padded = Server::chat(args)?;
+    let padded_ids = conversation(padded.addr, false, (rich_bytes - plain_bytes) / 20).await?;
+    println!(
+        "newest-20 sync replies: plain {plain_bytes} B, rich {rich_bytes} B, plain padded to {} B",
+        size(padded.addr, padded_ids.0).await?
+    );
+    // Per phase (plain idle, rich idle, plain newest 20, rich newest 20, padded newest 20), each
+    // round's ratio.
+    let mut ratios = [(); 5].map(|()| Vec::new());
+    let mut errors = 0;
+    for round in 1..=rounds {
+        let bare = ceiling_phase(args, ceiling.addr, warm_up, duration).await?;
+        errors += bare.errors;
+        let phases = [
+            (
+                "plain: idle sync",
+                &plain,
+                sync_body(plain_ids.1),
+                Expect::EmptySync,
+            ),
+            (
+                "rich: idle sync",
+                &rich,
+                sync_body(rich_ids.1),
+                Expect::EmptySync,
+            ),
+            (
+                "plain: sync, newest 20",
+                &plain,
+                sync_body(plain_ids.0),
+                Expect::Sync(20),
+            ),
+            (
+                "rich: sync, newest 20",
+                &rich,
+                sync_body(rich_ids.0),
+                Expect::Sync(20),
+            ),
+            (
+                "padded: sync, newest 20",
+                &padded,
+                sync_body(padded_ids.0),
+                Expect::Sync(20),
+            ),
+        ];
+        for (at, (name, server, body, expect)) in phases.into_iter().enumerate() {
+            let make = move |_, _| body.clone();
+            let run = saturate(
+                name,
+                &server.addrs,
+                args.connections,
+                warm_up,
+                duration,
+                expect,
+                make,
+            )
+            .await?;
+            errors += run.errors;
+            let ratio = run.rate() / bare.rate();
+            println!(
+                "round {round}: {name} {:.0} req/s (p99 {} ms), ceiling {:.0} req/s: {ratio:.2}x",
+                run.rate(),
+                ms(&run.latency, 0.99),
+                bare.rate()
+            );
+            ratios[at].push(ratio);
+        }
+    }
+    let medians = ratios.map(|mut round| {
+        round.sort_by(f64::total_cmp);
+        round[rounds / 2]
+    });
+    println!(
+        "median: idle sync plain {:.2}x, rich {:.2}x ({:.2} of plain); newest 20 plain {:.2}x, \
+         rich {:.2}x ({:.2} of plain; target >= 0.90), plain as long as rich {:.2}x ({:.2} of \
+         plain; rich {:.2} of it)",
+        medians[0],
+        medians[1],
+        medians[1] / medians[0],
+        medians[2],
+        medians[3],
+        medians[3] / medians[2],
+        medians[4],
+        medians[4] / medians[2],
+        medians[3] / medians[4]
     );
     if errors > 0 {
         return Err(format!("{errors} protocol errors").into());

@@ -552,6 +552,10 @@ async fn reactions_toggle_per_key_as_events_on_the_one_sequence() {
         .expect(react(id, "👍", Some(ANN), None), StatusCode::OK)
         .await;
     assert_eq!(added["data"]["message"], format!("reaction on {id} added"));
+    assert_eq!(
+        added["data"]["author"], ann,
+        "the page learns its fingerprint"
+    );
     let first_event = added["data"]["id"].as_u64().unwrap();
     chat.expect(react(id, "🎉", Some(BOB), None), StatusCode::OK)
         .await;
@@ -612,6 +616,14 @@ async fn reactions_toggle_per_key_as_events_on_the_one_sequence() {
     assert!(
         item(&none, id).get("reactions").is_none(),
         "no reactions: the field is left out"
+    );
+    let events = chat.sync(0, true).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "reactions");
+    assert_eq!(
+        last["reactions"],
+        json!([]),
+        "an event carries its set, empty too"
     );
 
     // What storage holds is what memory answered: a second instance reads it from the database.
@@ -678,6 +690,15 @@ async fn reactions_are_refused_in_order_and_retries_toggle_nothing_again() {
     let event = first["data"]["id"].as_u64().unwrap();
     chat.expect(react(event, "👍", Some(BOB), None), StatusCode::NOT_FOUND)
         .await;
+    // A nonce that stored something else is no retry of a reaction.
+    let (posted, _) = chat.post(Some(BOB), "posted with a nonce").await;
+    let nonce_post = json!({"type": "message", "data": {"sender": "B", "message": "n", "nonce": "used-by-a-post"}});
+    chat.expect(nonce_post, StatusCode::OK).await;
+    chat.expect(
+        react(posted, "👍", Some(BOB), Some("used-by-a-post")),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 
     // Twenty distinct emoji at most: a new 21st is 409, one already there is fine.
     for n in 1..20u32 {

@@ -443,7 +443,7 @@ impl Decode for ChatMessage {
             author: fields.maybe("author")?,
             edited_at: fields.maybe("edited_at")?,
             reply_to: fields.maybe("reply_to")?,
-            reactions: fields.or_default("reactions")?,
+            reactions: fields.maybe("reactions")?,
         })
     }
 }
@@ -600,7 +600,7 @@ pub mod tests {
                 maybe_text(),
                 maybe_text(),
                 proptest::option::of(quote()),
-                reactions(),
+                proptest::option::of(reactions()),
             ),
         )
             .prop_map(

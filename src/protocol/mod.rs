@@ -251,20 +251,25 @@ impl ReactRequest {
 }
 
 /// An emoji as a reaction: 1 to [`MAX_EMOJI_CHARS`] scalar values, none of them a letter or a
-/// number (Rust's `Alphabetic` and `Numeric`: Unicode's L and N, and the few combining marks
-/// that are part of letters), white space or a control character. `👍`, `❤️` (with its
-/// variation selector) and `🇫🇷` are reactions; `+1`, `ok` and `é` are not.
+/// number (Unicode's general categories L and N), white space or a control character (Cc).
+/// `👍`, `❤️` (with its variation selector), `🇫🇷` and `🅿️` are reactions; `+1`, `ok` and `é`
+/// are not.
 pub fn check_emoji(emoji: &str) -> Result<(), Invalid> {
+    use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
     let chars = emoji.chars().count();
     if !(1..=MAX_EMOJI_CHARS).contains(&chars) {
         return Err(Invalid(format!(
             "data.emoji: {chars} characters, 1 to {MAX_EMOJI_CHARS} allowed"
         )));
     }
-    if emoji
-        .chars()
-        .any(|c| c.is_alphabetic() || c.is_numeric() || c.is_whitespace() || c.is_control())
-    {
+    let refused = |c: char| {
+        matches!(
+            c.general_category_group(),
+            GeneralCategoryGroup::Letter | GeneralCategoryGroup::Number
+        ) || c.is_whitespace()
+            || c.is_control()
+    };
+    if emoji.chars().any(refused) {
         return Err(Invalid(
             "data.emoji: an emoji, not letters, digits, white space or control characters".into(),
         ));
@@ -536,10 +541,11 @@ pub struct ChatMessage {
     /// The message a reply answers, as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<Quote>,
-    /// A message's reactions (or, in a `reactions` event, the whole new set): each emoji in the
-    /// order it was first added, with its authors in the order they reacted. Left out when none.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reactions: Vec<Reaction>,
+    /// A message's reactions, each emoji in the order it was first added, with its authors in
+    /// the order they reacted: absent when it has none. A `reactions` event always carries the
+    /// whole new set, empty when the last reaction was taken back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactions: Option<Vec<Reaction>>,
 }
 
 /// Most Unicode scalar values of a message's text that a reply quotes.
@@ -993,7 +999,7 @@ mod tests {
 
     #[test]
     fn emoji_are_reactions_and_words_are_not() {
-        for emoji in ["👍", "❤️", "🇫🇷", "👩‍👩‍👧‍👦", "🎉", "🙏🏽", "✔"]
+        for emoji in ["👍", "❤️", "🇫🇷", "👩‍👩‍👧‍👦", "🎉", "🙏🏽", "✔", "🅿️", "Ⓜ️", "🅰"]
         {
             assert_eq!(check_emoji(emoji), Ok(()), "{emoji}");
         }

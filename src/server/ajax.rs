@@ -20,8 +20,8 @@ use super::state::{AppState, BodyTimeout};
 use super::store::{Actor, Encoded, Outcome, Refusal, Write, reaction_added};
 use crate::protocol::{
     BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
-    Invalid, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage, ReactRequest, RoomsRequest,
-    SearchRequest, ServerEnvelope, Status, SyncRequest, check_key, decode_client,
+    Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage, ReactRequest,
+    RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, check_key, decode_client,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -221,13 +221,19 @@ async fn react(
         nonce: react.nonce,
     };
     let event = stored(state.store.write(write).await?, id)?;
+    // A nonce that stored something else is not this reaction's retry.
+    if event.kind != Kind::Reactions || event.target != Some(id) {
+        return Err(Invalid("data.nonce: already used for another change".into()).into());
+    }
     let done_with = if reaction_added(&event, &react.emoji, &author) {
         "added"
     } else {
         "removed"
     };
+    // The fingerprint, as a post's reply has it: a page that has only reacted learns its own.
     done(Status {
         id: Some(event.id),
+        author: Some(author),
         ..Status::ok(format!("reaction on {id} {done_with}"))
     })
 }

@@ -61,7 +61,9 @@ pub fn apply(kept: &mut Vec<ChatMessage>, events: Vec<ChatMessage>) {
             Kind::Delete => {
                 kept.remove(at);
             }
-            Kind::Reactions => kept[at].reactions = event.reactions,
+            Kind::Reactions => {
+                kept[at].reactions = event.reactions.filter(|set| !set.is_empty());
+            }
             Kind::Edit => {
                 kept[at].message = event.message;
                 kept[at].edited_at = event.edited_at;
@@ -322,20 +324,16 @@ mod tests {
         let mut kept = vec![message(1), message(2)];
         kept.push(quoting(3, &kept[0]));
         kept.push(quoting(4, &kept[1]));
-        let reactions = vec![crate::protocol::Reaction {
+        let reactions = Some(vec![crate::protocol::Reaction {
             emoji: "👍".into(),
             authors: vec!["aaaaaaaa".into()],
-        }];
+        }]);
         let event = |id, kind, target, text: &str| ChatMessage {
             id,
             kind,
             target: Some(target),
             message: text.into(),
-            reactions: if kind == Kind::Reactions {
-                reactions.clone()
-            } else {
-                Vec::new()
-            },
+            reactions: (kind == Kind::Reactions).then(|| reactions.clone().unwrap_or_default()),
             ..ChatMessage::default()
         };
         apply(

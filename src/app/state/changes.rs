@@ -105,6 +105,8 @@ impl ChatState {
                 Reply::Envelope(ServerEnvelope::Status(status), _)
                     if status.status == Outcome::Succeeded =>
                 {
+                    // A reaction's reply names this browser's fingerprint: learnt here too.
+                    self.learn_author(status.author);
                     self.sync_now();
                 }
                 Reply::Envelope(ServerEnvelope::Status(status), _) => {

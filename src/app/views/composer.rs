@@ -23,6 +23,8 @@ const HINT_ID: &str = "chat-message-hint";
 const MESSAGE_ID: &str = "chat-message";
 /// The names `@` offers.
 const OPTIONS_ID: &str = "mention-list";
+/// What the next message answers, read out with the message box.
+const REPLYING_ID: &str = "chat-replying";
 
 #[component]
 pub fn Composer() -> impl IntoView {
@@ -132,11 +134,20 @@ pub fn Composer() -> impl IntoView {
                 chat.replying.get().map(|quote| {
                     view! {
                         <div class="replying">
-                            <p>
+                            <p id=REPLYING_ID>
                                 <span class="replying-to">"Replying to " {quote.sender}</span>
                                 <span class="quote-text">{quote.message}</span>
                             </p>
-                            <button type="button" on:click=move |_| chat.cancel_reply()>
+                            // The button goes with the bar: the focus goes back to the box.
+                            <button
+                                type="button"
+                                on:click=move |_| {
+                                    chat.cancel_reply();
+                                    if let Some(area) = area.get_untracked() {
+                                        let _ = area.focus();
+                                    }
+                                }
+                            >
                                 "Cancel reply"
                             </button>
                         </div>
@@ -161,7 +172,13 @@ pub fn Composer() -> impl IntoView {
                     rows="2"
                     placeholder="Write a message…"
                     title="Enter sends, Shift+Enter starts a new line"
-                    aria-describedby=HINT_ID
+                    aria-describedby=move || {
+                        if chat.replying.with(Option::is_some) {
+                            format!("{REPLYING_ID} {HINT_ID}")
+                        } else {
+                            HINT_ID.to_owned()
+                        }
+                    }
                     aria-autocomplete="list"
                     aria-controls=move || suggest.with(Option::is_some).then_some(OPTIONS_ID)
                     aria-activedescendant=active

@@ -111,6 +111,13 @@ pub fn Row(key: LineKey) -> impl IntoView {
         let text = line.with_untracked(|line| text_of(line.as_ref()));
         Some(view! { <Lazy load=move || editor(id, text.clone()) what="edit box"/> })
     };
+    // The reaction menu, apart from the bubble as the edit box is: a change of the line (a
+    // reaction arriving while it is open) leaves it, and the focus in it, as they are.
+    let menu = move || {
+        let id = stored.filter(|_| tools.reacting.get())?;
+        let load = move || reaction_menu(id, tools.reacting, tools.opener);
+        Some(view! { <Lazy load=load what="reactions"/> })
+    };
     view! {
         <li
             class=classes
@@ -123,6 +130,7 @@ pub fn Row(key: LineKey) -> impl IntoView {
                 let me = chat.me.get();
                 line.get().map(|line| drawn(chat, line, me, tools))
             }}
+            {menu}
             {editor}
         </li>
     }
@@ -246,8 +254,8 @@ fn time_link(message: &ChatMessage, local: bool) -> impl IntoView + use<> {
 }
 
 /// What follows the text: a stored message's reactions, `(edited)` and buttons (the stylesheet
-/// shows each where it applies; `Add reaction` on hover and focus) and the reaction menu when
-/// open, or a refused one's reason, `Retry` and `Discard`. These stay while a retry is on its
+/// shows each where it applies; `Add reaction` and `Reply` on hover and focus), or a refused
+/// one's reason, `Retry` and `Discard`. These stay while a retry is on its
 /// way (then `Retry` is unavailable), so the one a keyboard pressed keeps the focus.
 fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
     match line.body {
@@ -283,12 +291,6 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
                         "Ban author"
                     </button>
                 </div>
-                {move || {
-                    tools.reacting.get().then(|| {
-                        let load = move || reaction_menu(id, tools.reacting, tools.opener);
-                        view! { <Lazy load=load what="reactions"/> }
-                    })
-                }}
             })
         }
         Body::Pending(pending) => {
@@ -320,8 +322,8 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
 /// reader's (`me`), named for who reacted; pressing it toggles the reader's.
 fn reactions(chat: ChatState, message: &ChatMessage, me: Option<&str>) -> impl IntoView + use<> {
     let id = message.id;
-    let buttons = message
-        .reactions
+    let set = message.reactions.as_deref().unwrap_or_default();
+    let buttons = set
         .iter()
         .map(|reaction| {
             let label = chat.messages.with_untracked(|kept| {
@@ -350,7 +352,7 @@ fn reactions(chat: ChatState, message: &ChatMessage, me: Option<&str>) -> impl I
             }
         })
         .collect_view();
-    (!message.reactions.is_empty()).then(|| view! { <div class="reactions">{buttons}</div> })
+    (!set.is_empty()).then(|| view! { <div class="reactions">{buttons}</div> })
 }
 
 lazy_view! {
@@ -496,11 +498,8 @@ mod tests {
         while let Some(open) = rest.find('<') {
             assert!(!rest[..open].contains('>'), "a bare > in text: {html}");
             rest = &rest[open + 1..];
-            if let Some(comment) = rest.strip_prefix("!--") {
-                let end = comment.find("-->").expect("a comment ends");
-                rest = &comment[end + 3..];
-                continue;
-            }
+            // Hydration's markers are `<!>`; a comment of any other form came from the text.
+            assert!(!rest.starts_with("!--"), "a comment in {html}");
             let end = rest.find('>').expect("a tag ends");
             let tag = &rest[..end];
             rest = &rest[end + 1..];

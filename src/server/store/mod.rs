@@ -464,6 +464,7 @@ pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
     event
         .reactions
         .iter()
+        .flatten()
         .any(|reaction| reaction.emoji == emoji && reaction.authors.iter().any(|a| a == author))
 }
 
@@ -515,7 +516,7 @@ impl StoredRow {
                 room: self.room,
                 kind: crate::protocol::Kind::Reactions,
                 target,
-                reactions: reactions_of(self.reactions.as_deref()),
+                reactions: Some(reactions_of(self.reactions.as_deref())),
                 ..ChatMessage::default()
             },
             _ => ChatMessage {
@@ -529,7 +530,8 @@ impl StoredRow {
                 author: self.author,
                 edited_at: self.edited_at.map(format_micros),
                 reply_to: self.reply_to.as_deref().and_then(quote_of),
-                reactions: reactions_of(self.reactions.as_deref()),
+                reactions: Some(reactions_of(self.reactions.as_deref()))
+                    .filter(|set| !set.is_empty()),
             },
         }
     }

@@ -182,7 +182,7 @@ impl Inner {
                 message.edited_at.clone_from(&event.edited_at);
             }),
             Kind::Reactions => self.change(target, |message| {
-                message.reactions.clone_from(&event.reactions);
+                message.reactions = event.reactions.clone().filter(|set| !set.is_empty());
             }),
             Kind::Delete => {
                 if let Some(at) = self.position(target) {
