@@ -59,6 +59,7 @@ test("reply, follow the quote's edit, jump to it; offline the outbox keeps the r
   await log(page).locator("li", { hasText: said }).locator(".quote").click();
   await expect(question).toBeInViewport();
   await expect(question).toHaveAttribute("aria-current", "true");
+  await expect(question).toBeFocused();
   expect(new URL(page.url()).pathname).toBe("/");
 
   // Offline, a reply waits in the outbox with its quote, and goes out with it when back.

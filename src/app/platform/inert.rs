@@ -114,6 +114,8 @@ pub fn set_favicon(_unread: bool) {}
 
 pub fn scroll_to(_id: &str) {}
 
+pub fn focus(_id: &str) {}
+
 pub fn caret(_id: &str) -> Option<usize> {
     None
 }

@@ -303,6 +303,13 @@ pub fn scroll_to(id: &str) {
     }
 }
 
+/// Moves the keyboard focus to the element with this id (one that takes it).
+pub fn focus(id: &str) {
+    if let Some(element) = element::<web_sys::HtmlElement>(id) {
+        let _ = element.focus();
+    }
+}
+
 /// Where the caret is in the textarea with this id, in UTF-16 units (as the browser counts).
 pub fn caret(id: &str) -> Option<usize> {
     let area = element::<web_sys::HtmlTextAreaElement>(id)?;

@@ -93,7 +93,7 @@ impl ChatState {
     }
 
     /// Shows message `id` if it is on the page: scrolled to and marked, as a permalink marks
-    /// it. Whether it was there.
+    /// it, with the keyboard focus on it. Whether it was there.
     pub fn show_message(self, id: u64) -> bool {
         let here = self
             .messages
@@ -101,6 +101,7 @@ impl ChatState {
         if here {
             self.focus.set(Some(id));
             platform::scroll_to(&format!("m{id}"));
+            platform::focus(&format!("m{id}"));
         }
         here
     }

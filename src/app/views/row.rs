@@ -123,6 +123,8 @@ pub fn Row(key: LineKey) -> impl IntoView {
             class=classes
             data-mention=mention
             id=stored.map(|id| format!("m{id}"))
+            // Focusable from code only: a reply's quote moves the focus to what it quotes.
+            tabindex=stored.map(|_| "-1")
             data-id=stored
             aria-current=current
         >
@@ -273,7 +275,17 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
                             aria-label="Add reaction"
                             aria-haspopup="menu"
                             aria-expanded=move || if tools.reacting.get() { "true" } else { "false" }
-                            on:click=move |_| tools.reacting.update(|open| *open = !*open)
+                            // A press leaves the focus where it is (in the open menu): browsers
+                            // that do not focus a clicked button would otherwise close the menu
+                            // on the way, and the click open it again.
+                            on:mousedown=|ev| ev.prevent_default()
+                            on:click=move |_| {
+                                let open = !tools.reacting.get_untracked();
+                                tools.reacting.set(open);
+                                if !open && let Some(button) = tools.opener.get_untracked() {
+                                    let _ = button.focus();
+                                }
+                            }
                         >
                             "+☺"
                         </button>
