@@ -1240,7 +1240,7 @@ async fn room_pages_transcripts_and_permalinks_are_rendered_on_the_server() {
     assert!(!html.contains("dev message 34.") && !html.contains("dev message 86."));
     assert!(
         html.contains(&format!(
-            r#"id="m{}" data-id="{}" aria-current="true""#,
+            r#"id="m{}" tabindex="-1" data-id="{}" aria-current="true""#,
             dev[60], dev[60]
         )),
         "{html}"
