@@ -670,9 +670,6 @@ fn items(text: &str) -> usize {
 struct Saturation {
     name: &'static str,
     requests: u64,
-    /// Every request answered, the warm-up's too: what the server's CPU time over the whole
-    /// phase was spent on.
-    answered: u64,
     elapsed: Duration,
     errors: u64,
     latency: Histogram<u64>,
@@ -748,7 +745,7 @@ async fn saturate_from(
         let body = Arc::clone(&body);
         tasks.push(tokio::spawn(async move {
             let mut latency = histogram();
-            let (mut requests, mut errors, mut answered) = (0u64, 0u64, 0u64);
+            let (mut requests, mut errors) = (0u64, 0u64);
             let mut visits = 1u64;
             for n in 0.. {
                 let started = Instant::now();
@@ -773,7 +770,6 @@ async fn saturate_from(
                 }
                 let reply = connection.post(body(index, n)).await;
                 let ok = matches!(&reply, Ok((status, bytes)) if expect.holds(*status, bytes));
-                answered += u64::from(reply.is_ok());
                 if started >= begin || !ok {
                     requests += 1;
                     errors += u64::from(!ok);
@@ -784,21 +780,19 @@ async fn saturate_from(
                     break;
                 }
             }
-            (requests, errors, answered, latency)
+            (requests, errors, latency)
         }));
     }
     let mut result = Saturation {
         name,
         requests: 0,
-        answered: 0,
         elapsed: duration,
         errors: 0,
         latency: histogram(),
     };
     for task in tasks {
-        let (requests, errors, answered, latency) = task.await?;
+        let (requests, errors, latency) = task.await?;
         result.requests += requests;
-        result.answered += answered;
         result.errors += errors;
         result.latency.add(latency)?;
     }
@@ -1686,13 +1680,8 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
         size(padded.addr, padded_ids.0).await?
     );
     // Per phase (plain idle, rich idle, plain newest 20, rich newest 20, padded newest 20), each
-    // round's ratio, and the server's CPU time per answer (what the load generator, on the same
-    // cores, spends reading the bodies is not in it).
+    // round's ratio.
     let mut ratios = [(); 5].map(|()| Vec::new());
-    let mut costs = [(); 5].map(|()| Vec::new());
-    // Each round's rich and padded newest-20 CPU an answer over the plain one's: steadier than
-    // the medians' ratio, since the machine's speed moves between rounds more than within one.
-    let mut cost_ratios = [(); 2].map(|()| Vec::new());
     let mut errors = 0;
     for round in 1..=rounds {
         let bare = ceiling_phase(args, ceiling.addr, warm_up, duration).await?;
@@ -1735,13 +1724,11 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
             ),
         ];
         // Each round takes the conversations in another order, so that none is always measured
-        // later in the round than another (the machine's speed drifts within a round too).
+        // later in the round than another.
         phases[..2].rotate_left(round % 2);
         phases[2..].rotate_left(round % 3);
-        let mut round_costs = [None; 5];
         for (at, name, server, body, expect) in phases {
             let make = move |_, _| body.clone();
-            let cpu_before = server.cpu_time();
             let run = saturate(
                 name,
                 &server.addrs,
@@ -1752,37 +1739,21 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
                 make,
             )
             .await?;
-            let cpu = server
-                .cpu_time()
-                .zip(cpu_before)
-                .map(|(after, before)| after - before);
             errors += run.errors;
             let ratio = run.rate() / bare.rate();
-            let per_answer = cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / run.answered.max(1) as f64);
             println!(
-                "round {round}: {name} {:.0} req/s (p99 {} ms), ceiling {:.0} req/s: {ratio:.2}x; \
-                 server CPU {} us an answer",
+                "round {round}: {name} {:.0} req/s (p99 {} ms), ceiling {:.0} req/s: {ratio:.2}x",
                 run.rate(),
                 ms(&run.latency, 0.99),
-                bare.rate(),
-                per_answer.map_or("?".into(), |us| format!("{us:.1}")),
+                bare.rate()
             );
             ratios[at].push(ratio);
-            costs[at].extend(per_answer);
-            round_costs[at] = per_answer;
-        }
-        if let [_, _, Some(plain), Some(rich), Some(padded)] = round_costs {
-            cost_ratios[0].push(rich / plain);
-            cost_ratios[1].push(padded / plain);
         }
     }
-    let median = |mut round: Vec<f64>| {
+    let medians = ratios.map(|mut round| {
         round.sort_by(f64::total_cmp);
-        round.get(round.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let medians = ratios.map(median);
-    let costs = costs.map(median);
-    let cost_ratios = cost_ratios.map(median);
+        round[rounds / 2]
+    });
     println!(
         "median: idle sync plain {:.2}x, rich {:.2}x ({:.2} of plain); newest 20 plain {:.2}x, \
          rich {:.2}x ({:.2} of plain; target >= 0.90), plain as long as rich {:.2}x ({:.2} of \
@@ -1796,12 +1767,6 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
         medians[4],
         medians[4] / medians[2],
         medians[3] / medians[4]
-    );
-    println!(
-        "median server CPU an answer: idle sync plain {:.1} us, rich {:.1} us; newest 20 plain \
-         {:.1} us, rich {:.1} us, padded {:.1} us; in each round's turn, rich {:.2}x plain, \
-         padded {:.2}x plain (medians of the rounds)",
-        costs[0], costs[1], costs[2], costs[3], costs[4], cost_ratios[0], cost_ratios[1]
     );
     if errors > 0 {
         return Err(format!("{errors} protocol errors").into());
