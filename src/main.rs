@@ -13,8 +13,8 @@ use clap::Parser;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
-    server::init_tracing();
     let config = Config::parse();
+    server::init_tracing(config.log_format);
     let served = match config.runtime() {
         Ok(runtime) => runtime.block_on(server::start(config, server::shutdown_signal())),
         Err(err) => Err(err.into()),

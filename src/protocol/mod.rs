@@ -93,6 +93,26 @@ pub enum ClientEnvelope {
     Fingerprint(#[serde(deserialize_with = "object")] FingerprintRequest),
 }
 
+impl ClientEnvelope {
+    /// The envelope's `type`, as on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientEnvelope::Message(_) => "message",
+            ClientEnvelope::Sync(_) => "sync",
+            ClientEnvelope::History(_) => "history",
+            ClientEnvelope::Rooms(_) => "rooms",
+            ClientEnvelope::Edit(_) => "edit",
+            ClientEnvelope::Delete(_) => "delete",
+            ClientEnvelope::React(_) => "react",
+            ClientEnvelope::Ban(_) => "ban",
+            ClientEnvelope::Unban(_) => "unban",
+            ClientEnvelope::Bans(_) => "bans",
+            ClientEnvelope::Search(_) => "search",
+            ClientEnvelope::Fingerprint(_) => "fingerprint",
+        }
+    }
+}
+
 /// The `data` of a client's `fingerprint` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FingerprintRequest {

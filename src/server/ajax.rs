@@ -98,23 +98,47 @@ fn is_write(envelope: &ClientEnvelope) -> bool {
     }
 }
 
+/// `POST /ajax`: the envelope answered by its handler, counted in the metrics by its type and
+/// the status it was answered with (`invalid` for a body that is not an envelope).
 pub async fn ajax(
     State(state): State<Arc<AppState>>,
     client: Option<Extension<ClientAddr>>,
-    Envelope(envelope): Envelope,
+    envelope: Result<Envelope, AjaxError>,
+) -> Response {
+    let started = std::time::Instant::now();
+    let (kind, answer) = match envelope {
+        Ok(Envelope(envelope)) => {
+            let kind = envelope.type_name();
+            (kind, answer(&state, client, envelope).await)
+        }
+        Err(refused) => ("invalid", Err(refused)),
+    };
+    let response = answer.unwrap_or_else(IntoResponse::into_response);
+    state
+        .metrics
+        .request(kind, response.status(), started.elapsed());
+    response
+}
+
+async fn answer(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    envelope: ClientEnvelope,
 ) -> Result<Response, AjaxError> {
     let client = client.map(|Extension(ClientAddr(ip))| ip);
     // Requests that came through the accept loop carry their client's address; those built
     // in-process (tests) do not, and are not limited.
     if let Some(client) = client {
-        let limiter = if is_write(&envelope) {
-            &state.message_limit
+        let (limiter, bucket) = if is_write(&envelope) {
+            (&state.message_limit, "message")
         } else {
-            &state.sync_limit
+            (&state.sync_limit, "sync")
         };
-        limiter.check(client).map_err(AjaxError::RateLimited)?;
+        limiter.check(client).map_err(|wait| {
+            state.metrics.rate_limited(bucket);
+            AjaxError::RateLimited(wait)
+        })?;
     }
-    let state = &*state;
     match envelope {
         ClientEnvelope::Message(post) => message(state, post, client).await,
         ClientEnvelope::Edit(edit) => edit_message(state, edit, client).await,

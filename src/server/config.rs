@@ -92,6 +92,20 @@ pub struct Config {
     /// flag that other users can read in the process list.
     #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
     pub admin_token: Option<AdminToken>,
+    /// Serve `GET /metrics` (Prometheus text format) on this address, e.g. 127.0.0.1:9464; a
+    /// listener of its own, never the public one [default: no metrics]
+    #[arg(long, env = "CHAT_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// How logs are written to stderr: `text`, or `json` (one object per line)
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The operator's token; its `Debug` does not show it, so it cannot reach a log by accident.
@@ -146,6 +160,11 @@ impl Config {
             .build()
     }
 
+    /// The database URL as a log may show it: a password in it is replaced by `***`.
+    pub fn database_for_log(&self) -> String {
+        without_password(&self.database_url)
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_sender_chars: self.max_sender_chars,
@@ -174,10 +193,42 @@ impl Config {
     }
 }
 
+/// `url` with the password of its `user:password@` part, if it has one, replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let Some((user, _password)) = user_info.split_once(':') else {
+        return url.to_owned();
+    };
+    format!("{scheme}://{user}:***@{host}{}", &rest[authority.len()..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_database_password_never_reaches_the_log() {
+        assert_eq!(
+            without_password("postgres://chat:s3cr:et@db.example:5432/chat?sslmode=require"),
+            "postgres://chat:***@db.example:5432/chat?sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgres://chat@db/chat"),
+            "postgres://chat@db/chat"
+        );
+        assert_eq!(
+            without_password("sqlite://data/chat.db"),
+            "sqlite://data/chat.db"
+        );
+        assert_eq!(without_password("sqlite:chat.db"), "sqlite:chat.db");
+    }
 
     fn workers(args: &[&str]) -> usize {
         let config = Config::try_parse_from([&["ajax-chat"], args].concat()).unwrap();

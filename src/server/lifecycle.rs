@@ -11,10 +11,11 @@ use leptos::prelude::get_configuration;
 use axum::http::HeaderValue;
 
 use super::assets::{Assets, watching};
-use super::config::Config;
+use super::config::{Config, LogFormat};
 use super::identity::Identity;
 use super::limit::Limiter;
 use super::listen::{self, ListenOptions};
+use super::metrics::{self, Metrics};
 use super::router::app;
 use super::state::{AppState, DEV_BUILD, HeldSyncs};
 use super::{BoxError, store};
@@ -48,7 +49,8 @@ pub async fn run(
         shutdown.await;
         closing.close();
     };
-    let served = listen::serve(listener, app(state), options, shutdown).await;
+    let open = state.metrics.open_connections.clone();
+    let served = listen::serve(listener, app(state), options, open, shutdown).await;
     sweeper.abort();
     store.close().await;
     tracing::info!("storage closed");
@@ -80,6 +82,7 @@ pub async fn start(
     let build = assets.build().unwrap_or(DEV_BUILD);
     let build = HeaderValue::from_str(build).unwrap_or(HeaderValue::from_static(DEV_BUILD));
     let state = AppState {
+        metrics: Arc::new(Metrics::new(&*store)),
         identity,
         store,
         rooms: Arc::new(config.rooms.clone()),
@@ -96,8 +99,27 @@ pub async fn start(
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
     };
     let listener = listen::bind(addr)?;
-    tracing::info!(addr = %listener.local_addr()?, database = %config.database_url, "listening");
-    run(listener, state, ListenOptions::of(&config), shutdown).await?;
+    // The operator's metrics, on a listener of their own (never the public one).
+    let metrics = match config.metrics_addr {
+        Some(addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
+            let router = metrics::router(Arc::new(state.clone()));
+            Some(tokio::spawn(async move {
+                if let Err(err) = axum::serve(metrics_listener, router).await {
+                    tracing::error!(error = %err, "the metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
+    let database = config.database_for_log();
+    tracing::info!(addr = %listener.local_addr()?, %database, "listening");
+    let served = run(listener, state, ListenOptions::of(&config), shutdown).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    served?;
     Ok(())
 }
 
@@ -136,14 +158,21 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// Structured logs to stderr; `RUST_LOG` filters them (default `info`).
-pub fn init_tracing() {
+/// Structured logs to stderr, as text or (`json`) one JSON object per line; `RUST_LOG` filters
+/// them (default `info`). Nothing logged carries a key or a token: keys become fingerprints
+/// before anything sees them, and the admin token's `Debug` hides it.
+pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: logs piped to a file or a collector stay plain text.
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // One object per line, with the event's fields, for a log collector.
+        LogFormat::Json => logs.json().try_init(),
+        // Colours only on a terminal: logs piped to a file or a collector stay plain text.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }

@@ -18,6 +18,8 @@ use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 
+use prometheus_client::metrics::gauge::Gauge;
+
 use super::config::{Config, MAX_CONNECTIONS, REQUEST_TIMEOUT_SECS};
 use super::connection::{self, Setup};
 
@@ -82,11 +84,12 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits (up to the drain
-/// timeout) for the requests in flight to finish.
+/// timeout) for the requests in flight to finish. `open` counts the connections open.
 pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     options: ListenOptions,
+    open: Gauge,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max_connections = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
@@ -117,9 +120,11 @@ pub(super) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (setup, stopping) = (Arc::clone(&setup), stopping.clone());
+        let (setup, stopping, open) = (Arc::clone(&setup), stopping.clone(), open.clone());
+        open.inc();
         tokio::spawn(async move {
             connection::drive(stream, peer, setup, stopping).await;
+            open.dec();
             drop(permit);
         });
     }

@@ -10,6 +10,7 @@
 //! - [`listen`] (the accept loop) and `connection` (one connection, parked while idle).
 //! - [`identity`]: fingerprints of clients' keys, and the operator's token.
 //! - [`limit`]: the client's address and per-client rate limits.
+//! - [`metrics`]: `GET /metrics` for the operator's monitoring, on a listener of its own.
 //! - [`rooms`]: the rooms served, and the checks of room names in envelopes and paths.
 //! - [`store`]: the caching layer over the SQLite and PostgreSQL backends.
 //!
@@ -25,6 +26,7 @@ pub mod identity;
 pub mod lifecycle;
 pub mod limit;
 pub mod listen;
+pub mod metrics;
 mod page;
 pub mod rooms;
 pub mod router;

@@ -274,6 +274,9 @@ mod tests {
         async fn close(&self) {
             self.0.close().await
         }
+        fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+            self.0.register_metrics(registry);
+        }
     }
 
     async fn memory_state() -> AppState {

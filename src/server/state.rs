@@ -14,6 +14,7 @@ use super::assets::Assets;
 use super::config::{LONG_POLL_MS, POLL_INTERVAL_MS, REQUEST_TIMEOUT_SECS};
 use super::identity::Identity;
 use super::limit::Limiter;
+use super::metrics::Metrics;
 use super::rooms::Rooms;
 use super::store::Store;
 use crate::protocol::Limits;
@@ -26,6 +27,8 @@ pub const DEV_BUILD: &str = "dev";
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// What `/metrics` shows (on the operator's listener).
+    pub metrics: Arc<Metrics>,
     /// Fingerprints of keys, and the operator's token.
     pub identity: Arc<Identity>,
     /// The rooms served, `general` first.
@@ -56,6 +59,7 @@ impl AppState {
     /// State with the default limits and poll interval, no rate limits and no static files.
     pub fn new(store: Arc<dyn Store>, leptos_options: LeptosOptions) -> Self {
         Self {
+            metrics: Arc::new(Metrics::new(&*store)),
             identity: Arc::new(Identity::new(store.secret(), None)),
             store,
             rooms: Arc::new(Rooms::default()),

@@ -15,15 +15,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 use tokio::task::JoinHandle;
 
 use super::news::{Bells, News};
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{self, TAIL_CAPACITY, Tail};
 use super::{Backend, BackendFault, Encoded, Outcome, RoomFilter, Store, StoreError, Write};
-use crate::protocol::{Ban, ChatMessage, MAX_UNREAD, RoomIds, RoomInfo};
+use crate::protocol::{Ban, ChatMessage, Kind, MAX_UNREAD, RoomIds, RoomInfo};
 
 /// The longest a lost notification can delay news from another instance.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -47,6 +50,32 @@ struct Shared<B> {
     bells: Bells,
     /// One change of the tail at a time, so each extends it from where the last one ended.
     publishing: tokio::sync::Mutex<()>,
+    metrics: StoreMetrics,
+}
+
+/// What storage shows on `/metrics`: bumped by the writer and by failing database calls.
+struct StoreMetrics {
+    /// New messages committed (not events, not a retried nonce's first copy).
+    messages: Counter,
+    /// Each commit of a batch, from handing it to the database to its answer.
+    commit_seconds: Histogram,
+    /// Writes in each batch committed (group commit: how many waited together).
+    commit_writes: Histogram,
+    /// Database calls that failed: commits and reads.
+    errors: Counter,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            messages: Counter::default(),
+            // 50 us to about 3 s.
+            commit_seconds: Histogram::new(exponential_buckets(0.00005, 2.0, 17)),
+            // 1 to 256 writes ([`MAX_BATCH`] at most).
+            commit_writes: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            errors: Counter::default(),
+        }
+    }
 }
 
 impl<B: Backend> CachedStore<B> {
@@ -74,6 +103,7 @@ impl<B: Backend> CachedStore<B> {
             newest: AtomicU64::new(newest),
             bells: Bells::default(),
             publishing: tokio::sync::Mutex::new(()),
+            metrics: StoreMetrics::default(),
         });
         let (queue, jobs) = WriteQueue::new();
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), jobs));
@@ -148,7 +178,7 @@ impl<B: Backend> Store for CachedStore<B> {
         backend
             .history(room, before, limit)
             .await
-            .map_err(StoreError::backend)
+            .map_err(|err| self.shared.fault(err))
     }
 
     async fn rooms(&self, rooms: &[String], read: &RoomIds) -> Result<Vec<RoomInfo>, StoreError> {
@@ -167,7 +197,7 @@ impl<B: Backend> Store for CachedStore<B> {
                             backend
                                 .count_after(name, after, MAX_UNREAD)
                                 .await
-                                .map_err(StoreError::backend)?
+                                .map_err(|err| self.shared.fault(err))?
                         }
                     },
                 ),
@@ -184,7 +214,7 @@ impl<B: Backend> Store for CachedStore<B> {
     async fn bans(&self) -> Result<Vec<Ban>, StoreError> {
         self.queue.ensure_open()?;
         let backend = &self.shared.backend;
-        backend.bans().await.map_err(StoreError::backend)
+        backend.bans().await.map_err(|err| self.shared.fault(err))
     }
 
     async fn search(
@@ -199,7 +229,7 @@ impl<B: Backend> Store for CachedStore<B> {
         backend
             .search(words, rooms, before, limit)
             .await
-            .map_err(StoreError::backend)
+            .map_err(|err| self.shared.fault(err))
     }
 
     fn secret(&self) -> &[u8] {
@@ -220,7 +250,7 @@ impl<B: Backend> Store for CachedStore<B> {
             return Err(StoreError::WriterStopped);
         }
         let backend = &self.shared.backend;
-        backend.check().await.map_err(StoreError::backend)
+        backend.check().await.map_err(|err| self.shared.fault(err))
     }
 
     async fn close(&self) {
@@ -234,6 +264,31 @@ impl<B: Backend> Store for CachedStore<B> {
         }
         self.shared.backend.close().await;
     }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        let metrics = &self.shared.metrics;
+        registry.register(
+            "messages_stored",
+            "Messages committed by this instance",
+            metrics.messages.clone(),
+        );
+        registry.register_with_unit(
+            "commit_duration",
+            "Time to commit one batch of writes",
+            Unit::Seconds,
+            metrics.commit_seconds.clone(),
+        );
+        registry.register(
+            "commit_writes",
+            "Writes committed together in one batch",
+            metrics.commit_writes.clone(),
+        );
+        registry.register(
+            "database_errors",
+            "Database calls that failed (commits and reads)",
+            metrics.errors.clone(),
+        );
+    }
 }
 
 impl<B: Backend> Drop for CachedStore<B> {
@@ -245,6 +300,12 @@ impl<B: Backend> Drop for CachedStore<B> {
 }
 
 impl<B: Backend> Shared<B> {
+    /// A database call's failure, counted.
+    fn fault(&self, err: B::Error) -> StoreError {
+        self.metrics.errors.inc();
+        StoreError::backend(err)
+    }
+
     async fn since(
         &self,
         rooms: RoomFilter<'_>,
@@ -256,7 +317,7 @@ impl<B: Backend> Shared<B> {
         backend
             .since(rooms, after, limit, events)
             .await
-            .map_err(StoreError::backend)
+            .map_err(|err| self.fault(err))
     }
 
     /// Makes committed items (messages and events, all new, in id order) visible: into the
@@ -308,14 +369,24 @@ async fn write_loop<B: Backend>(shared: Arc<Shared<B>>, mut jobs: Jobs) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.next(&mut batch).await {
         let (writes, replies) = queue::split(&mut batch);
+        let (started, size) = (Instant::now(), writes.len());
         // On failure the transaction rolled back (or never began): none of the batch is stored.
-        let committed = shared
-            .backend
-            .commit(writes)
-            .await
-            .map_err(|err| -> BackendFault { Arc::new(err) });
+        let committed = shared.backend.commit(writes).await.map_err(|err| {
+            shared.metrics.errors.inc();
+            Arc::new(err) as BackendFault
+        });
+        let metrics = &shared.metrics;
+        metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.commit_writes.observe(size as f64);
         let answer = match committed {
             Ok(committed) => {
+                let messages = committed
+                    .items
+                    .iter()
+                    .filter(|item| item.kind == Kind::Message);
+                metrics.messages.inc_by(messages.count() as u64);
                 // Published before replying: a client that got its status 0 and syncs finds
                 // its message.
                 shared.publish(&committed.items).await;

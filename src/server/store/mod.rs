@@ -268,6 +268,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Finishes pending writes and closes the database; later calls fail with `Closed`.
     async fn close(&self);
+
+    /// Adds storage's own metrics (messages stored, commits, database errors) to `registry`.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 }
 
 /// A database, as the caching layer uses it: SQL and nothing else. Only one commit runs at a
