@@ -1,8 +1,10 @@
-//! The chat server binary: reads configuration, opens storage, serves until SIGTERM or Ctrl-C.
+//! The chat server binary: reads configuration, opens storage, serves until SIGTERM or Ctrl-C;
+//! or, with `backup <file>`, copies the database while a server runs (`server::backup`).
 //!
 //! Run it from the project root after `cargo leptos build --release`, e.g.
 //! `LEPTOS_SITE_ADDR=0.0.0.0:3000 DATABASE_URL=sqlite://data/chat.db target/release/ajax-chat`.
 
+use ajax_chat::server::config::Command;
 use ajax_chat::server::{self, Config};
 use clap::Parser;
 
@@ -14,6 +16,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    if let Some(Command::Backup { file }) = &config.command {
+        // A command for a terminal or a cron job: plain errors on stderr, nothing else.
+        return match server::backup::run(&config.database_url, file) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("ajax-chat backup: {}", chain(&*err));
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     server::init_tracing(config.log_format);
     let served = match config.runtime() {
         Ok(runtime) => runtime.block_on(server::start(config, server::shutdown_signal())),
@@ -26,4 +38,16 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error with its causes, `: `-separated.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

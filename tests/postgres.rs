@@ -606,3 +606,136 @@ async fn fingerprints_bans_and_edits_hold_across_instances() {
     let bans = json!({"type": "bans", "data": {"admin": ADMIN}});
     assert_eq!(call(1, bans).await.1["data"], json!([{"author": author}]));
 }
+
+/// Debian's PostgreSQL tool `name` (the newest version installed), as `scripts/pg-cluster` finds
+/// its binaries.
+fn pg_tool(name: &str) -> std::path::PathBuf {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/bootstrap --postgres)")
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.join("bin").join(name).exists())
+        .collect();
+    versions.sort_by_key(|dir| {
+        dir.file_name()
+            .and_then(|name| name.to_str()?.parse::<u32>().ok())
+    });
+    versions
+        .pop()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+}
+
+/// The backup the README gives for PostgreSQL, `pg_dump` while writers post, restored with
+/// `pg_restore` into an empty database: the server over it has every message acknowledged
+/// before the dump began, one consistent moment of the log, and new ids above its newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn pg_dump_under_write_load_restores_everything_acknowledged_before_it() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let (mut server, addr) = common::spawn_server(&url, &site);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<(u64, Instant)>::new()));
+    let writing = Arc::new(AtomicBool::new(true));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (acknowledged, writing) = (Arc::clone(&acknowledged), Arc::clone(&writing));
+            tokio::spawn(async move {
+                let client = http_client();
+                let mut n = 0;
+                while writing.load(Ordering::Relaxed) {
+                    let text = format!("writer {writer} message {n}");
+                    let (status, reply) = post_ajax(&client, addr, &message(&text))
+                        .await
+                        .expect("a reply");
+                    assert_eq!(status, 200, "{reply}");
+                    let id = reply["data"]["id"].as_u64().unwrap();
+                    acknowledged.lock().unwrap().push((id, Instant::now()));
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 300 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dump = dir.path().join("chat.dump");
+    let began = Instant::now();
+    let dumped = {
+        let (url, dump) = (url.clone(), dump.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(pg_tool("pg_dump"))
+                .args(["--format=custom", "--no-owner", "--file"])
+                .arg(&dump)
+                .arg(format!("--dbname={url}"))
+                .output()
+                .expect("run pg_dump")
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    let after_dump = acknowledged.lock().unwrap().len();
+    while acknowledged.lock().unwrap().len() < after_dump + 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writing.store(false, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Restore into an empty database, and serve it.
+    let restored_url = common::fresh_postgres_database(&cluster_url()).await;
+    let restored = std::process::Command::new(pg_tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error"])
+        .arg(format!("--dbname={restored_url}"))
+        .arg(&dump)
+        .output()
+        .expect("run pg_restore");
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let (mut server, addr) = common::spawn_server(&restored_url, &site);
+    let client = http_client();
+    let ids: Vec<u64> = read_all(&client, addr)
+        .await
+        .iter()
+        .map(|message| message["id"].as_u64().unwrap())
+        .collect();
+    let newest = *ids.last().expect("the dump holds messages");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    // One moment of the log: exactly the acknowledged messages up to its newest.
+    let mut up_to_newest: Vec<u64> = acknowledged
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| *id <= newest)
+        .collect();
+    up_to_newest.sort_unstable();
+    assert_eq!(ids, up_to_newest);
+    for (id, at) in &acknowledged {
+        assert!(
+            *at >= began || *id <= newest,
+            "message {id} was acknowledged before the dump began and is missing"
+        );
+    }
+    assert!(
+        acknowledged.iter().any(|(id, _)| *id > newest),
+        "taken mid-load"
+    );
+    let (status, reply) = post_ajax(&client, addr, &message("after the restore"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(reply["data"]["id"].as_u64().unwrap() > newest);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

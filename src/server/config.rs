@@ -33,7 +33,12 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ADDR")]
     pub addr: Option<SocketAddr>,
     /// Where messages are stored: sqlite://<path> (embedded) or postgres://<user>@<host>/<db>
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/chat.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/chat.db",
+        global = true
+    )]
     pub database_url: String,
     /// The rooms served, comma-separated; `general` is always one (added first if missing)
     #[arg(long, env = "CHAT_ROOMS", default_value = "general", value_parser = parse_rooms)]
@@ -99,6 +104,20 @@ pub struct Config {
     /// How logs are written to stderr: `text`, or `json` (one object per line)
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Without a command: serve
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copy the SQLite database (`--database-url`), while the server runs, to FILE: a
+    /// consistent copy, written under a temporary name and renamed when complete
+    Backup {
+        /// Where the copy goes (replaced if it exists)
+        file: std::path::PathBuf,
+    },
 }
 
 /// How logs are written.

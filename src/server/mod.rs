@@ -13,12 +13,14 @@
 //! - [`metrics`]: `GET /metrics` for the operator's monitoring, on a listener of its own.
 //! - [`rooms`]: the rooms served, and the checks of room names in envelopes and paths.
 //! - [`store`]: the caching layer over the SQLite and PostgreSQL backends.
+//! - [`backup`]: `ajax-chat backup <file>`, an online copy of the SQLite database.
 //!
 //! Tests drive [`app`] in-process with `tower::ServiceExt::oneshot`, or [`run`] a real server on
 //! `127.0.0.1:0`.
 
 pub mod ajax;
 pub mod assets;
+pub mod backup;
 pub mod config;
 mod connection;
 pub mod error;

@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 pub use cached::CachedStore;
 pub use news::News;
 pub use postgres::{PostgresBackend, PostgresError};
-pub use sqlite::{SqliteBackend, SqliteError};
+pub use sqlite::{SqliteBackend, SqliteError, backup as sqlite_backup};
 pub use tail::{RoomFilter, encode};
 
 use crate::protocol::{
@@ -355,18 +355,26 @@ pub trait Backend: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// The file of a `sqlite://<path>` (or `sqlite:<path>`) URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Opens the backend that `url` names, creating or migrating its schema.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
+    if let Some(path) = sqlite_path(url) {
         let backend = SqliteBackend::open(path.into())
             .await
             .map_err(StoreError::backend)?;
         return Ok(Arc::new(CachedStore::open(backend).await?));
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         let backend = PostgresBackend::open(url)
             .await
             .map_err(StoreError::backend)?;

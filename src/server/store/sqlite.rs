@@ -120,6 +120,10 @@ pub enum SqliteError {
     Task(#[source] tokio::task::JoinError),
     #[error("sqlite: shut down")]
     Closed,
+    #[error("sqlite: no database at {0}")]
+    Missing(PathBuf),
+    #[error("sqlite: the backup does not pass `PRAGMA quick_check`: {0}")]
+    BadBackup(String),
 }
 
 /// One batch for the writer thread, and where its result goes.
@@ -472,6 +476,76 @@ fn open_writer(path: &Path) -> Result<Connection, SqliteError> {
         .map_err(failed("set secure_delete"))?;
     migrate(&mut conn).map_err(failed("migrate the schema"))?;
     Ok(conn)
+}
+
+/// Pages copied by one step of a backup (4 MiB of 4 KiB pages): the progress shown moves that
+/// often.
+const BACKUP_STEP_PAGES: i32 = 1024;
+
+/// Copies the database at `path` into a new file `to` with SQLite's online backup API, while
+/// the server may be writing to it. The copy is one read transaction's snapshot (WAL lets it
+/// run beside the writer): the database as it was when the backup began, every commit before
+/// it included, none after. `progress(copied, total)` is called with pages after each step.
+pub fn backup(
+    path: &Path,
+    to: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(), SqliteError> {
+    let failed = |what| {
+        move |source| SqliteError::Query {
+            what,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    // Opening a missing file would create an empty database: that is no backup.
+    if !path.is_file() {
+        return Err(SqliteError::Missing(path.to_owned()));
+    }
+    let source = Connection::open(path).map_err(failed("open the database"))?;
+    source
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(failed("open the database"))?;
+    // One read transaction for the whole copy: each step then reads the same snapshot (a step
+    // opens its own only when none is open), so the server's commits meanwhile neither enter
+    // the copy nor restart it, however long it takes.
+    source
+        .execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
+        .map_err(failed("begin the backup's read"))?;
+    let mut target = Connection::open(to).map_err(failed("create the backup file"))?;
+    {
+        let copy = rusqlite::backup::Backup::new(&source, &mut target)
+            .map_err(failed("start the backup"))?;
+        loop {
+            use rusqlite::backup::StepResult;
+            match copy.step(BACKUP_STEP_PAGES).map_err(failed("copy pages"))? {
+                StepResult::Done => break,
+                StepResult::More => {
+                    let done = copy.progress();
+                    let total = u64::try_from(done.pagecount).unwrap_or(0);
+                    let left = u64::try_from(done.remaining).unwrap_or(0);
+                    progress(total.saturating_sub(left), total);
+                }
+                // The target is ours alone, and the source's snapshot is already held.
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        }
+        let done = copy.progress();
+        let total = u64::try_from(done.pagecount).unwrap_or(0);
+        progress(total, total);
+    }
+    source
+        .execute_batch("COMMIT")
+        .map_err(failed("end the backup's read"))?;
+    let checked: String = target
+        .query_row("PRAGMA quick_check", [], |row| row.get(0))
+        .map_err(failed("check the backup"))?;
+    if checked != "ok" {
+        return Err(SqliteError::BadBackup(checked));
+    }
+    target
+        .close()
+        .map_err(|(_, source)| failed("close the backup file")(source))
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
