@@ -92,38 +92,6 @@ async fn every_acknowledged_message_survives_a_kill_9() {
     );
 }
 
-/// Sets the soft file-size limit of process `pid` (the hard limit stays as it is).
-fn set_file_size_limit(pid: u32, bytes: libc::rlim_t) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain system calls on a live child of this process, with valid pointers.
-    unsafe {
-        assert_eq!(
-            libc::prlimit(
-                pid as libc::pid_t,
-                libc::RLIMIT_FSIZE,
-                std::ptr::null(),
-                &mut limit
-            ),
-            0,
-            "read the limit"
-        );
-        limit.rlim_cur = bytes.min(limit.rlim_max);
-        assert_eq!(
-            libc::prlimit(
-                pid as libc::pid_t,
-                libc::RLIMIT_FSIZE,
-                &limit,
-                std::ptr::null_mut()
-            ),
-            0,
-            "set the limit"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unwritable_storage_refuses_posts_keeps_syncing_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,7 +110,7 @@ async fn unwritable_storage_refuses_posts_keeps_syncing_and_recovers() {
     }
 
     // Storage fails: no file of the process can be written any more, as on a full disk.
-    set_file_size_limit(server.id(), 0);
+    common::set_file_size_limit(server.id(), 0);
     let mut refused = Vec::new();
     for n in 0..10 {
         let text = format!("while full {n}");
@@ -181,7 +149,7 @@ async fn unwritable_storage_refuses_posts_keeps_syncing_and_recovers() {
     assert!(server.try_wait().unwrap().is_none(), "the server stays up");
 
     // Storage recovers: posts are accepted again without a restart.
-    set_file_size_limit(server.id(), libc::RLIM_INFINITY);
+    common::set_file_size_limit(server.id(), libc::RLIM_INFINITY);
     for n in 0..10 {
         let text = format!("after {n}");
         let (status, reply) = common::post_ajax(&client, addr, &message(&text))

@@ -196,6 +196,10 @@ fn requests(samples: &Samples, kind: &str, status: &str) -> f64 {
 }
 
 async fn scrape(client: &HttpClient, server: &Server) -> Samples {
+    parse(&scrape_text(client, server).await)
+}
+
+async fn scrape_text(client: &HttpClient, server: &Server) -> String {
     let (status, content_type, text) =
         get(client, format!("http://{}/metrics", server.metrics)).await;
     assert_eq!(status, 200);
@@ -203,7 +207,18 @@ async fn scrape(client: &HttpClient, server: &Server) -> Samples {
         content_type.as_deref(),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    parse(&text)
+    text
+}
+
+/// Scrapes until the line `line` (a sample and its value, as written) shows, for up to 10 s.
+async fn until_line(client: &HttpClient, server: &Server, line: &str) {
+    for _ in 0..1000 {
+        if scrape_text(client, server).await.lines().any(|l| l == line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no `{line}` in /metrics after 10 s");
 }
 
 fn post(text: &str) -> Value {
@@ -317,29 +332,64 @@ async fn metrics_are_on_their_own_listener_and_move_with_traffic() {
         Some(0.0)
     );
 
-    // A held sync shows while it is held.
+    // A held sync shows while it is held, and once its client gives up it is counted as
+    // given up (499) and held no more.
     let held = {
-        let client = client.clone();
         let addr = server.public;
         tokio::spawn(async move {
             let hold = json!({"type": "sync", "data": {"last_message": 1, "wait_ms": 20000}});
-            post_ajax(&client, addr, &hold).await
+            post_ajax(&http_client(), addr, &hold).await
         })
     };
-    let mut holding = 0.0;
-    for _ in 0..500 {
-        holding = sample(&scrape(&client, &server).await, "ajax_chat_held_polls", &[]).unwrap();
-        if holding == 1.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(holding, 1.0, "the held sync is counted");
+    until_line(&client, &server, "ajax_chat_held_polls 1").await;
     held.abort();
+    until_line(&client, &server, "ajax_chat_held_polls 0").await;
+    until_line(
+        &client,
+        &server,
+        r#"ajax_chat_requests_total{type="sync",status="499"} 1"#,
+    )
+    .await;
+
+    // The public listener's connections close when their clients go.
+    drop(client);
+    let metrics_client = http_client();
+    until_line(&metrics_client, &server, "ajax_chat_open_connections 0").await;
 
     // Another listener path is 404, not metrics.
-    let (status, _, _) = get(&client, format!("http://{}/", server.metrics)).await;
+    let (status, _, _) = get(&metrics_client, format!("http://{}/", server.metrics)).await;
     assert_eq!(status, 404);
+    server.stop();
+}
+
+#[tokio::test]
+async fn database_errors_are_counted() {
+    let server = Server::start(100);
+    let client = http_client();
+    assert_eq!(
+        post_ajax(&client, server.public, &post("stored"))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    // No file of the server can grow any more, as on a full disk: the commit fails.
+    common::set_file_size_limit(server.child.id(), 0);
+    assert_eq!(
+        post_ajax(&client, server.public, &post("refused"))
+            .await
+            .unwrap()
+            .0,
+        503
+    );
+    common::set_file_size_limit(server.child.id(), libc::RLIM_INFINITY);
+    let samples = scrape(&client, &server).await;
+    assert!(sample(&samples, "ajax_chat_database_errors_total", &[]).unwrap() >= 1.0);
+    assert_eq!(requests(&samples, "message", "503"), 1.0);
+    assert_eq!(
+        sample(&samples, "ajax_chat_messages_stored_total", &[]),
+        Some(1.0)
+    );
     server.stop();
 }
 
@@ -360,6 +410,15 @@ async fn json_logs_are_one_object_a_line_and_never_carry_keys_or_tokens() {
     post_ajax(&client, server.public, &too_long).await.unwrap();
     let wrong = json!({"type": "bans", "data": {"admin": "wrong-token-but-long-enough-000000000"}});
     post_ajax(&client, server.public, &wrong).await.unwrap();
+    // A key where an id belongs: serde's refusal quotes the value it refuses.
+    let key_as_id = json!({"type": "edit", "data": {"id": KEY, "message": "x", "key": KEY}});
+    assert_eq!(
+        post_ajax(&client, server.public, &key_as_id)
+            .await
+            .unwrap()
+            .0,
+        400
+    );
     let right = json!({"type": "bans", "data": {"admin": ADMIN_TOKEN}});
     assert_eq!(
         post_ajax(&client, server.public, &right).await.unwrap().0,

@@ -105,19 +105,52 @@ pub async fn ajax(
     client: Option<Extension<ClientAddr>>,
     envelope: Result<Envelope, AjaxError>,
 ) -> Response {
-    let started = std::time::Instant::now();
-    let (kind, answer) = match envelope {
-        Ok(Envelope(envelope)) => {
-            let kind = envelope.type_name();
-            (kind, answer(&state, client, envelope).await)
-        }
+    let (kind, envelope) = match envelope {
+        Ok(Envelope(envelope)) => (envelope.type_name(), Ok(envelope)),
         Err(refused) => ("invalid", Err(refused)),
     };
-    let response = answer.unwrap_or_else(IntoResponse::into_response);
-    state
-        .metrics
-        .request(kind, response.status(), started.elapsed());
+    let mut counted = Counted {
+        state: &state,
+        kind,
+        started: std::time::Instant::now(),
+        status: None,
+    };
+    let response = match envelope {
+        Ok(envelope) => answer(&state, client, envelope).await,
+        Err(refused) => Err(refused),
+    }
+    .unwrap_or_else(IntoResponse::into_response);
+    counted.status = Some(response.status());
     response
+}
+
+/// One `/ajax` request in the metrics, counted when it ends however it ends: answered (with
+/// its status), panicked (500, as `CatchPanicLayer` answers it) or given up by its client
+/// before the answer (499, as nginx counts that).
+struct Counted<'a> {
+    state: &'a AppState,
+    kind: &'static str,
+    started: std::time::Instant,
+    status: Option<StatusCode>,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        const GONE: u16 = 499;
+        let status = self.status.map_or_else(
+            || {
+                if std::thread::panicking() {
+                    StatusCode::INTERNAL_SERVER_ERROR.as_u16()
+                } else {
+                    GONE
+                }
+            },
+            |status| status.as_u16(),
+        );
+        self.state
+            .metrics
+            .request(self.kind, status, self.started.elapsed());
+    }
 }
 
 async fn answer(

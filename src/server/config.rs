@@ -102,7 +102,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// How logs are written to stderr: `text`, or `json` (one object per line)
-    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, ignore_case = true,
+          default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Without a command: serve
     #[command(subcommand)]
@@ -212,19 +213,32 @@ impl Config {
     }
 }
 
-/// `url` with the password of its `user:password@` part, if it has one, replaced by `***`.
+/// What a log may show of a database URL: a SQLite one as it is (a path), a PostgreSQL one
+/// as its user, hosts, ports and database only, read the way the driver reads it, so that no
+/// password (in the `user:password@` part, in `?password=`, or anywhere the driver would take
+/// one from) can be shown.
 fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    if !crate::server::store::is_postgres(url) {
         return url.to_owned();
+    }
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "postgres://(a URL the driver cannot read)".to_owned();
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let Some((user_info, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let Some((user, _password)) = user_info.split_once(':') else {
-        return url.to_owned();
-    };
-    format!("{scheme}://{user}:***@{host}{}", &rest[authority.len()..])
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or_default(),
+        hosts.join(","),
+        config.get_dbname().unwrap_or_default()
+    )
 }
 
 #[cfg(test)]
@@ -234,19 +248,31 @@ mod tests {
 
     #[test]
     fn a_database_password_never_reaches_the_log() {
-        assert_eq!(
-            without_password("postgres://chat:s3cr:et@db.example:5432/chat?sslmode=require"),
-            "postgres://chat:***@db.example:5432/chat?sslmode=require"
-        );
-        assert_eq!(
-            without_password("postgres://chat@db/chat"),
-            "postgres://chat@db/chat"
-        );
-        assert_eq!(
-            without_password("sqlite://data/chat.db"),
-            "sqlite://data/chat.db"
-        );
-        assert_eq!(without_password("sqlite:chat.db"), "sqlite:chat.db");
+        for (url, shown) in [
+            (
+                "postgres://chat:s3cr:et@db.example:5432/chat?sslmode=disable",
+                "postgres://chat@db.example:5432/chat",
+            ),
+            // The driver reads the user part up to the last `@`: a `/` in a password too.
+            (
+                "postgres://chat:pa/ss-s3cret@db/chat",
+                "postgres://chat@db:5432/chat",
+            ),
+            (
+                "postgresql://chat@db:6543/chat?password=s3cret",
+                "postgres://chat@db:6543/chat",
+            ),
+            (
+                "postgres://chat@[::1]:5433/chat",
+                "postgres://chat@::1:5433/chat",
+            ),
+            ("sqlite://data/chat.db", "sqlite://data/chat.db"),
+            ("sqlite:chat.db", "sqlite:chat.db"),
+        ] {
+            let logged = without_password(url);
+            assert_eq!(logged, shown, "{url}");
+            assert!(!logged.contains("s3c"), "{logged}");
+        }
     }
 
     fn workers(args: &[&str]) -> usize {

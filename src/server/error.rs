@@ -78,6 +78,8 @@ impl IntoResponse for AjaxError {
                     "encoding a reply failed"
                 );
             }
+            // Its text may quote what the client sent (serde quotes a wrong value), a key too.
+            AjaxError::Invalid(_) => tracing::debug!("request refused: invalid input"),
             other => tracing::debug!(error = %other, "request refused"),
         }
         let status = self.status_code();

@@ -76,6 +76,16 @@ pub async fn start(
         let options = leptos_options.clone();
         tokio::task::spawn_blocking(move || Assets::load(&options)).await??
     };
+    // The operator's metrics listener first: a taken address fails the start before storage
+    // opens.
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|err| format!("the metrics listener on {addr}: {err}"))?,
+        ),
+        None => None,
+    };
     let store = store::open(&config.database_url).await?;
     let admin = config.admin_token.as_ref().map(|token| token.0.as_str());
     let identity = Arc::new(Identity::new(store.secret(), admin));
@@ -98,11 +108,16 @@ pub async fn start(
         message_limit: Arc::new(Limiter::new(config.message_rate()?)),
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
     };
-    let listener = listen::bind(addr)?;
+    let listener = match listen::bind(addr) {
+        Ok(listener) => listener,
+        Err(err) => {
+            state.store.close().await;
+            return Err(format!("the listener on {addr}: {err}").into());
+        }
+    };
     // The operator's metrics, on a listener of their own (never the public one).
-    let metrics = match config.metrics_addr {
-        Some(addr) => {
-            let metrics_listener = tokio::net::TcpListener::bind(addr).await?;
+    let metrics = match metrics_listener {
+        Some(metrics_listener) => {
             tracing::info!(addr = %metrics_listener.local_addr()?, "metrics listening");
             let router = metrics::router(Arc::new(state.clone()));
             Some(tokio::spawn(async move {
@@ -163,7 +178,12 @@ pub async fn shutdown_signal() {
 /// before anything sees them, and the admin token's `Debug` hides it.
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Whatever `RUST_LOG` says: the PostgreSQL driver logs every statement's parameters at
+    // `debug` (messages, addresses, the fingerprint secret).
+    if let Ok(quiet) = "tokio_postgres=info".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -175,4 +195,14 @@ pub fn init_tracing(format: LogFormat) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
     };
+    // A panic is logged like any other error (one JSON line in `json`), with where it happened;
+    // its message only when it is a literal of the code, not text formatted from data, which
+    // may hold what a request carried.
+    std::panic::set_hook(Box::new(|panic| {
+        let at = panic
+            .location()
+            .map(|at| format!("{}:{}", at.file(), at.line()));
+        let what = panic.payload().downcast_ref::<&'static str>().copied();
+        tracing::error!(at, what, "panic");
+    }));
 }

@@ -83,6 +83,23 @@ pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
+/// One open connection in the `open_connections` gauge, until it is dropped (also when its
+/// task panics or is cancelled).
+struct Counted(Gauge);
+
+impl Counted {
+    fn new(open: &Gauge) -> Self {
+        open.inc();
+        Self(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then waits (up to the drain
 /// timeout) for the requests in flight to finish. `open` counts the connections open.
 pub(super) async fn serve(
@@ -120,11 +137,11 @@ pub(super) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (setup, stopping, open) = (Arc::clone(&setup), stopping.clone(), open.clone());
-        open.inc();
+        let (setup, stopping) = (Arc::clone(&setup), stopping.clone());
+        let counted = Counted::new(&open);
         tokio::spawn(async move {
             connection::drive(stream, peer, setup, stopping).await;
-            open.dec();
+            drop(counted);
             drop(permit);
         });
     }

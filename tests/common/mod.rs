@@ -199,3 +199,35 @@ pub async fn until_held(state: &AppState, count: usize) {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
+
+/// Sets the soft file-size limit of process `pid` (the hard limit stays as it is).
+pub fn set_file_size_limit(pid: u32, bytes: libc::rlim_t) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a live child of this process, with valid pointers.
+    unsafe {
+        assert_eq!(
+            libc::prlimit(
+                pid as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                std::ptr::null(),
+                &mut limit
+            ),
+            0,
+            "read the limit"
+        );
+        limit.rlim_cur = bytes.min(limit.rlim_max);
+        assert_eq!(
+            libc::prlimit(
+                pid as libc::pid_t,
+                libc::RLIMIT_FSIZE,
+                &limit,
+                std::ptr::null_mut()
+            ),
+            0,
+            "set the limit"
+        );
+    }
+}
