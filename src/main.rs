@@ -1,5 +1,6 @@
 //! The chat server binary: reads configuration, opens storage, serves until SIGTERM or Ctrl-C;
-//! or, with `backup <file>`, copies the database while a server runs (`server::backup`).
+//! or, with `backup <file>`, copies the database while a server runs (`server::backup`), or
+//! with `export`, writes what was said (`server::export`).
 //!
 //! Run it from the project root after `cargo leptos build --release`, e.g.
 //! `LEPTOS_SITE_ADDR=0.0.0.0:3000 DATABASE_URL=sqlite://data/chat.db target/release/ajax-chat`.
@@ -16,12 +17,32 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    if let Some(Command::Backup { file }) = &config.command {
-        // A command for a terminal or a cron job: plain errors on stderr, nothing else.
-        return match server::backup::run(&config.database_url, file) {
+    // The commands are for a terminal or a cron job: plain errors on stderr, nothing else.
+    let done = match &config.command {
+        None => None,
+        Some(Command::Backup { file }) => {
+            Some(("backup", server::backup::run(&config.database_url, file)))
+        }
+        Some(Command::Export {
+            rooms,
+            format,
+            since,
+            out,
+        }) => {
+            let export = server::export::Export {
+                rooms: rooms.clone(),
+                format: *format,
+                since: *since,
+                out: out.clone(),
+            };
+            Some(("export", server::export::run(&config.database_url, export)))
+        }
+    };
+    if let Some((command, done)) = done {
+        return match done {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(err) => {
-                eprintln!("ajax-chat backup: {}", chain(&*err));
+                eprintln!("ajax-chat {command}: {}", chain(&*err));
                 std::process::ExitCode::FAILURE
             }
         };

@@ -3,13 +3,13 @@
 //! and checked, so `<file>` is never a half-written backup. (A PostgreSQL database is backed
 //! up with its own tool, `pg_dump`: the README says how, and tests/postgres.rs does it.)
 //!
-//! On a terminal it draws a progress bar; otherwise it prints nothing but errors, so that a
-//! cron job's mail says something only when something failed.
+//! On a terminal it draws a progress bar ([`Progress`]); otherwise it prints nothing but
+//! errors, so that a cron job's mail says something only when something failed.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::BoxError;
+use super::progress::Progress;
 use super::store::{is_postgres, sqlite_backup, sqlite_path};
 
 /// Backs up the database `database_url` names into `to`.
@@ -25,9 +25,9 @@ pub fn run(database_url: &str, to: &Path) -> Result<(), BoxError> {
     let partial = partial_name(to);
     // A partial file left by a backup that was killed is garbage: start afresh.
     let _ = std::fs::remove_file(&partial);
-    let mut bar = Bar::on_terminal();
+    let mut bar = Progress::on_terminal();
     let copied = sqlite_backup(Path::new(path), &partial, |done, total| {
-        bar.show(done, total);
+        bar.bar("backup", done, total, "pages");
     });
     bar.finish();
     if let Err(err) = copied
@@ -62,47 +62,6 @@ fn settle(partial: &Path, to: &Path) -> Result<(), BoxError> {
         .unwrap_or(Path::new("."));
     std::fs::File::open(folder)?.sync_all()?;
     Ok(())
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-struct Bar {
-    on: bool,
-    drawn: bool,
-}
-
-impl Bar {
-    const WIDTH: u64 = 30;
-
-    fn on_terminal() -> Self {
-        Self {
-            on: std::io::stderr().is_terminal(),
-            drawn: false,
-        }
-    }
-
-    fn show(&mut self, done: u64, total: u64) {
-        if !self.on {
-            return;
-        }
-        let filled = (done * Self::WIDTH).checked_div(total).unwrap_or(0);
-        let bar: String = (0..Self::WIDTH)
-            .map(|at| if at < filled { '#' } else { '-' })
-            .collect();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\rbackup [{bar}] {done} / {total} pages");
-        let _ = err.flush();
-        self.drawn = true;
-    }
-
-    fn finish(&self) {
-        if self.drawn {
-            eprintln!();
-        }
-    }
-
-    fn shown(&self) -> bool {
-        self.on
-    }
 }
 
 #[cfg(test)]

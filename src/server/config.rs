@@ -119,6 +119,35 @@ pub enum Command {
         /// Where the copy goes (replaced if it exists)
         file: std::path::PathBuf,
     },
+    /// Write what was said (`--database-url`), as JSON Lines (one item per line, as in `sync`)
+    /// or as one self-contained HTML file per room that a browser opens offline
+    Export {
+        /// Only this room (may be given more than once) [default: every room with messages]
+        #[arg(long = "room", value_name = "ROOM")]
+        rooms: Vec<String>,
+        /// `jsonl` or `html`
+        #[arg(long, value_enum, ignore_case = true, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Only messages sent at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z)
+        #[arg(long, value_parser = parse_time)]
+        since: Option<time::OffsetDateTime>,
+        /// JSON Lines: the file [default: standard output]; HTML: the folder for the rooms'
+        /// files, `<room>.html` [default: the current folder]
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Html,
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|err| format!("{err}: an RFC 3339 time is required, e.g. 2026-12-01T00:00:00Z"))
 }
 
 /// How logs are written.

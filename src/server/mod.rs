@@ -13,7 +13,8 @@
 //! - [`metrics`]: `GET /metrics` for the operator's monitoring, on a listener of its own.
 //! - [`rooms`]: the rooms served, and the checks of room names in envelopes and paths.
 //! - [`store`]: the caching layer over the SQLite and PostgreSQL backends.
-//! - [`backup`]: `ajax-chat backup <file>`, an online copy of the SQLite database.
+//! - [`backup`]: `ajax-chat backup <file>`, an online copy of the SQLite database;
+//!   [`export`]: `ajax-chat export`, what was said as JSON Lines or HTML.
 //!
 //! Tests drive [`app`] in-process with `tower::ServiceExt::oneshot`, or [`run`] a real server on
 //! `127.0.0.1:0`.
@@ -24,12 +25,14 @@ pub mod backup;
 pub mod config;
 mod connection;
 pub mod error;
+pub mod export;
 pub mod identity;
 pub mod lifecycle;
 pub mod limit;
 pub mod listen;
 pub mod metrics;
 mod page;
+mod progress;
 pub mod rooms;
 pub mod router;
 pub mod state;
