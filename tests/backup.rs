@@ -151,6 +151,33 @@ async fn a_backup_under_write_load_restores_everything_acknowledged_before_it() 
     stop(server);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_over_the_live_database_is_refused_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let url = format!("sqlite://{}", db.display());
+    let (server, addr) = spawn_server(&url, &dir.path().join("site"));
+    let client = http_client();
+    let (status, _) = post_ajax(&client, addr, &message("kept")).await.unwrap();
+    assert_eq!(status, 200);
+    let same_by_another_name = dir.path().join(".").join("chat.db");
+    for target in [
+        db.clone(),
+        same_by_another_name,
+        dir.path().join("chat.db-wal"),
+    ] {
+        let (ok, _, stderr) = backup(&db, &target);
+        assert!(!ok, "a backup over {} must fail", target.display());
+        assert!(stderr.contains("the database itself"), "{stderr}");
+    }
+    let (status, _) = post_ajax(&client, addr, &message("after")).await.unwrap();
+    assert_eq!(status, 200);
+    stop(server);
+    let (server, addr) = spawn_server(&url, &dir.path().join("site"));
+    assert_eq!(read_all(&http_client(), addr).await.len(), 2);
+    stop(server);
+}
+
 #[test]
 fn a_backup_of_nothing_or_of_postgres_fails_and_says_why() {
     let dir = tempfile::tempdir().unwrap();

@@ -169,6 +169,54 @@ fn has_handler(html: &str) -> bool {
     })
 }
 
+#[tokio::test]
+async fn a_missing_database_is_an_error_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data").join("typo.db");
+    let (ok, stdout, stderr) = export(&format!("sqlite://{}", db.display()), &[]);
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("no database at"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing created");
+}
+
+#[tokio::test]
+async fn rooms_longer_than_a_page_are_exported_whole_with_progress_on_a_terminal() {
+    let fx = Fixture::new().await;
+    let router = fx.router();
+    for n in 0..1005 {
+        post(&router, "general", &format!("message {n}"), None).await;
+    }
+    let (ok, stdout, stderr) = export(&fx.url, &[]);
+    assert!(ok, "{stderr}");
+    let all = lines(&stdout);
+    assert_eq!(
+        all,
+        fx.store.history("general", u64::MAX, 2000).await.unwrap()
+    );
+    assert_eq!(all.len(), 1005);
+
+    // On a terminal (`script` gives it one): a bar with the counts, on stderr.
+    let file = fx.dir.path().join("all.jsonl");
+    let command = format!(
+        "DATABASE_URL='{}' '{}' export --out '{}'",
+        fx.url,
+        env!("CARGO_BIN_EXE_ajax-chat"),
+        file.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("export general [##############################] 1005 / 1005 messages"),
+        "{shown}"
+    );
+    assert_eq!(lines(&std::fs::read_to_string(&file).unwrap()), all);
+}
+
 fn html_of(folder: &Path, room: &str) -> String {
     std::fs::read_to_string(folder.join(format!("{room}.html"))).unwrap()
 }
@@ -219,7 +267,7 @@ async fn html_files_hold_no_script_and_every_text_as_text() {
     assert!(
         general.contains("<pre><code>&lt;/pre&gt;&lt;script&gt;bad()&lt;/script&gt;</code></pre>")
     );
-    assert!(general.contains("4 messages, exported"));
+    assert!(general.contains("4 messages."));
     let dev = html_of(&folder, "dev");
-    assert!(dev.contains("1 message, exported") && dev.contains("in dev"));
+    assert!(dev.contains("1 message.") && dev.contains("in dev"));
 }

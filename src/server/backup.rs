@@ -22,11 +22,26 @@ pub fn run(database_url: &str, to: &Path) -> Result<(), BoxError> {
     let Some(path) = sqlite_path(database_url) else {
         return Err(format!("unsupported DATABASE_URL: {database_url}").into());
     };
+    let source = Path::new(path);
+    // Renamed over the live file (or its WAL), the copy would take acknowledged messages with
+    // it: the server goes on writing to the file it has open, now nameless.
+    let live = ["", "-wal", "-shm"].map(|suffix| {
+        let mut name = source.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    });
+    if live.iter().any(|file| same_place(file, to)) {
+        return Err(format!(
+            "{} is the database itself (or its -wal or -shm): back up to another file",
+            to.display()
+        )
+        .into());
+    }
     let partial = partial_name(to);
     // A partial file left by a backup that was killed is garbage: start afresh.
     let _ = std::fs::remove_file(&partial);
     let mut bar = Progress::on_terminal();
-    let copied = sqlite_backup(Path::new(path), &partial, |done, total| {
+    let copied = sqlite_backup(source, &partial, |done, total| {
         bar.bar("backup", done, total, "pages");
     });
     bar.finish();
@@ -41,6 +56,23 @@ pub fn run(database_url: &str, to: &Path) -> Result<(), BoxError> {
         eprintln!("backed up {path} to {}", to.display());
     }
     Ok(())
+}
+
+/// Whether `a` and `b` name the same file: the same inode if both exist, else the same name
+/// in the same folder (symbolic links of the folders resolved).
+fn same_place(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return (a.dev(), a.ino()) == (b.dev(), b.ino());
+    }
+    let place = |path: &Path| {
+        let folder = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(folder.canonicalize().ok()?.join(path.file_name()?))
+    };
+    place(a).is_some_and(|a| Some(a) == place(b))
 }
 
 /// `.<name>.partial` beside `to`: the same folder, so the rename is atomic.
@@ -67,6 +99,22 @@ fn settle(partial: &Path, to: &Path) -> Result<(), BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_and_its_wal_are_the_same_place_by_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("chat.db");
+        std::fs::write(&db, b"x").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(same_place(&db, &sub.join("../chat.db")));
+        // Not there yet, by another path to the same folder.
+        assert!(same_place(
+            &dir.path().join("chat.db-wal"),
+            &sub.join("../chat.db-wal")
+        ));
+        assert!(!same_place(&db, &dir.path().join("copy.db")));
+    }
 
     #[test]
     fn the_partial_file_sits_beside_the_backup() {

@@ -11,6 +11,7 @@
 //! Messages are as they are now: edited text, deleted ones gone, replies quoting the current
 //! text, reactions as they stand. `--since` keeps those sent at or after a time.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use time::format_description::well_known::Rfc3339;
 use super::BoxError;
 use super::config::ExportFormat;
 use super::progress::Progress;
-use super::store::{self, Store};
+use super::store::{Backend, PostgresBackend, SqliteBackend, is_postgres, sqlite_path};
 use crate::app::model::markup::{Part, parts};
 use crate::protocol::{ChatMessage, is_room_name};
 
@@ -39,7 +40,9 @@ pub struct Export {
     pub out: Option<PathBuf>,
 }
 
-/// Exports from the database `database_url` names.
+/// Exports from the database `database_url` names, opened for reading only: no migration, no
+/// writer, nothing that could hold up a server running over it, and refused if the file is
+/// missing or its schema is not the one this build knows.
 pub fn run(database_url: &str, export: Export) -> Result<(), BoxError> {
     if let Some(bad) = export.rooms.iter().find(|room| !is_room_name(room)) {
         return Err(
@@ -50,45 +53,110 @@ pub fn run(database_url: &str, export: Export) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = store::open(database_url).await?;
-        let done = write(&*store, &export).await;
-        store.close().await;
-        done
+        if is_postgres(database_url) {
+            let backend = PostgresBackend::open_read_only(database_url).await?;
+            let done = write(&backend, &export).await;
+            backend.close().await;
+            done
+        } else if let Some(path) = sqlite_path(database_url) {
+            let backend = SqliteBackend::open_read_only(path.into())?;
+            let done = write(&backend, &export).await;
+            backend.close().await;
+            done
+        } else {
+            Err(format!("unsupported DATABASE_URL: {database_url}").into())
+        }
     })
 }
 
-async fn write(store: &dyn Store, export: &Export) -> Result<(), BoxError> {
-    let rooms = if export.rooms.is_empty() {
-        store.room_names()
-    } else {
+async fn write<B: Backend>(backend: &B, export: &Export) -> Result<(), BoxError> {
+    // Each room up to its newest message as export begins: new ones meanwhile are not chased.
+    let newest: HashMap<String, u64> = backend.newest_by_room().await?;
+    let named = !export.rooms.is_empty();
+    let rooms = if named {
         export.rooms.clone()
+    } else {
+        let mut rooms: Vec<String> = newest.keys().cloned().collect();
+        rooms.sort();
+        rooms
     };
     let mut progress = Progress::on_terminal();
     match export.format {
         ExportFormat::Jsonl => {
-            let mut out: Box<dyn Write> = match &export.out {
-                Some(file) => Box::new(std::io::BufWriter::new(std::fs::File::create(file)?)),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            let (mut out, partial): (Box<dyn Write>, _) = match &export.out {
+                Some(file) => {
+                    let partial = partial_name(file);
+                    let created = std::fs::File::create(&partial)?;
+                    (Box::new(std::io::BufWriter::new(created)), Some(partial))
+                }
+                None => (
+                    Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                    None,
+                ),
             };
+            let mut written = Ok(());
             for room in &rooms {
-                let messages = read(store, room, export.since, &mut progress).await?;
-                for message in &messages {
-                    serde_json::to_writer(&mut out, message)?;
-                    out.write_all(b"\n")?;
+                let upto = newest.get(room).copied().unwrap_or(0);
+                written = read(
+                    backend,
+                    room,
+                    upto,
+                    export.since,
+                    &mut progress,
+                    |message| {
+                        serde_json::to_writer(&mut out, message)?;
+                        out.write_all(b"\n")?;
+                        Ok(())
+                    },
+                )
+                .await
+                .map(drop);
+                if written.is_err() {
+                    break;
                 }
             }
-            out.flush()?;
+            let written = written.and_then(|()| Ok(out.flush()?));
+            drop(out);
+            if let (Some(partial), Some(file)) = (partial, &export.out) {
+                settle(&partial, file, written)?;
+            } else {
+                written?;
+            }
         }
         ExportFormat::Html => {
             let folder = export.out.clone().unwrap_or_else(|| PathBuf::from("."));
             std::fs::create_dir_all(&folder)?;
             let now = OffsetDateTime::now_utc().format(&Rfc3339)?;
             for room in &rooms {
-                let messages = read(store, room, export.since, &mut progress).await?;
-                write_file(
-                    &folder.join(format!("{room}.html")),
-                    &page(room, &messages, &now),
-                )?;
+                let file = folder.join(format!("{room}.html"));
+                let partial = partial_name(&file);
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+                let upto = newest.get(room).copied().unwrap_or(0);
+                let written = async {
+                    out.write_all(header(room, &now).as_bytes())?;
+                    let count = read(
+                        backend,
+                        room,
+                        upto,
+                        export.since,
+                        &mut progress,
+                        |message| {
+                            out.write_all(item(message).as_bytes())?;
+                            Ok(())
+                        },
+                    )
+                    .await?;
+                    out.write_all(footer(count).as_bytes())?;
+                    out.flush()?;
+                    Ok::<u64, BoxError>(count)
+                }
+                .await;
+                drop(out);
+                match written {
+                    // A room none of whose messages is kept gets no file, unless it was named.
+                    Ok(0) if !named => std::fs::remove_file(&partial)?,
+                    written => settle(&partial, &file, written.map(drop))?,
+                }
             }
         }
     }
@@ -96,30 +164,40 @@ async fn write(store: &dyn Store, export: &Export) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Every message of `room` (sent at or after `since`), in id order.
-async fn read(
-    store: &dyn Store,
+/// Hands every message of `room` up to id `upto` (sent at or after `since`) to `each`, in id
+/// order, a page at a time; says how many it handed.
+async fn read<B: Backend>(
+    backend: &B,
     room: &str,
+    upto: u64,
     since: Option<OffsetDateTime>,
     progress: &mut Progress,
-) -> Result<Vec<ChatMessage>, BoxError> {
+    mut each: impl FnMut(&ChatMessage) -> Result<(), BoxError>,
+) -> Result<u64, BoxError> {
     let rooms = [room.to_owned()];
-    let mut messages = Vec::new();
-    let mut after = 0;
-    loop {
-        let batch = store.since(&rooms, after, PAGE, false).await?;
-        let Some(last) = batch.last() else {
+    let total = if progress.shown() && upto > 0 {
+        backend.count_after(room, 0, u64::MAX).await?
+    } else {
+        0
+    };
+    let what = format!("export {room}");
+    let (mut after, mut scanned, mut kept) = (0, 0, 0);
+    while after < upto {
+        let page = backend.since(Some(&rooms), after, PAGE, false).await?;
+        let Some(last) = page.last() else {
             break;
         };
         after = last.id;
-        messages.extend(
-            batch
-                .into_iter()
-                .filter(|message| sent_since(message, since)),
-        );
-        progress.count(&format!("export {room}"), messages.len() as u64, "messages");
+        for message in page.iter().filter(|message| message.id <= upto) {
+            scanned += 1;
+            if sent_since(message, since) {
+                each(message)?;
+                kept += 1;
+            }
+        }
+        progress.bar(&what, scanned.min(total), total, "messages");
     }
-    Ok(messages)
+    Ok(kept)
 }
 
 fn sent_since(message: &ChatMessage, since: Option<OffsetDateTime>) -> bool {
@@ -128,6 +206,27 @@ fn sent_since(message: &ChatMessage, since: Option<OffsetDateTime>) -> bool {
     };
     // Written by the server as RFC 3339; one that is not would be a bug: kept, not lost.
     OffsetDateTime::parse(&message.sent_at, &Rfc3339).map_or(true, |sent| sent >= since)
+}
+
+/// `.<name>.partial` beside `file`: written there, renamed once whole.
+fn partial_name(file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(|| "export".into(), |name| name.to_string_lossy());
+    file.with_file_name(format!(".{name}.partial"))
+}
+
+/// Gives the finished `partial` its name `file` (durably), or removes it if writing failed.
+fn settle(partial: &Path, file: &Path, written: Result<(), BoxError>) -> Result<(), BoxError> {
+    let done = written.and_then(|()| {
+        std::fs::File::open(partial)?.sync_all()?;
+        std::fs::rename(partial, file)?;
+        Ok(())
+    });
+    if done.is_err() {
+        let _ = std::fs::remove_file(partial);
+    }
+    done
 }
 
 /// An RFC 3339 time as people read it: `2026-12-07 12:35 UTC` (as it is if it is not one).
@@ -146,13 +245,6 @@ fn readable(at: &str) -> String {
         }
         Err(_) => at.to_owned(),
     }
-}
-
-/// Writes `text` to `file` whole: under a temporary name, then renamed.
-fn write_file(file: &Path, text: &str) -> std::io::Result<()> {
-    let partial = file.with_extension("html.partial");
-    std::fs::write(&partial, text)?;
-    std::fs::rename(&partial, file)
 }
 
 /// `text` as HTML text or attribute value: nothing in it is markup.
@@ -216,10 +308,10 @@ a { color: #0645ad; }
 }
 ";
 
-/// The HTML file of `room`.
-fn page(room: &str, messages: &[ChatMessage], exported_at: &str) -> String {
+/// The start of `room`'s HTML file, up to its list of messages.
+fn header(room: &str, exported_at: &str) -> String {
     let room = escape(room);
-    let mut html = format!(
+    format!(
         r#"<!doctype html>
 <html lang="en">
 <head>
@@ -232,26 +324,23 @@ fn page(room: &str, messages: &[ChatMessage], exported_at: &str) -> String {
 <body>
 <main>
 <h1>#{room}</h1>
-<p class="about">{count} {noun}, exported <time datetime="{at}">{readable}</time>.</p>
+<p class="about">Exported <time datetime="{at}">{readable}</time>.</p>
 <ol>
 "#,
-        count = messages.len(),
-        noun = if messages.len() == 1 {
-            "message"
-        } else {
-            "messages"
-        },
         at = escape(exported_at),
         readable = escape(&readable(exported_at)),
-    );
-    for message in messages {
-        item(&mut html, message);
-    }
-    html.push_str("</ol>\n</main>\n</body>\n</html>\n");
-    html
+    )
 }
 
-fn item(html: &mut String, message: &ChatMessage) {
+/// The end of a room's HTML file, after its `count` messages.
+fn footer(count: u64) -> String {
+    let noun = if count == 1 { "message" } else { "messages" };
+    format!("</ol>\n<p class=\"about\">{count} {noun}.</p>\n</main>\n</body>\n</html>\n")
+}
+
+/// One message as a list item.
+fn item(message: &ChatMessage) -> String {
+    let mut html = String::new();
     let _ = write!(
         html,
         r#"<li id="m{id}"><p class="meta"><strong class="sender">{sender}</strong>"#,
@@ -307,6 +396,7 @@ fn item(html: &mut String, message: &ChatMessage) {
         html.push_str("</p>");
     }
     html.push_str("</li>\n");
+    html
 }
 
 #[cfg(test)]

@@ -28,11 +28,6 @@ impl Progress {
         self.draw(&format!("{what} [{bar}] {done} / {total} {unit}"));
     }
 
-    /// `what: done unit`, for work whose total is not known ahead.
-    pub fn count(&mut self, what: &str, done: u64, unit: &str) {
-        self.draw(&format!("{what}: {done} {unit}"));
-    }
-
     fn draw(&mut self, line: &str) {
         if !self.on {
             return;

@@ -277,9 +277,6 @@ mod tests {
         fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
             self.0.register_metrics(registry);
         }
-        fn room_names(&self) -> Vec<String> {
-            self.0.room_names()
-        }
     }
 
     async fn memory_state() -> AppState {

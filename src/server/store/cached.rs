@@ -265,10 +265,6 @@ impl<B: Backend> Store for CachedStore<B> {
         self.shared.backend.close().await;
     }
 
-    fn room_names(&self) -> Vec<String> {
-        self.shared.tail.room_names()
-    }
-
     fn register_metrics(&self, registry: &mut Registry) {
         let metrics = &self.shared.metrics;
         registry.register(

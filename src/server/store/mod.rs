@@ -269,9 +269,6 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes pending writes and closes the database; later calls fail with `Closed`.
     async fn close(&self);
 
-    /// Every room that has items in storage, by name (served or not).
-    fn room_names(&self) -> Vec<String>;
-
     /// Adds storage's own metrics (messages stored, commits, database errors) to `registry`.
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
 }

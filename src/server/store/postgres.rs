@@ -162,6 +162,8 @@ pub enum PostgresError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("postgres: the schema is version {found}, this build reads version {expected}")]
+    Schema { found: i32, expected: i32 },
     #[error("postgres: {what}: no answer within {after:?}")]
     Timeout { what: &'static str, after: Duration },
 }
@@ -180,6 +182,44 @@ impl PostgresBackend {
     /// Connects to the database `url` names, creates or migrates the schema (safely when several
     /// instances start at once) and starts listening for other instances' commits.
     pub async fn open(url: &str) -> Result<Self, PostgresError> {
+        let (config, pool) = Self::pool(url)?;
+        migrate(&pool).await?;
+        let news = std::sync::Arc::new(Notify::new());
+        let listener = tokio::spawn(listen_loop(config, std::sync::Arc::clone(&news)));
+        Ok(Self {
+            pool,
+            news,
+            listener,
+        })
+    }
+
+    /// For reading only (`ajax-chat export`): no migration, no listening; refused unless the
+    /// schema is the one this build knows, so that neither an older nor a newer server's
+    /// database is read wrongly (or changed).
+    pub async fn open_read_only(url: &str) -> Result<Self, PostgresError> {
+        let (_, pool) = Self::pool(url)?;
+        let client = pool.get().await.map_err(PostgresError::Pool)?;
+        let found: i32 = timed(
+            "read the schema version",
+            client.query_opt("SELECT version FROM chat_schema", &[]),
+        )
+        .await?
+        .map_or(0, |row| row.get(0));
+        drop(client);
+        if found != Self::SCHEMA_VERSION {
+            return Err(PostgresError::Schema {
+                found,
+                expected: Self::SCHEMA_VERSION,
+            });
+        }
+        Ok(Self {
+            pool,
+            news: std::sync::Arc::new(Notify::new()),
+            listener: tokio::spawn(async {}),
+        })
+    }
+
+    fn pool(url: &str) -> Result<(tokio_postgres::Config, Pool), PostgresError> {
         let mut config = tokio_postgres::Config::from_str(url).map_err(PostgresError::Url)?;
         config.connect_timeout(TIMEOUT);
         config.application_name("ajax-chat");
@@ -201,14 +241,7 @@ impl PostgresBackend {
             })
             .build()
             .map_err(PostgresError::BuildPool)?;
-        migrate(&pool).await?;
-        let news = std::sync::Arc::new(Notify::new());
-        let listener = tokio::spawn(listen_loop(config, std::sync::Arc::clone(&news)));
-        Ok(Self {
-            pool,
-            news,
-            listener,
-        })
+        Ok((config, pool))
     }
 
     async fn connection(&self) -> Result<deadpool_postgres::Object, PostgresError> {

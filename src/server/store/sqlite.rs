@@ -122,6 +122,8 @@ pub enum SqliteError {
     Closed,
     #[error("sqlite: no database at {0}")]
     Missing(PathBuf),
+    #[error("sqlite: the schema is version {found}, this build reads version {expected}")]
+    Schema { found: i64, expected: i64 },
     #[error("sqlite: the backup does not pass `PRAGMA quick_check`: {0}")]
     BadBackup(String),
 }
@@ -175,6 +177,38 @@ impl SqliteBackend {
             readers: std::sync::Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// For reading only (`ajax-chat export`): read-only connections, no writer, no migration,
+    /// nothing that could lock out or checkpoint under a running server; refused unless the
+    /// file exists and its schema is the one this build knows.
+    pub fn open_read_only(path: PathBuf) -> Result<Self, SqliteError> {
+        if !path.is_file() {
+            return Err(SqliteError::Missing(path));
+        }
+        let failed = |source| SqliteError::Query {
+            what: "open the database",
+            path: path.clone(),
+            source,
+        };
+        let conn = open_reader(&path).map_err(failed)?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(failed)?;
+        let expected = MIGRATIONS.len() as i64;
+        if found != expected {
+            return Err(SqliteError::Schema { found, expected });
+        }
+        Ok(Self {
+            path: path.clone(),
+            writes: Mutex::new(None),
+            writer: Mutex::new(None),
+            readers: std::sync::Arc::new(Readers {
+                path,
+                idle: Mutex::new(vec![conn]),
                 permits: Semaphore::new(READERS),
             }),
         })
@@ -502,17 +536,19 @@ pub fn backup(
     if !path.is_file() {
         return Err(SqliteError::Missing(path.to_owned()));
     }
-    let source = Connection::open(path).map_err(failed("open the database"))?;
-    source
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(failed("open the database"))?;
+    // Read-only: the copy never changes the database, nor checkpoints it when it closes.
+    let source = open_reader(path).map_err(failed("open the database"))?;
     // One read transaction for the whole copy: each step then reads the same snapshot (a step
     // opens its own only when none is open), so the server's commits meanwhile neither enter
     // the copy nor restart it, however long it takes.
     source
         .execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
         .map_err(failed("begin the backup's read"))?;
-    let mut target = Connection::open(to).map_err(failed("create the backup file"))?;
+    let mut target = Connection::open(to).map_err(|source| SqliteError::Query {
+        what: "create the backup file",
+        path: to.to_owned(),
+        source,
+    })?;
     {
         let copy = rusqlite::backup::Backup::new(&source, &mut target)
             .map_err(failed("start the backup"))?;

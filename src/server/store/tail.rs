@@ -364,13 +364,6 @@ impl Tail {
         )
     }
 
-    /// Every room that has messages (in storage, not only here), by name.
-    pub fn room_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().newest_by_room.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
     /// The newest id of each room in `rooms` (0 for a room without messages).
     pub fn newest_of(&self, rooms: &[String]) -> Vec<u64> {
         let inner = self.read();
