@@ -264,9 +264,9 @@ async fn html_files_hold_no_script_and_every_text_as_text() {
         r#"<a href="https://example.org/?a=1&amp;b=2" rel="nofollow noopener noreferrer ugc">"#
     ));
     assert!(general.contains("<code>x&lt;y</code>"));
-    assert!(
-        general.contains("<pre><code>&lt;/pre&gt;&lt;script&gt;bad()&lt;/script&gt;</code></pre>")
-    );
+    assert!(general.contains(
+        r#"<pre tabindex="0"><code>&lt;/pre&gt;&lt;script&gt;bad()&lt;/script&gt;</code></pre>"#
+    ));
     assert!(general.contains("4 messages."));
     let dev = html_of(&folder, "dev");
     assert!(dev.contains("1 message.") && dev.contains("in dev"));

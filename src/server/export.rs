@@ -275,7 +275,12 @@ fn rich(text: &str) -> String {
                 escape(url)
             ),
             Part::Code(code) => write!(html, "<code>{}</code>", escape(code)),
-            Part::Block(code) => write!(html, "<pre><code>{}</code></pre>", escape(code)),
+            // Focusable: a block wider than the page scrolls, also by keyboard.
+            Part::Block(code) => write!(
+                html,
+                r#"<pre tabindex="0"><code>{}</code></pre>"#,
+                escape(code)
+            ),
         };
     }
     html
@@ -412,6 +417,9 @@ mod tests {
         let html = rich("see https://example.org/?a=1&b=\"2\" and `<b>` and\n```\n<i>\n```");
         assert!(!html.contains("<b>") && !html.contains("<i>"), "{html}");
         assert!(html.contains("<code>&lt;b&gt;</code>"), "{html}");
-        assert!(html.contains("<pre><code>&lt;i&gt;</code></pre>"), "{html}");
+        assert!(
+            html.contains(r#"<pre tabindex="0"><code>&lt;i&gt;</code></pre>"#),
+            "{html}"
+        );
     }
 }
