@@ -74,3 +74,34 @@ test("reply, follow the quote's edit, jump to it; offline the outbox keeps the r
   const stored = log(ben).locator("li:not(.pending)", { hasText: late });
   await expect(stored.locator(".quote")).toContainText(edited);
 });
+
+test("a reply whose message was deleted before it was sent goes without its quote", async ({
+  page,
+  context,
+  request,
+}) => {
+  const tag = unique("orphan");
+  const asked = `${tag} is the build green?`;
+  const posted = await request.post("/ajax", {
+    data: { type: "message", data: { sender: "Cleo", message: asked, key: KEY } },
+  });
+  const askedId: number = (await posted.json()).data.id;
+  await openChat(page);
+  await nameField(page).fill("Ana");
+  // Written offline: Cleo deletes her question before the answer goes out.
+  await context.setOffline(true);
+  await log(page).locator(`li#m${askedId}`).getByRole("button", { name: "Reply" }).click();
+  const said = `${tag} yes, all of it`;
+  await messageField(page).fill(said);
+  await messageField(page).press("Enter");
+  await request.post("/ajax", { data: { type: "delete", data: { id: askedId, key: KEY } } });
+  await context.setOffline(false);
+  const refused = log(page).locator("li.pending", { hasText: said });
+  await expect(refused.locator(".refusal")).toContainText(`no such message: ${askedId}`);
+  // Its text can still go, on its own.
+  await refused.getByRole("button", { name: "Send without quote" }).click();
+  const stored = log(page).locator("li:not(.pending)", { hasText: said });
+  await expect(stored).toHaveCount(1);
+  await expect(stored.locator(".quote")).toHaveCount(0);
+  await expect(log(page).locator("li.pending", { hasText: said })).toHaveCount(0);
+});

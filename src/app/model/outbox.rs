@@ -259,6 +259,17 @@ impl Queue {
         self.refusal = None;
     }
 
+    /// `Send without quote` of a refused reply (the message it answers was deleted meanwhile,
+    /// or is not there any more): the same text, as a message of its own.
+    pub fn without_quote(&mut self, nonce: &str, name: &str) {
+        if let Some(pending) = self.items.iter_mut().find(|p| p.nonce == nonce)
+            && matches!(pending.state, State::Refused(_))
+        {
+            pending.reply_to = None;
+        }
+        self.retry(nonce, name);
+    }
+
     /// `Discard`: the refused message leaves the outbox.
     pub fn discard(&mut self, nonce: &str) {
         self.items.retain(|p| p.nonce != nonce);
@@ -513,6 +524,31 @@ mod tests {
         queue.settle(5);
         assert!(queue.items.is_empty());
         assert_eq!(queue.forgotten, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_refused_reply_can_go_again_without_its_quote() {
+        let quote = Quote {
+            id: 42,
+            deleted: true,
+            ..Quote::default()
+        };
+        let mut refused = pending("r", State::Refused("no such message: 42".into()));
+        refused.reply_to = Some(quote.clone());
+        let mut waiting = pending("w", State::Waiting);
+        waiting.reply_to = Some(quote);
+        let mut queue = Queue {
+            items: vec![refused, waiting],
+            ..Queue::default()
+        };
+        // Only a refused reply: one waiting its turn keeps its quote.
+        queue.without_quote("w", "");
+        assert!(queue.items[1].reply_to.is_some());
+        queue.without_quote("r", "Nina");
+        assert_eq!(queue.items[0].reply_to, None);
+        assert_eq!(queue.items[0].sender, "Nina");
+        let next = queue.take_next().unwrap();
+        assert_eq!((next.nonce.as_str(), next.reply_to), ("r", None));
     }
 
     #[test]

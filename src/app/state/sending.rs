@@ -166,6 +166,15 @@ impl ChatState {
         self.flush();
     }
 
+    /// `Send without quote`: a refused reply goes again as a message of its own.
+    pub fn resend_without_quote(self, nonce: &str) {
+        let name = self.name.with_untracked(|name| name.trim().to_owned());
+        self.outbox
+            .update(|queue| queue.without_quote(nonce, &name));
+        self.save_outbox();
+        self.flush();
+    }
+
     /// `Discard`: the refused message leaves the outbox, for good.
     pub fn discard(self, nonce: &str) {
         self.outbox.update(|queue| queue.discard(nonce));

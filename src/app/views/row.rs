@@ -257,7 +257,7 @@ fn time_link(message: &ChatMessage, local: bool) -> impl IntoView + use<> {
 
 /// What follows the text: a stored message's reactions, `(edited)` and buttons (the stylesheet
 /// shows each where it applies; `Add reaction` and `Reply` on hover and focus), or a refused
-/// one's reason, `Retry` and `Discard`. These stay while a retry is on its
+/// one's reason, `Retry`, `Send without quote` for a reply, and `Discard`. These stay while a retry is on its
 /// way (then `Retry` is unavailable), so the one a keyboard pressed keeps the focus.
 fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
     match line.body {
@@ -309,6 +309,19 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
             let reason = pending.shown().1.map(str::to_owned);
             let retrying = reason.is_none();
             let (retry, discard) = (pending.nonce.clone(), pending.nonce.clone());
+            // A reply whose message is gone can still say what it says, on its own.
+            let unquote = pending.reply_to.is_some().then(|| {
+                let nonce = pending.nonce.clone();
+                view! {
+                    <button
+                        type="button"
+                        aria-disabled=retrying.then_some("true")
+                        on:click=move |_| chat.resend_without_quote(&nonce)
+                    >
+                        "Send without quote"
+                    </button>
+                }
+            });
             Either::Right(pending.refused().then(|| {
                 view! {
                     {reason.map(|reason| view! { <p class="refusal">{reason}</p> })}
@@ -320,6 +333,7 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
                         >
                             "Retry"
                         </button>
+                        {unquote}
                         <button type="button" on:click=move |_| chat.discard(&discard)>
                             "Discard"
                         </button>
