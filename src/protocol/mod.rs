@@ -371,6 +371,12 @@ pub fn check_key(key: &str) -> Result<(), Invalid> {
     }
 }
 
+/// The refusal (404) of an envelope about a message that does not exist or no longer does: a
+/// page tells by it that a reply's message was deleted before the reply went out.
+pub fn no_such_message(id: u64) -> String {
+    format!("no such message: {id}")
+}
+
 /// Whether `text` is a fingerprint: 8 characters of lowercase base32 (`a-z`, `2-7`).
 pub fn is_fingerprint(text: &str) -> bool {
     text.len() == 8

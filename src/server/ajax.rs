@@ -22,6 +22,7 @@ use crate::protocol::{
     BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
     Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage, ReactRequest,
     RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, check_key, decode_client,
+    no_such_message,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -464,9 +465,7 @@ fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
             "not allowed: this author or address is banned".into(),
         )),
         Outcome::Refused(Refusal::NotYours) => Err(AjaxError::Forbidden(NOT_YOURS.into())),
-        Outcome::Refused(Refusal::NoSuchMessage) => {
-            Err(AjaxError::NotFound(format!("no such message: {id}")))
-        }
+        Outcome::Refused(Refusal::NoSuchMessage) => Err(AjaxError::NotFound(no_such_message(id))),
         Outcome::Refused(Refusal::NotBanned) => Err(AjaxError::NotFound("not banned".into())),
         Outcome::Refused(Refusal::TooManyReactions) => Err(AjaxError::Conflict(format!(
             "message {id} has {MAX_REACTIONS} different reactions already: add one of those"
@@ -479,7 +478,7 @@ fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
 fn stored(outcome: Outcome, id: u64) -> Result<crate::protocol::ChatMessage, AjaxError> {
     match refused(outcome, id)? {
         Outcome::Stored(item) => Ok(item),
-        _ => Err(AjaxError::NotFound(format!("no such message: {id}"))),
+        _ => Err(AjaxError::NotFound(no_such_message(id))),
     }
 }
 

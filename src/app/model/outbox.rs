@@ -17,7 +17,7 @@
 //! (arrays of five strings) are read once and written back as a record.
 
 use crate::protocol::json::{Decode, Encode, Fields, JsonValue, JsonWriter, Unreadable};
-use crate::protocol::{ChatMessage, Outcome, Quote, ServerEnvelope};
+use crate::protocol::{ChatMessage, Outcome, Quote, ServerEnvelope, no_such_message};
 
 /// How many nonces of sent or discarded messages a tab remembers, so as not to write another
 /// tab's stale copy of them back.
@@ -51,6 +51,25 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// A reply refused (or being retried after that) because the message it answers is gone:
+    /// its text can still go, without the quote.
+    pub fn orphaned(&self) -> bool {
+        let (State::Refused(reason) | State::Retrying(reason)) = &self.state else {
+            return false;
+        };
+        self.reply_to
+            .as_ref()
+            .is_some_and(|quote| *reason == no_such_message(quote.id))
+    }
+
+    /// The id it answers, as sent: none once its quote is known to be deleted.
+    pub fn reply_id(&self) -> Option<u64> {
+        self.reply_to
+            .as_ref()
+            .filter(|quote| !quote.deleted)
+            .map(|quote| quote.id)
+    }
+
     fn unsent(&self) -> bool {
         matches!(
             self.state,
@@ -259,15 +278,17 @@ impl Queue {
         self.refusal = None;
     }
 
-    /// `Send without quote` of a refused reply (the message it answers was deleted meanwhile,
-    /// or is not there any more): the same text, as a message of its own.
+    /// `Send without quote` of an [orphaned](Pending::orphaned) reply: its quote is marked
+    /// deleted (which it is), and it goes again as a message of its own.
     pub fn without_quote(&mut self, nonce: &str, name: &str) {
         if let Some(pending) = self.items.iter_mut().find(|p| p.nonce == nonce)
             && matches!(pending.state, State::Refused(_))
+            && pending.orphaned()
+            && let Some(quote) = &mut pending.reply_to
         {
-            pending.reply_to = None;
+            quote.deleted = true;
+            self.retry(nonce, name);
         }
-        self.retry(nonce, name);
     }
 
     /// `Discard`: the refused message leaves the outbox.
@@ -527,28 +548,46 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_reply_can_go_again_without_its_quote() {
+    fn a_reply_refused_for_its_missing_message_can_go_again_without_its_quote() {
         let quote = Quote {
             id: 42,
-            deleted: true,
+            sender: "Cleo".into(),
+            message: "is it green?".into(),
             ..Quote::default()
         };
-        let mut refused = pending("r", State::Refused("no such message: 42".into()));
-        refused.reply_to = Some(quote.clone());
-        let mut waiting = pending("w", State::Waiting);
-        waiting.reply_to = Some(quote);
+        let reply = |nonce: &str, state| Pending {
+            reply_to: Some(quote.clone()),
+            ..pending(nonce, state)
+        };
         let mut queue = Queue {
-            items: vec![refused, waiting],
+            items: vec![
+                reply("gone", State::Refused(no_such_message(42))),
+                reply("long", State::Refused("message: too long".into())),
+                reply("waiting", State::Waiting),
+            ],
             ..Queue::default()
         };
-        // Only a refused reply: one waiting its turn keeps its quote.
-        queue.without_quote("w", "");
-        assert!(queue.items[1].reply_to.is_some());
-        queue.without_quote("r", "Nina");
-        assert_eq!(queue.items[0].reply_to, None);
-        assert_eq!(queue.items[0].sender, "Nina");
+        let orphaned: Vec<bool> = queue.items.iter().map(Pending::orphaned).collect();
+        assert_eq!(orphaned, [true, false, false]);
+        // Only an orphaned reply: the others keep their quote and their state.
+        queue.without_quote("long", "");
+        queue.without_quote("waiting", "");
+        assert_eq!(queue.items[1].reply_id(), Some(42));
+        assert_eq!(
+            queue.items[1].state,
+            State::Refused("message: too long".into())
+        );
+        assert_eq!(queue.items[2].reply_id(), Some(42));
+        queue.without_quote("gone", "Nina");
+        let sent = &queue.items[0];
+        assert_eq!(sent.reply_id(), None, "it goes without the quote");
+        assert!(sent.reply_to.as_ref().is_some_and(|quote| quote.deleted));
+        assert_eq!(sent.sender, "Nina");
+        // While it is on its way it is still the orphaned reply, so its button stays (and
+        // keeps a keyboard's focus).
+        assert!(sent.orphaned());
         let next = queue.take_next().unwrap();
-        assert_eq!((next.nonce.as_str(), next.reply_to), ("r", None));
+        assert_eq!((next.nonce.as_str(), next.reply_id()), ("gone", None));
     }
 
     #[test]

@@ -207,12 +207,12 @@ impl ChatState {
             return;
         };
         let post = PostMessage {
+            reply_to: next.reply_id(),
             sender: next.sender,
             message: next.message,
             nonce: Some(next.nonce.clone()),
             room: Some(next.room),
             key: self.key(),
-            reply_to: next.reply_to.map(|quote| quote.id),
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Message(post)).await;

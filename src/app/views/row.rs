@@ -310,7 +310,7 @@ fn below(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
             let retrying = reason.is_none();
             let (retry, discard) = (pending.nonce.clone(), pending.nonce.clone());
             // A reply whose message is gone can still say what it says, on its own.
-            let unquote = pending.reply_to.is_some().then(|| {
+            let unquote = pending.orphaned().then(|| {
                 let nonce = pending.nonce.clone();
                 view! {
                     <button
