@@ -173,20 +173,7 @@ impl Encode for RoomIds {
 
 impl Encode for ClientEnvelope {
     fn encode(&self, json: &mut JsonWriter) {
-        let kind = match self {
-            ClientEnvelope::Message(_) => "message",
-            ClientEnvelope::Sync(_) => "sync",
-            ClientEnvelope::History(_) => "history",
-            ClientEnvelope::Rooms(_) => "rooms",
-            ClientEnvelope::Edit(_) => "edit",
-            ClientEnvelope::Delete(_) => "delete",
-            ClientEnvelope::React(_) => "react",
-            ClientEnvelope::Ban(_) => "ban",
-            ClientEnvelope::Unban(_) => "unban",
-            ClientEnvelope::Bans(_) => "bans",
-            ClientEnvelope::Search(_) => "search",
-            ClientEnvelope::Fingerprint(_) => "fingerprint",
-        };
+        let kind = self.type_name();
         json.object(|json| {
             json.field("type", kind);
             json.field("data", &Data(self));

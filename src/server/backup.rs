@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::BoxError;
 use super::progress::Progress;
 use super::store::{is_postgres, sqlite_backup, sqlite_path};
+use super::whole::{partial_name, settle};
 
 /// Backs up the database `database_url` names into `to`.
 pub fn run(database_url: &str, to: &Path) -> Result<(), BoxError> {
@@ -45,13 +46,7 @@ pub fn run(database_url: &str, to: &Path) -> Result<(), BoxError> {
         bar.bar("backup", done, total, "pages");
     });
     bar.finish();
-    if let Err(err) = copied
-        .map_err(BoxError::from)
-        .and_then(|()| settle(&partial, to))
-    {
-        let _ = std::fs::remove_file(&partial);
-        return Err(err);
-    }
+    settle(&partial, to, copied.map_err(BoxError::from))?;
     if bar.shown() {
         eprintln!("backed up {path} to {}", to.display());
     }
@@ -75,27 +70,6 @@ fn same_place(a: &Path, b: &Path) -> bool {
     place(a).is_some_and(|a| Some(a) == place(b))
 }
 
-/// `.<name>.partial` beside `to`: the same folder, so the rename is atomic.
-fn partial_name(to: &Path) -> PathBuf {
-    let name = to
-        .file_name()
-        .map_or_else(|| "backup".into(), |name| name.to_string_lossy());
-    to.with_file_name(format!(".{name}.partial"))
-}
-
-/// Makes the finished copy durable, then gives it its name.
-fn settle(partial: &Path, to: &Path) -> Result<(), BoxError> {
-    std::fs::File::open(partial)?.sync_all()?;
-    std::fs::rename(partial, to)?;
-    // The rename itself is durable once the folder is synced.
-    let folder = to
-        .parent()
-        .filter(|folder| !folder.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,17 +88,5 @@ mod tests {
             &sub.join("../chat.db-wal")
         ));
         assert!(!same_place(&db, &dir.path().join("copy.db")));
-    }
-
-    #[test]
-    fn the_partial_file_sits_beside_the_backup() {
-        assert_eq!(
-            partial_name(Path::new("/var/backups/chat.db")),
-            Path::new("/var/backups/.chat.db.partial")
-        );
-        assert_eq!(
-            partial_name(Path::new("chat.db")),
-            Path::new(".chat.db.partial")
-        );
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -23,6 +23,7 @@ use super::BoxError;
 use super::config::ExportFormat;
 use super::progress::Progress;
 use super::store::{Backend, PostgresBackend, SqliteBackend, is_postgres, sqlite_path};
+use super::whole::{partial_name, settle};
 use crate::app::model::markup::{Part, parts};
 use crate::protocol::{ChatMessage, is_room_name};
 
@@ -206,27 +207,6 @@ fn sent_since(message: &ChatMessage, since: Option<OffsetDateTime>) -> bool {
     };
     // Written by the server as RFC 3339; one that is not would be a bug: kept, not lost.
     OffsetDateTime::parse(&message.sent_at, &Rfc3339).map_or(true, |sent| sent >= since)
-}
-
-/// `.<name>.partial` beside `file`: written there, renamed once whole.
-fn partial_name(file: &Path) -> PathBuf {
-    let name = file
-        .file_name()
-        .map_or_else(|| "export".into(), |name| name.to_string_lossy());
-    file.with_file_name(format!(".{name}.partial"))
-}
-
-/// Gives the finished `partial` its name `file` (durably), or removes it if writing failed.
-fn settle(partial: &Path, file: &Path, written: Result<(), BoxError>) -> Result<(), BoxError> {
-    let done = written.and_then(|()| {
-        std::fs::File::open(partial)?.sync_all()?;
-        std::fs::rename(partial, file)?;
-        Ok(())
-    });
-    if done.is_err() {
-        let _ = std::fs::remove_file(partial);
-    }
-    done
 }
 
 /// An RFC 3339 time as people read it: `2026-12-07 12:35 UTC` (as it is if it is not one).

@@ -37,6 +37,7 @@ pub mod rooms;
 pub mod router;
 pub mod state;
 pub mod store;
+mod whole;
 
 pub use config::Config;
 pub use lifecycle::{init_tracing, run, shutdown_signal, start};
