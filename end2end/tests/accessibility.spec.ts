@@ -2,8 +2,7 @@
 // light and dark, desktop and phone widths, with messages of others (code among them) and of
 // one's own on it, a reaction and the reaction menu, a reply and the reply bar.
 // Any serious or critical violation of WCAG 2.0/2.1 A and AA or 2.2 AA fails the test.
-import AxeBuilder from "@axe-core/playwright";
-import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, test, unique } from "./helpers";
+import { expect, heading, log, nameField, openChat, postMessage, postTo, roomLink, say, seriousViolations, test, unique } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   for (const width of [1280, 360]) {
@@ -37,17 +36,7 @@ for (const colorScheme of ["light", "dark"] as const) {
       await theirs.getByRole("button", { name: "Add reaction" }).click();
       await expect(theirs.getByRole("menu", { name: "Add reaction" })).toBeVisible();
 
-      const results = await new AxeBuilder({ page })
-        .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
-        .analyze();
-      const serious = results.violations
-        .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-        .map((violation) => ({
-          rule: violation.id,
-          impact: violation.impact,
-          where: violation.nodes.map((node) => node.target.join(" ")),
-        }));
-      expect(serious).toEqual([]);
+      expect(await seriousViolations(page)).toEqual([]);
     });
   }
 }
@@ -70,26 +59,14 @@ for (const colorScheme of ["light", "dark"] as const) {
     await postTo(request, "ops", "Elsewhere", unique("unread"));
     await page.getByRole("button", { name: "Rooms" }).click();
     await expect(roomLink(page, "#dev 3 unread")).toBeVisible();
-    expect(await serious(page)).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
     await roomLink(page, "#dev 3 unread").click();
     await expect(page.getByRole("separator", { name: "New messages" })).toHaveCount(1);
-    expect(await serious(page)).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
     await openChat(page, `/r/dev/${ids[1]}`);
     await expect(log(page).locator('li[aria-current="true"]')).toHaveCount(1);
-    expect(await serious(page)).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
   });
-}
-
-async function serious(page: import("@playwright/test").Page) {
-  const results = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
-    .analyze();
-  return results.violations
-    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-    .map((violation) => ({
-      rule: violation.id,
-      where: violation.nodes.map((node) => node.target.join(" ")),
-    }));
 }
 
 // What identity and moderation add: fingerprints, Edit and Delete on one's own messages, the
@@ -108,7 +85,7 @@ for (const colorScheme of ["light", "dark"] as const) {
     const row = log(page).locator("li", { hasText: mine });
     await row.getByRole("button", { name: "Edit message" }).click();
     await expect(page.getByRole("textbox", { name: "Edit message" })).toBeFocused();
-    expect(await serious(page)).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
 
     const admin = await (await browser.newContext({ colorScheme })).newPage();
     await admin.setViewportSize({ width: 1280, height: 800 });
@@ -116,7 +93,7 @@ for (const colorScheme of ["light", "dark"] as const) {
     await admin.getByLabel("Admin token").fill("e2e-operator-token-0123456789abcdef");
     await admin.getByRole("button", { name: "Sign in" }).click();
     await expect(log(admin).getByRole("button", { name: "Ban author" }).first()).toBeVisible();
-    expect(await serious(admin)).toEqual([]);
+    expect(await seriousViolations(admin)).toEqual([]);
   });
 }
 
@@ -135,7 +112,7 @@ for (const colorScheme of ["light", "dark"] as const) {
     await say(page, unique("waiting"));
     await expect(log(page).getByText("Not sent yet")).toBeVisible();
     await expect(page.getByText("Offline — messages will be sent when you reconnect")).toBeVisible();
-    expect(await serious(page)).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
     await page.context().setOffline(false);
     await log(page).getByRole("button", { name: "Discard" }).click();
   });

@@ -2,12 +2,11 @@
 // file: the release binary exports this worker's server's database (while the server runs),
 // and axe finds no serious violation in light and dark, at desktop and phone widths; nothing
 // in the file runs, and hostile text shows as text.
-import AxeBuilder from "@axe-core/playwright";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { expect, postMessage, test, unique } from "./helpers";
+import { expect, postMessage, seriousViolations, test, unique } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   for (const width of [1280, 360]) {
@@ -36,17 +35,7 @@ for (const colorScheme of ["light", "dark"] as const) {
       await expect(page.getByText(hostile)).toBeVisible();
       expect(await page.locator("script, img").count()).toBe(0);
 
-      const results = await new AxeBuilder({ page })
-        .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
-        .analyze();
-      const serious = results.violations
-        .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-        .map((violation) => ({
-          rule: violation.id,
-          impact: violation.impact,
-          where: violation.nodes.map((node) => node.target.join(" ")),
-        }));
-      expect(serious).toEqual([]);
+expect(await seriousViolations(page)).toEqual([]);
       expect(scripts).toEqual([]);
       fs.rmSync(out, { recursive: true, force: true });
     });

@@ -1,5 +1,6 @@
 // Shared by the browser tests: `test` (each worker against its own server), the page's
 // accessible controls, a client of the JSON API, and extra servers a test can stop and start.
+import AxeBuilder from "@axe-core/playwright";
 import { test as base, expect, type APIRequestContext, type Page, type Route } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -177,3 +178,19 @@ export async function postTo(
 /** The link to `room` in the navigation, by its accessible name ("#dev", "#dev 3 unread"). */
 export const roomLink = (page: Page, name: string) =>
   page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name, exact: true });
+
+/**
+ * The page's serious and critical accessibility violations by axe-core (WCAG 2.0/2.1 A and AA,
+ * 2.2 AA), each as its rule and where: what the accessibility tests expect to be none.
+ */
+export async function seriousViolations(page: Page) {
+  const results = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
+    .analyze();
+  return results.violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((violation) => ({
+      rule: violation.id,
+      where: violation.nodes.map((node) => node.target.join(" ")),
+    }));
+}
