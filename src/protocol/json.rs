@@ -13,8 +13,8 @@
 //! client's platform layer), under `cargo test` a `serde_json::Value`.
 
 use super::{
-    Ban, ChatMessage, ClientEnvelope, Kind, Outcome, Quote, Reaction, RoomIds, RoomInfo,
-    ServerEnvelope, Status,
+    Ban, BotInfo, BotToken, ChatMessage, ClientEnvelope, Kind, Outcome, Quote, Reaction, RoomIds,
+    RoomInfo, ServerEnvelope, Status,
 };
 
 /// The largest whole number a JSON number holds exactly in a browser (2^53 - 1): ids and
@@ -241,6 +241,16 @@ impl Encode for Data<'_> {
                 json.maybe("before", &search.before);
             }
             ClientEnvelope::Fingerprint(request) => json.field("key", &request.key),
+            ClientEnvelope::Bot(request) => {
+                json.field("admin", &request.admin);
+                json.field("name", &request.name);
+                json.field("rooms", &request.rooms);
+            }
+            ClientEnvelope::Bots(request) => json.field("admin", &request.admin),
+            ClientEnvelope::BotDelete(request) => {
+                json.field("admin", &request.admin);
+                json.field("author", &request.author);
+            }
         });
     }
 }
@@ -428,6 +438,7 @@ impl Decode for ChatMessage {
             message: fields.or_default("message")?,
             sent_at: fields.or_default("sent_at")?,
             author: fields.maybe("author")?,
+            bot: fields.or_default("bot")?,
             edited_at: fields.maybe("edited_at")?,
             reply_to: fields.maybe("reply_to")?,
             reactions: fields.maybe("reactions")?,
@@ -501,6 +512,29 @@ impl Decode for Ban {
     }
 }
 
+impl Decode for BotToken {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        let fields = Fields::of(value, "BotToken");
+        Ok(BotToken {
+            name: fields.need("name")?,
+            token: fields.need("token")?,
+            author: fields.need("author")?,
+        })
+    }
+}
+
+impl Decode for BotInfo {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        let fields = Fields::of(value, "BotInfo");
+        Ok(BotInfo {
+            name: fields.need("name")?,
+            author: fields.need("author")?,
+            rooms: fields.need("rooms")?,
+            created: fields.need("created")?,
+        })
+    }
+}
+
 impl Decode for ServerEnvelope {
     fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
         let fields = Fields::of(value, "envelope");
@@ -512,6 +546,8 @@ impl Decode for ServerEnvelope {
             "rooms" => ServerEnvelope::Rooms(fields.need("data")?),
             "bans" => ServerEnvelope::Bans(fields.need("data")?),
             "search" => ServerEnvelope::Search(fields.need("data")?),
+            "bot" => ServerEnvelope::Bot(fields.need("data")?),
+            "bots" => ServerEnvelope::Bots(fields.need("data")?),
             _ => return Err(fields.unreadable("type")),
         })
     }
@@ -524,8 +560,9 @@ pub mod tests {
     //! the same way.
     use super::*;
     use crate::protocol::{
-        AdminRequest, BanRequest, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
-        PostMessage, ReactRequest, RoomsRequest, SearchRequest, SyncRequest,
+        AdminRequest, BanRequest, BotDeleteRequest, BotRequest, DeleteRequest, EditRequest,
+        FingerprintRequest, HistoryRequest, PostMessage, ReactRequest, RoomsRequest, SearchRequest,
+        SyncRequest,
     };
     use proptest::prelude::*;
 
@@ -585,6 +622,7 @@ pub mod tests {
             (proptest::option::of(id()), text(), text(), text()),
             (
                 maybe_text(),
+                any::<bool>(),
                 maybe_text(),
                 proptest::option::of(quote()),
                 proptest::option::of(reactions()),
@@ -594,7 +632,7 @@ pub mod tests {
                 |(
                     (id, room, kind),
                     (target, sender, message, sent_at),
-                    (author, edited_at, reply_to, reactions),
+                    (author, bot, edited_at, reply_to, reactions),
                 )| {
                     ChatMessage {
                         id,
@@ -605,6 +643,7 @@ pub mod tests {
                         message,
                         sent_at,
                         author,
+                        bot,
                         edited_at,
                         reply_to,
                         reactions,
@@ -640,6 +679,21 @@ pub mod tests {
         (maybe_text(), maybe_text()).prop_map(|(author, address)| Ban { author, address })
     }
 
+    fn bot_info() -> impl Strategy<Value = BotInfo> {
+        (
+            text(),
+            text(),
+            proptest::collection::vec(text(), 0..3),
+            text(),
+        )
+            .prop_map(|(name, author, rooms, created)| BotInfo {
+                name,
+                author,
+                rooms,
+                created,
+            })
+    }
+
     pub fn server_envelope() -> impl Strategy<Value = ServerEnvelope> {
         let messages = || proptest::collection::vec(message(), 0..4);
         prop_oneof![
@@ -649,6 +703,14 @@ pub mod tests {
             proptest::collection::vec(room_info(), 0..4).prop_map(ServerEnvelope::Rooms),
             proptest::collection::vec(ban(), 0..4).prop_map(ServerEnvelope::Bans),
             messages().prop_map(ServerEnvelope::Search),
+            (text(), text(), text()).prop_map(|(name, token, author)| ServerEnvelope::Bot(
+                BotToken {
+                    name,
+                    token,
+                    author
+                }
+            )),
+            proptest::collection::vec(bot_info(), 0..3).prop_map(ServerEnvelope::Bots),
         ]
     }
 
@@ -742,6 +804,13 @@ pub mod tests {
                 ClientEnvelope::Search(SearchRequest { q, room, before })
             }),
             text().prop_map(|key| ClientEnvelope::Fingerprint(FingerprintRequest { key })),
+            (text(), text(), proptest::collection::vec(text(), 0..3)).prop_map(
+                |(admin, name, rooms)| ClientEnvelope::Bot(BotRequest { admin, name, rooms })
+            ),
+            text().prop_map(|admin| ClientEnvelope::Bots(AdminRequest { admin })),
+            (text(), text()).prop_map(|(admin, author)| ClientEnvelope::BotDelete(
+                BotDeleteRequest { admin, author }
+            )),
         ]
     }
 
@@ -755,7 +824,9 @@ pub mod tests {
             | ServerEnvelope::History(_)
             | ServerEnvelope::Rooms(_)
             | ServerEnvelope::Bans(_)
-            | ServerEnvelope::Search(_) => {}
+            | ServerEnvelope::Search(_)
+            | ServerEnvelope::Bot(_)
+            | ServerEnvelope::Bots(_) => {}
         }
         match client {
             ClientEnvelope::Message(_)
@@ -769,7 +840,10 @@ pub mod tests {
             | ClientEnvelope::Unban(_)
             | ClientEnvelope::Bans(_)
             | ClientEnvelope::Search(_)
-            | ClientEnvelope::Fingerprint(_) => {}
+            | ClientEnvelope::Fingerprint(_)
+            | ClientEnvelope::Bot(_)
+            | ClientEnvelope::Bots(_)
+            | ClientEnvelope::BotDelete(_) => {}
         }
         match kind {
             Kind::Message | Kind::Edit | Kind::Delete | Kind::Reactions => {}

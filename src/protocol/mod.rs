@@ -91,6 +91,13 @@ pub enum ClientEnvelope {
     /// The fingerprint of a key, without posting: what a page shows before it takes another
     /// browser's key.
     Fingerprint(#[serde(deserialize_with = "object")] FingerprintRequest),
+    /// Operator: makes a bot, answered once with the token it posts with.
+    Bot(#[serde(deserialize_with = "object")] BotRequest),
+    /// Operator: the bots (never their tokens).
+    Bots(#[serde(deserialize_with = "object")] AdminRequest),
+    /// Operator: revokes a bot's token; its messages stay.
+    #[serde(rename = "bot_delete")]
+    BotDelete(#[serde(deserialize_with = "object")] BotDeleteRequest),
 }
 
 impl ClientEnvelope {
@@ -109,6 +116,9 @@ impl ClientEnvelope {
             ClientEnvelope::Bans(_) => "bans",
             ClientEnvelope::Search(_) => "search",
             ClientEnvelope::Fingerprint(_) => "fingerprint",
+            ClientEnvelope::Bot(_) => "bot",
+            ClientEnvelope::Bots(_) => "bots",
+            ClientEnvelope::BotDelete(_) => "bot_delete",
         }
     }
 }
@@ -194,6 +204,9 @@ where
 /// The `data` of a client's `message` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostMessage {
+    /// Required (an absent one is refused as empty), except from a bot, whose messages are
+    /// sent by its name.
+    #[serde(default)]
     pub sender: String,
     pub message: String,
     /// Optional idempotency key, 8 to 64 characters, made afresh by the client for each
@@ -316,6 +329,70 @@ pub struct BanRequest {
 pub struct AdminRequest {
     pub admin: String,
 }
+
+/// The `data` of the operator's `bot`: a bot named `name` (a name as a message's sender) that
+/// may post to `rooms` (1 to [`MAX_SYNC_ROOMS`] distinct rooms the server serves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotRequest {
+    pub admin: String,
+    pub name: String,
+    pub rooms: Vec<String>,
+}
+
+impl BotRequest {
+    /// The name, trimmed, and the rooms, checked for their form (whether they are served is
+    /// the server's to say).
+    pub fn validate(&self, limits: &Limits) -> Result<String, Invalid> {
+        let name = sender_name("data.name", &self.name, limits)?;
+        if !(1..=MAX_SYNC_ROOMS).contains(&self.rooms.len()) {
+            return Err(Invalid(format!(
+                "data.rooms: {} rooms, 1 to {MAX_SYNC_ROOMS} allowed",
+                self.rooms.len()
+            )));
+        }
+        for (at, room) in self.rooms.iter().enumerate() {
+            if !is_room_name(room) {
+                return Err(Invalid(format!("data.rooms: {BAD_ROOM}")));
+            }
+            if self.rooms[..at].contains(room) {
+                return Err(Invalid(format!("data.rooms: {room} is named twice")));
+            }
+        }
+        Ok(name.to_owned())
+    }
+}
+
+/// The `data` of the operator's `bot_delete`: the bot's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotDeleteRequest {
+    pub admin: String,
+    pub author: String,
+}
+
+/// The server's answer to `bot`: the only time the bot's token is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotToken {
+    pub name: String,
+    /// The bot's secret: `Authorization: Bearer <token>` on `/bots/<room>/messages`, and its
+    /// key on `/ajax`.
+    pub token: String,
+    /// Its fingerprint, derived from the token as a key's.
+    pub author: String,
+}
+
+/// One bot, as `bots` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotInfo {
+    pub name: String,
+    pub author: String,
+    pub rooms: Vec<String>,
+    /// When it was made: RFC 3339, UTC.
+    pub created: String,
+}
+
+/// The first characters of every bot token: they tell a bot's key from a browser's without
+/// a lookup, and let secret scanners recognise a token that leaked into a repository or a log.
+pub const BOT_TOKEN_PREFIX: &str = "chatbot_";
 
 /// One ban: of an author (fingerprint) or of an address, as `bans` lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -534,6 +611,10 @@ pub enum ServerEnvelope {
     Bans(Vec<Ban>),
     /// Messages matching a `search`, newest first.
     Search(Vec<ChatMessage>),
+    /// A new bot and its token (operator only).
+    Bot(BotToken),
+    /// The bots, oldest first (operator only).
+    Bots(Vec<BotInfo>),
 }
 
 /// One item of the event log, as the server hands it out: a message (`kind` "message", with its
@@ -561,6 +642,9 @@ pub struct ChatMessage {
     /// The fingerprint of the key it was sent with, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// Sent by a bot (with its token, on `/bots` or `/ajax`): its sender is the bot's name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
     /// When it was last edited (a message), or when this edit was made (an edit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<String>,
@@ -766,6 +850,8 @@ pub struct ValidMessage {
     pub address: Option<String>,
     /// The message it answers (checked by storage: a live message of the same room).
     pub reply_to: Option<u64>,
+    /// Sent with a bot's token; the server fills it in (and the sender with the bot's name).
+    pub bot: bool,
 }
 
 /// Shortest and longest idempotency key, in characters.
@@ -793,20 +879,7 @@ impl PostMessage {
         if !is_room_name(room) {
             return Err(Invalid(format!("data.room: {BAD_ROOM}")));
         }
-        let sender = self.sender.trim();
-        let sender_chars = sender.chars().count();
-        if sender_chars == 0 {
-            return Err(Invalid("data.sender: must not be empty".into()));
-        }
-        if sender_chars > limits.max_sender_chars {
-            return Err(Invalid(format!(
-                "data.sender: {sender_chars} characters, at most {} allowed",
-                limits.max_sender_chars
-            )));
-        }
-        if sender.contains('\0') {
-            return Err(Invalid("data.sender: must not contain NUL".into()));
-        }
+        let sender = sender_name("data.sender", &self.sender, limits)?;
         check_text(&self.message, limits)?;
         check_nonce(self.nonce.as_deref())?;
         if let Some(key) = &self.key {
@@ -823,8 +896,30 @@ impl PostMessage {
             author: None,
             address: None,
             reply_to: self.reply_to,
+            bot: false,
         })
     }
+}
+
+/// A name as shown beside a message (a sender's, a bot's): trimmed of surrounding white space
+/// (Unicode White_Space, as `str::trim`), 1 to the limit's characters, no NUL (PostgreSQL
+/// cannot store it in text, and every backend must accept the same).
+fn sender_name<'a>(field: &str, name: &'a str, limits: &Limits) -> Result<&'a str, Invalid> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err(Invalid(format!("{field}: must not be empty")));
+    }
+    if chars > limits.max_sender_chars {
+        return Err(Invalid(format!(
+            "{field}: {chars} characters, at most {} allowed",
+            limits.max_sender_chars
+        )));
+    }
+    if name.contains('\0') {
+        return Err(Invalid(format!("{field}: must not contain NUL")));
+    }
+    Ok(name)
 }
 
 impl EditRequest {
@@ -875,6 +970,25 @@ fn check_nonce(nonce: Option<&str>) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// Decodes the JSON body of a bot's post: a `message` envelope's `data` (an object; its
+/// `sender` may be left out, the bot's name replaces it).
+pub fn decode_bot_message(body: &[u8]) -> Result<PostMessage, Invalid> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    object(&mut json)
+        .and_then(|post| json.end().map(|()| post))
+        .map_err(|err| {
+            let why = match err.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    "body is not valid JSON"
+                }
+                serde_json::error::Category::Io | serde_json::error::Category::Data => {
+                    "not a valid message (the data of a message envelope)"
+                }
+            };
+            Invalid(format!("{why}: {err}"))
+        })
 }
 
 /// Why a room name was refused.

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
+use super::bots;
 use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
@@ -47,24 +48,33 @@ where
         if !is_json(req.headers()) {
             return Err(AjaxError::UnsupportedMediaType);
         }
-        // The size limit is the `DefaultBodyLimit` layer that `app()` puts on this route.
-        // A client that sends its body a byte at a time, or never, is cut off.
-        let body = tokio::time::timeout(body_timeout, Bytes::from_request(req, state))
-            .await
-            .map_err(|_| AjaxError::BodyTimeout)?
-            .map_err(|rejection: BytesRejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AjaxError::TooLarge(limits.max_body_bytes)
-                } else {
-                    AjaxError::BodyUnreadable
-                }
-            })?;
+        let body = read_body(req, limits, body_timeout).await?;
         Ok(Envelope(decode_client(&body)?))
     }
 }
 
+/// The whole body of `req`. The size limit is the `DefaultBodyLimit` layer that `app()` puts
+/// on the route (413 beyond it); a client that sends its body a byte at a time, or never, is
+/// cut off after `timeout`.
+pub(super) async fn read_body(
+    req: Request,
+    limits: Limits,
+    timeout: Duration,
+) -> Result<Bytes, AjaxError> {
+    tokio::time::timeout(timeout, Bytes::from_request(req, &()))
+        .await
+        .map_err(|_| AjaxError::BodyTimeout)?
+        .map_err(|rejection: BytesRejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AjaxError::TooLarge(limits.max_body_bytes)
+            } else {
+                AjaxError::BodyUnreadable
+            }
+        })
+}
+
 /// `application/json`, with or without parameters, or any `application/*+json`.
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -90,7 +100,10 @@ fn is_write(envelope: &ClientEnvelope) -> bool {
         | ClientEnvelope::React(_)
         | ClientEnvelope::Ban(_)
         | ClientEnvelope::Unban(_)
-        | ClientEnvelope::Bans(_) => true,
+        | ClientEnvelope::Bans(_)
+        | ClientEnvelope::Bot(_)
+        | ClientEnvelope::Bots(_)
+        | ClientEnvelope::BotDelete(_) => true,
         ClientEnvelope::Sync(_)
         | ClientEnvelope::History(_)
         | ClientEnvelope::Rooms(_)
@@ -110,12 +123,7 @@ pub async fn ajax(
         Ok(Envelope(envelope)) => (envelope.type_name(), Ok(envelope)),
         Err(refused) => ("invalid", Err(refused)),
     };
-    let mut counted = Counted {
-        state: &state,
-        kind,
-        started: std::time::Instant::now(),
-        status: None,
-    };
+    let mut counted = Counted::new(&state, kind);
     let response = match envelope {
         Ok(envelope) => answer(&state, client, envelope).await,
         Err(refused) => Err(refused),
@@ -125,14 +133,26 @@ pub async fn ajax(
     response
 }
 
-/// One `/ajax` request in the metrics, counted when it ends however it ends: answered (with
-/// its status), panicked (500, as `CatchPanicLayer` answers it) or given up by its client
-/// before the answer (499, as nginx counts that).
-struct Counted<'a> {
+/// One request in the metrics, counted when it ends however it ends: answered (with its
+/// status, set here when known), panicked (500, as `CatchPanicLayer` answers it) or given up by
+/// its client before the answer (499, as nginx counts that).
+pub(super) struct Counted<'a> {
     state: &'a AppState,
     kind: &'static str,
     started: std::time::Instant,
-    status: Option<StatusCode>,
+    pub status: Option<StatusCode>,
+}
+
+impl<'a> Counted<'a> {
+    /// A request of `kind` (an envelope's type, or the bots' `bot_post`), starting now.
+    pub fn new(state: &'a AppState, kind: &'static str) -> Self {
+        Self {
+            state,
+            kind,
+            started: std::time::Instant::now(),
+            status: None,
+        }
+    }
 }
 
 impl Drop for Counted<'_> {
@@ -190,18 +210,21 @@ async fn answer(
         ClientEnvelope::History(request) => history(state, request).await,
         ClientEnvelope::Rooms(request) => rooms(state, request).await,
         ClientEnvelope::Fingerprint(request) => fingerprint(state, request),
+        ClientEnvelope::Bot(request) => bots::create(state, request).await,
+        ClientEnvelope::Bots(request) => bots::list(state, &request.admin).await,
+        ClientEnvelope::BotDelete(request) => bots::revoke(state, request).await,
     }
 }
 
 /// Kept with each write so that a ban of the address can purge what it wrote; canonical, so
 /// that an IPv4 client seen as `::ffff:a.b.c.d` is banned as `a.b.c.d`. Made only by the
 /// writes that keep it: not on the hot path of the idle sync.
-fn address_of(client: Option<IpAddr>) -> Option<String> {
+pub(super) fn address_of(client: Option<IpAddr>) -> Option<String> {
     client.map(|ip| ip.to_canonical().to_string())
 }
 
 /// A status-0 reply.
-fn done(status: Status) -> Result<Response, AjaxError> {
+pub(super) fn done(status: Status) -> Result<Response, AjaxError> {
     Ok(Json(ServerEnvelope::Status(status)).into_response())
 }
 
@@ -212,10 +235,13 @@ async fn message(
 ) -> Result<Response, AjaxError> {
     let mut valid = post.validate(&state.limits)?;
     state.rooms.check("data.room", &valid.room)?;
-    valid.author = post
-        .key
-        .as_deref()
-        .map(|key| state.identity.fingerprint(key));
+    if let Some(key) = post.key.as_deref() {
+        // A bot's token as the key: the message is the bot's, as if posted on its endpoint.
+        if let Some(bot) = bots::bot_of_key(state, key).await? {
+            bots::post_as(state, &bot, &mut valid)?;
+        }
+        valid.author = Some(state.identity.fingerprint(key));
+    }
     valid.address = address_of(client);
     let author = valid.author.clone();
     // The only message a post can miss is the one it replies to.
@@ -235,6 +261,9 @@ async fn edit_message(
     client: Option<IpAddr>,
 ) -> Result<Response, AjaxError> {
     let id = edit.id;
+    if let Some(key) = edit.key.as_deref() {
+        bots::bot_of_key(state, key).await?;
+    }
     let write = edit_write(state, edit, address_of(client))?;
     let event = stored(state.store.write(write).await?, id)?;
     done(Status {
@@ -249,6 +278,9 @@ async fn delete_message(
     client: Option<IpAddr>,
 ) -> Result<Response, AjaxError> {
     let id = delete.id;
+    if let Some(key) = delete.key.as_deref() {
+        bots::bot_of_key(state, key).await?;
+    }
     let write = delete_write(state, delete, address_of(client))?;
     let event = stored(state.store.write(write).await?, id)?;
     done(Status {
@@ -270,6 +302,7 @@ async fn react(
             "not allowed: a reaction needs the browser's key (data.key)".into(),
         ));
     };
+    bots::bot_of_key(state, &key).await?;
     let (id, author) = (react.id, state.identity.fingerprint(&key));
     let write = Write::React {
         id,
@@ -444,7 +477,7 @@ const NOT_YOURS: &str =
     "not allowed: only the key a message was sent with can change it (data.key)";
 
 /// Whether `token` is the operator's. (Never logged: the refusal does not repeat it.)
-fn operator(state: &AppState, token: &str) -> Result<(), AjaxError> {
+pub(super) fn operator(state: &AppState, token: &str) -> Result<(), AjaxError> {
     if state.identity.is_admin(token) {
         Ok(())
     } else if state.identity.has_admin() {
@@ -459,7 +492,7 @@ fn operator(state: &AppState, token: &str) -> Result<(), AjaxError> {
 }
 
 /// A write's refusal as the error the client gets; `id` is the message it was about.
-fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
+pub(super) fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
     match outcome {
         Outcome::Refused(Refusal::Banned) => Err(AjaxError::Forbidden(
             "not allowed: this author or address is banned".into(),
@@ -470,12 +503,17 @@ fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
         Outcome::Refused(Refusal::TooManyReactions) => Err(AjaxError::Conflict(format!(
             "message {id} has {MAX_REACTIONS} different reactions already: add one of those"
         ))),
+        Outcome::Refused(Refusal::BotTaken) => Err(AjaxError::Conflict(
+            "a bot with this name exists already: choose another name, or delete that bot first"
+                .into(),
+        )),
+        Outcome::Refused(Refusal::NoSuchBot) => Err(AjaxError::NotFound("no such bot".into())),
         done => Ok(done),
     }
 }
 
 /// What a post, edit or delete stored, or why it was refused.
-fn stored(outcome: Outcome, id: u64) -> Result<crate::protocol::ChatMessage, AjaxError> {
+pub(super) fn stored(outcome: Outcome, id: u64) -> Result<crate::protocol::ChatMessage, AjaxError> {
     match refused(outcome, id)? {
         Outcome::Stored(item) => Ok(item),
         _ => Err(AjaxError::NotFound(no_such_message(id))),
@@ -573,7 +611,7 @@ fn json_reply(body: Bytes) -> Response {
 }
 
 pub async fn method_not_allowed() -> AjaxError {
-    AjaxError::MethodNotAllowed
+    AjaxError::MethodNotAllowed("/ajax")
 }
 
 #[cfg(test)]

@@ -81,6 +81,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_SYNC_BURST", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub sync_burst: u32,
+    /// Messages per second one bot may post, sustained (0: no limit)
+    #[arg(long, env = "CHAT_BOT_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+    pub bot_rate: f64,
+    /// Messages one bot may post in a burst
+    #[arg(long, env = "CHAT_BOT_BURST", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub bot_burst: u32,
     /// Seconds a client has to send a request's headers, and then its body
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = REQUEST_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -240,6 +247,10 @@ impl Config {
     pub fn sync_rate(&self) -> Result<Option<Rate>, BadRate> {
         Rate::new(self.sync_rate, self.sync_burst)
     }
+
+    pub fn bot_rate(&self) -> Result<Option<Rate>, BadRate> {
+        Rate::new(self.bot_rate, self.bot_burst)
+    }
 }
 
 /// What a log may show of a database URL: a SQLite one as it is (a path), a PostgreSQL one
@@ -343,5 +354,11 @@ mod tests {
         let defaults = parse(&[]).unwrap();
         assert!(defaults.message_rate().unwrap().is_some());
         assert!(defaults.sync_rate().unwrap().is_some());
+        assert_eq!(
+            defaults.bot_rate(),
+            Ok(Rate::new(1.0, 60).unwrap()),
+            "a bot: one a second, sixty at once"
+        );
+        assert_eq!(parse(&["--bot-rate", "0"]).unwrap().bot_rate(), Ok(None));
     }
 }

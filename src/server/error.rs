@@ -21,6 +21,10 @@ pub enum AjaxError {
     /// A well-formed room name that this server does not serve.
     #[error("no such room: {0}")]
     NoSuchRoom(String),
+    /// A bot's request without its token, or with a wrong or revoked one (401, with
+    /// `WWW-Authenticate: Bearer`).
+    #[error("not allowed: {0}")]
+    Unauthorized(&'static str),
     /// Not allowed: a wrong key, token or a ban. The text says which.
     #[error("{0}")]
     Forbidden(String),
@@ -30,12 +34,19 @@ pub enum AjaxError {
     /// A change that conflicts with the state it meets (a 21st emoji on a message).
     #[error("{0}")]
     Conflict(String),
-    #[error("method not allowed: /ajax accepts POST only")]
-    MethodNotAllowed,
+    /// Anything but POST on `/ajax` or a bot's endpoint (named here).
+    #[error("method not allowed: {0} accepts POST only")]
+    MethodNotAllowed(&'static str),
+    /// The system could not give the random bits of a new token (never seen).
+    #[error("internal server error")]
+    NoRandomness,
     #[error("request body too large: at most {0} bytes allowed")]
     TooLarge(usize),
     #[error("unsupported content type: send Content-Type: application/json")]
     UnsupportedMediaType,
+    /// A bot's post that is neither text nor JSON.
+    #[error("unsupported content type: send Content-Type: text/plain or application/json")]
+    NotTextOrJson,
     #[error("too many requests: try again in {} s", retry_after_secs(*.0))]
     RateLimited(std::time::Duration),
     #[error("storage is unavailable, please try again later")]
@@ -53,14 +64,19 @@ impl AjaxError {
             AjaxError::Invalid(_) | AjaxError::BodyUnreadable => StatusCode::BAD_REQUEST,
             AjaxError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             AjaxError::NoSuchRoom(_) | AjaxError::NotFound(_) => StatusCode::NOT_FOUND,
+            AjaxError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AjaxError::Forbidden(_) => StatusCode::FORBIDDEN,
             AjaxError::Conflict(_) => StatusCode::CONFLICT,
-            AjaxError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AjaxError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AjaxError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AjaxError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AjaxError::UnsupportedMediaType | AjaxError::NotTextOrJson => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             AjaxError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AjaxError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AjaxError::Panic | AjaxError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AjaxError::Panic | AjaxError::Encode(_) | AjaxError::NoRandomness => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -72,6 +88,7 @@ impl IntoResponse for AjaxError {
                 tracing::error!(error = err as &dyn std::error::Error, "storage fault");
             }
             AjaxError::Panic => tracing::error!("handler panicked"),
+            AjaxError::NoRandomness => tracing::error!("the system gave no random bits"),
             AjaxError::Encode(err) => {
                 tracing::error!(
                     error = err as &dyn std::error::Error,
@@ -86,7 +103,7 @@ impl IntoResponse for AjaxError {
         let envelope = ServerEnvelope::Status(Status::failed(self.to_string()));
         let mut response = (status, Json(envelope)).into_response();
         match self {
-            AjaxError::MethodNotAllowed => {
+            AjaxError::MethodNotAllowed(_) => {
                 response
                     .headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -96,6 +113,11 @@ impl IntoResponse for AjaxError {
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_secs(wait)),
                 );
+            }
+            AjaxError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

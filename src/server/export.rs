@@ -332,6 +332,9 @@ fn item(message: &ChatMessage) -> String {
         id = message.id,
         sender = escape(&message.sender),
     );
+    if message.bot {
+        html.push_str(" <span class=\"bot\">(bot)</span>");
+    }
     if let Some(author) = &message.author {
         let _ = write!(
             html,

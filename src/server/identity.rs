@@ -9,9 +9,13 @@
 //! 2^40 HMACs *with the server's secret*, which only the server has, so it cannot be done
 //! offline.
 //!
-//! The operator's token (`CHAT_ADMIN_TOKEN`) is checked here too, in constant time.
+//! The operator's token (`CHAT_ADMIN_TOKEN`) is checked here too, in constant time, and so are
+//! bots' tokens: a bot's token is its key, made here ([`new_bot_token`]); storage keeps the
+//! whole HMAC tag of it (its [`Identity::verifier`]), never the token.
 
 use hmac::{KeyInit, Mac};
+
+use crate::protocol::BOT_TOKEN_PREFIX;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -60,6 +64,24 @@ impl Identity {
         base32_40(&self.tag(b"key:", key)[..5])
     }
 
+    /// What storage keeps of a bot's token: the whole tag its fingerprint is the first 40 bits
+    /// of, in hex. A token is checked against all 256 bits ([`Identity::is_token_of`]), so a
+    /// key that only shares a bot's fingerprint is not that bot.
+    pub fn verifier(&self, token: &str) -> String {
+        self.tag(b"key:", token)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
+    /// Whether `token` is the one `verifier` was made of, compared in constant time.
+    pub fn is_token_of(&self, token: &str, verifier: &str) -> bool {
+        let Some(tag) = unhex(verifier) else {
+            return false;
+        };
+        self.mac(b"key:", token).verify_slice(&tag).is_ok()
+    }
+
     /// Whether an admin token is configured.
     pub fn has_admin(&self) -> bool {
         self.admin.is_some()
@@ -72,6 +94,41 @@ impl Identity {
             None => false,
         }
     }
+}
+
+/// A new bot token: [`BOT_TOKEN_PREFIX`] and 256 random bits in base64url (51 characters, a
+/// key's form). `None` if the system has no randomness to give.
+pub fn new_bot_token() -> Option<String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).ok()?;
+    let mut token = String::from(BOT_TOKEN_PREFIX);
+    // 6 bits a character: 43 characters for 256 bits (the last one holds 4).
+    let mut bits = 0u32;
+    let mut held = 0;
+    for byte in random {
+        bits = bits << 8 | u32::from(byte);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            token.push(char::from(ALPHABET[(bits >> held) as usize & 63]));
+        }
+    }
+    if held > 0 {
+        token.push(char::from(ALPHABET[(bits << (6 - held)) as usize & 63]));
+    }
+    Some(token)
+}
+
+/// Hex digits as bytes; `None` for anything else.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
 }
 
 /// Five bytes as eight characters of RFC 4648 base32, lowercase.
@@ -109,6 +166,28 @@ mod tests {
         assert_eq!(base32_40(b"fooba"), "mzxw6ytb");
         assert_eq!(base32_40(&[0; 5]), "aaaaaaaa");
         assert_eq!(base32_40(&[255; 5]), "77777777");
+    }
+
+    #[test]
+    fn a_bot_token_is_a_key_and_only_it_matches_its_verifier() {
+        let identity = Identity::new(&[4; 32], None);
+        let token = new_bot_token().unwrap();
+        assert!(token.starts_with(BOT_TOKEN_PREFIX));
+        assert_eq!(token.len(), BOT_TOKEN_PREFIX.len() + 43);
+        assert_eq!(crate::protocol::check_key(&token), Ok(()));
+        assert_ne!(new_bot_token().unwrap(), token, "random");
+        let verifier = identity.verifier(&token);
+        assert_eq!(verifier.len(), 64);
+        assert_eq!(
+            base32_40(&unhex(&verifier).unwrap()[..5]),
+            identity.fingerprint(&token),
+            "the fingerprint is the tag's first 40 bits"
+        );
+        assert!(identity.is_token_of(&token, &verifier));
+        assert!(!identity.is_token_of(&format!("{token}x"), &verifier));
+        assert!(!identity.is_token_of(&token, &verifier[..62]));
+        assert!(!identity.is_token_of(&token, "zz"));
+        assert!(!Identity::new(&[5; 32], None).is_token_of(&token, &verifier));
     }
 
     #[test]

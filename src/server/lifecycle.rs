@@ -36,11 +36,13 @@ pub async fn run(
         Arc::clone(&state.message_limit),
         Arc::clone(&state.sync_limit),
     ];
+    let bot_limit = Arc::clone(&state.bot_limit);
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_LIMITERS_EVERY);
         loop {
             every.tick().await;
             limiters.iter().for_each(|limiter| limiter.sweep());
+            bot_limit.sweep();
         }
     });
     // Held syncs are answered first (with nothing new), so that the drain does not wait for them.
@@ -107,6 +109,7 @@ pub async fn start(
         body_timeout: config.request_timeout(),
         message_limit: Arc::new(Limiter::new(config.message_rate()?)),
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
+        bot_limit: Arc::new(Limiter::new(config.bot_rate()?)),
     };
     let listener = match listen::bind(addr) {
         Ok(listener) => listener,

@@ -6,6 +6,7 @@
 //! A client is its address, except that an IPv6 client is its /64 prefix: one host usually
 //! holds a whole /64, and keyed by full address it could take a fresh budget per address.
 
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -80,25 +81,26 @@ pub fn client_key(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// Rate limits of one kind of request, per client. Without a rate: unlimited.
-pub struct Limiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+/// Rate limits of one kind of request, per client (an address by default; a bot's limit is
+/// kept per bot). Without a rate: unlimited.
+pub struct Limiter<K: Hash + Eq + Clone = IpAddr> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
 }
 
-impl Limiter {
+impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn new(rate: Option<Rate>) -> Self {
         Self {
             limiter: rate.map(|rate| RateLimiter::keyed(rate.quota())),
         }
     }
 
-    /// Counts one request of `client`; over the limit, says how long until one is allowed.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+    /// Counts one request of `key`; over the limit, says how long until one is allowed.
+    pub fn check_key(&self, key: &K) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         limiter
-            .check_key(&client_key(client))
+            .check_key(key)
             .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 
@@ -116,6 +118,13 @@ impl Limiter {
     #[cfg(test)]
     fn clients(&self) -> usize {
         self.limiter.as_ref().map_or(0, |limiter| limiter.len())
+    }
+}
+
+impl Limiter<IpAddr> {
+    /// Counts one request of the client at `client` ([`client_key`]).
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        self.check_key(&client_key(client))
     }
 }
 

@@ -55,10 +55,11 @@ fn latency_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 17))
 }
 
-/// Every envelope `type` (as `ClientEnvelope::type_name` gives it) and `invalid`: their
+/// Every envelope `type` (as `ClientEnvelope::type_name` gives it), `invalid`, and `bot_post`
+/// for `POST /bots/<room>/messages`: their
 /// latency histograms and 200 counters are made at start, so that the request path finds them
 /// without the families' lock and hash, and every series shows from the first scrape.
-const TYPES: [&str; 13] = [
+const TYPES: [&str; 17] = [
     "message",
     "sync",
     "history",
@@ -71,7 +72,11 @@ const TYPES: [&str; 13] = [
     "bans",
     "search",
     "fingerprint",
+    "bot",
+    "bots",
+    "bot_delete",
     "invalid",
+    "bot_post",
 ];
 
 /// The server's metrics and the registry that writes them out.

@@ -22,6 +22,7 @@
 pub mod ajax;
 pub mod assets;
 pub mod backup;
+pub mod bots;
 pub mod config;
 mod connection;
 pub mod error;

@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use super::assets::watching;
 use super::state::AppState;
-use super::{ajax, error, page};
+use super::{ajax, bots, error, page};
 use crate::protocol::{ServerEnvelope, Status};
 
 /// The response header that names the server's build of the client (see [`AppState::build`]).
@@ -36,6 +36,13 @@ pub fn app(state: AppState) -> Router {
     // health check); never a connection dropped without an answer.
     let ajax_route: MethodRouter<Arc<AppState>> = post(ajax::ajax)
         .fallback(ajax::method_not_allowed)
+        .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
+            error::AjaxError::Panic.into_response()
+        }));
+    // A bot's posts: the same limits and panic answer as `/ajax`.
+    let bots_route: MethodRouter<Arc<AppState>> = post(bots::post_message)
+        .fallback(bots::method_not_allowed)
         .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
             error::AjaxError::Panic.into_response()
@@ -62,6 +69,7 @@ pub fn app(state: AppState) -> Router {
     .layer(CatchPanicLayer::custom(|_| page::server_error()));
     let router = Router::new()
         .route("/ajax", ajax_route)
+        .route("/bots/{room}/messages", bots_route)
         .merge(pages)
         // The headers every response gets: the build's name, so that an open page learns of a
         // deploy from any reply it gets, and the security headers, unless the response set its
@@ -238,6 +246,12 @@ mod tests {
         }
         async fn bans(&self) -> Result<Vec<Ban>, StoreError> {
             self.0.bans().await
+        }
+        async fn bots(&self) -> Result<Vec<crate::server::store::Bot>, StoreError> {
+            self.0.bots().await
+        }
+        async fn bot(&self, author: &str) -> Result<Option<crate::server::store::Bot>, StoreError> {
+            self.0.bot(author).await
         }
         async fn search(
             &self,

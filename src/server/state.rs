@@ -53,6 +53,8 @@ pub struct AppState {
     /// and of reads (`sync` and every other).
     pub message_limit: Arc<Limiter>,
     pub sync_limit: Arc<Limiter>,
+    /// Per-bot limit of a bot's posts (by its fingerprint), wherever it posts.
+    pub bot_limit: Arc<Limiter<String>>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             body_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
             message_limit: Arc::new(Limiter::new(None)),
             sync_limit: Arc::new(Limiter::new(None)),
+            bot_limit: Arc::new(Limiter::new(None)),
         }
     }
 

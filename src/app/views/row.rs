@@ -176,13 +176,20 @@ fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
 /// permalink) or the outbox's state, the message it answers, and the text (hidden while it is
 /// edited).
 fn head(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
-    let (sender, author, text, when, quote) = match line.body {
+    let (sender, author, bot, text, when, quote) = match line.body {
         Body::Stored(message) => {
             let when = Either::Left(time_link(&message, line.look.local));
             let quote = message
                 .reply_to
                 .map(|quote| quoted(chat, &message.room, quote));
-            (message.sender, message.author, message.message, when, quote)
+            let ChatMessage {
+                sender,
+                author,
+                bot,
+                message,
+                ..
+            } = message;
+            (sender, author, bot, message, when, quote)
         }
         Body::Pending(pending) => {
             let state = pending.shown().0;
@@ -190,13 +197,15 @@ fn head(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
             let quote = pending
                 .reply_to
                 .map(|quote| quoted(chat, &pending.room, quote));
-            (pending.sender, me, pending.message, when, quote)
+            (pending.sender, me, false, pending.message, when, quote)
         }
     };
     let anonymous = author.is_none();
     view! {
         <div class="meta">
             <span class="sender">{sender}</span>
+            // Posted by a script with a bot's token, not typed by a person.
+            <span class="bot-badge" hidden=!bot>"bot"</span>
             // Told apart from another sender of the same name by it.
             <span class="author" title="Fingerprint of the sender's key" hidden=anonymous>
                 {author}

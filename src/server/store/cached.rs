@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use super::news::{Bells, News};
 use super::queue::{self, Jobs, MAX_BATCH, WriteQueue};
 use super::tail::{self, TAIL_CAPACITY, Tail};
-use super::{Backend, BackendFault, Encoded, Outcome, RoomFilter, Store, StoreError, Write};
+use super::{Backend, BackendFault, Bot, Encoded, Outcome, RoomFilter, Store, StoreError, Write};
 use crate::protocol::{Ban, ChatMessage, Kind, MAX_UNREAD, RoomIds, RoomInfo};
 
 /// The longest a lost notification can delay news from another instance.
@@ -215,6 +215,21 @@ impl<B: Backend> Store for CachedStore<B> {
         self.queue.ensure_open()?;
         let backend = &self.shared.backend;
         backend.bans().await.map_err(|err| self.shared.fault(err))
+    }
+
+    async fn bots(&self) -> Result<Vec<Bot>, StoreError> {
+        self.queue.ensure_open()?;
+        let backend = &self.shared.backend;
+        backend.bots().await.map_err(|err| self.shared.fault(err))
+    }
+
+    async fn bot(&self, author: &str) -> Result<Option<Bot>, StoreError> {
+        self.queue.ensure_open()?;
+        let backend = &self.shared.backend;
+        backend
+            .bot(author)
+            .await
+            .map_err(|err| self.shared.fault(err))
     }
 
     async fn search(

@@ -38,7 +38,8 @@ pub use sqlite::{SqliteBackend, SqliteError, backup as sqlite_backup};
 pub use tail::{RoomFilter, encode};
 
 use crate::protocol::{
-    Ban, ChatMessage, Quote, Reaction, RoomIds, RoomInfo, ValidMessage, quoted, toggle_reaction,
+    Ban, BotInfo, ChatMessage, Quote, Reaction, RoomIds, RoomInfo, ValidMessage, quoted,
+    toggle_reaction,
 };
 
 /// A message as JSON, encoded once when it entered the tail and shared by every reply that
@@ -100,6 +101,42 @@ pub enum Write {
         purge: bool,
     },
     Unban(Ban),
+    /// Adds a bot; refused if a bot not revoked has its name (or one ever had its fingerprint).
+    AddBot(Bot),
+    /// Revokes the bot with this fingerprint: its token opens nothing any more, its messages
+    /// stay.
+    RevokeBot {
+        author: String,
+    },
+}
+
+/// A bot as storage keeps it: never its token, only the token's verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bot {
+    /// Its fingerprint, derived from its token as a key's.
+    pub author: String,
+    pub name: String,
+    /// The rooms it may post to.
+    pub rooms: Vec<String>,
+    /// [`crate::server::identity::Identity::verifier`] of its token.
+    pub verifier: String,
+    /// When it was made, in microseconds since the Unix epoch.
+    pub created: i64,
+    /// Revoked by the operator: kept, so that its token is refused rather than taken for a
+    /// browser's key.
+    pub revoked: bool,
+}
+
+impl Bot {
+    /// As `bots` lists it.
+    pub fn info(&self) -> BotInfo {
+        BotInfo {
+            name: self.name.clone(),
+            author: self.author.clone(),
+            rooms: self.rooms.clone(),
+            created: format_micros(self.created),
+        }
+    }
 }
 
 /// Who asks for a change of someone's message.
@@ -141,6 +178,11 @@ pub enum Refusal {
     /// A reaction with a new emoji on a message that has [`crate::protocol::MAX_REACTIONS`]
     /// already.
     TooManyReactions,
+    /// A new bot with the name of a bot not revoked (or, by a chance of one in 2^40 per bot,
+    /// the fingerprint of any bot).
+    BotTaken,
+    /// A revocation of a bot that does not exist or is revoked already.
+    NoSuchBot,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -228,6 +270,13 @@ pub trait Store: Send + Sync + 'static {
     /// The bans in force.
     async fn bans(&self) -> Result<Vec<Ban>, StoreError>;
 
+    /// The bots not revoked, oldest first.
+    async fn bots(&self) -> Result<Vec<Bot>, StoreError>;
+
+    /// The bot with this fingerprint, revoked or not: read from the database each time, so that
+    /// every instance over it sees a revocation at once.
+    async fn bot(&self, author: &str) -> Result<Option<Bot>, StoreError>;
+
     /// Up to `limit` messages of `rooms` with every one of `words` as a word (the last also as
     /// a prefix), with an id below `before`, newest first.
     async fn search(
@@ -299,6 +348,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The bans in force.
     fn bans(&self) -> impl Future<Output = Result<Vec<Ban>, Self::Error>> + Send;
+
+    /// As [`Store::bots`].
+    fn bots(&self) -> impl Future<Output = Result<Vec<Bot>, Self::Error>> + Send;
+
+    /// As [`Store::bot`].
+    fn bot(&self, author: &str) -> impl Future<Output = Result<Option<Bot>, Self::Error>> + Send;
 
     /// As [`Store::search`]: the database's full-text index, kept in step with the messages
     /// by the same transactions.
@@ -434,6 +489,20 @@ fn reactions_of(stored: Option<&str>) -> Vec<Reaction> {
     })
 }
 
+/// A bot's rooms as SQLite stores them: a JSON array.
+pub(crate) fn stored_rooms(rooms: &[String]) -> String {
+    serde_json::to_string(rooms).unwrap_or_default()
+}
+
+/// The rooms stored as [`stored_rooms`] wrote them (written only by this code: anything else
+/// would be a bug, logged, and read as none).
+pub(crate) fn rooms_of(stored: &str) -> Vec<String> {
+    serde_json::from_str(stored).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "a bot's stored rooms are not readable");
+        Vec::new()
+    })
+}
+
 /// A row as a reply would quote it, as both backends read it.
 pub(crate) struct QuotedRow {
     pub room: String,
@@ -481,7 +550,7 @@ pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
 
 /// The columns every read of the log selects, in this order, for [`StoredRow`].
 pub(crate) const COLUMNS: &str =
-    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions, reply_to";
+    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions, reply_to, bot";
 
 /// One row of the log as both backends read it ([`COLUMNS`]).
 pub(crate) struct StoredRow {
@@ -498,6 +567,8 @@ pub(crate) struct StoredRow {
     pub reactions: Option<String>,
     /// A reply's quote of the message it answers, kept current ([`stored_quote`]).
     pub reply_to: Option<String>,
+    /// Sent by a bot.
+    pub bot: bool,
 }
 
 impl StoredRow {
@@ -539,6 +610,7 @@ impl StoredRow {
                 message: self.message,
                 sent_at: format_micros(self.sent_at),
                 author: self.author,
+                bot: self.bot,
                 edited_at: self.edited_at.map(format_micros),
                 reply_to: self.reply_to.as_deref().and_then(quote_of),
                 reactions: Some(reactions_of(self.reactions.as_deref()))

@@ -27,8 +27,9 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow, Verdict, Write,
-    ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote, stored_reactions, verdict,
+    Actor, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow, Verdict,
+    Write, ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote, stored_reactions,
+    verdict,
 };
 use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
@@ -82,11 +83,21 @@ const MIGRATIONS: &[&str] = &[
     // Replies: the id a reply answers (indexed, for rewriting quotes) and its quote as JSON.
     "ALTER TABLE chat_messages ADD COLUMN reply_id BIGINT, ADD COLUMN reply_to TEXT;
     CREATE INDEX chat_messages_by_reply ON chat_messages (reply_id) WHERE reply_id IS NOT NULL;",
+    // Bots: as SQLite's last migration (see there); rooms as an array.
+    "ALTER TABLE chat_messages ADD COLUMN bot BOOLEAN NOT NULL DEFAULT false;
+    CREATE TABLE chat_bots (
+        author   TEXT   PRIMARY KEY,
+        name     TEXT   NOT NULL,
+        rooms    TEXT[] NOT NULL,
+        verifier TEXT   NOT NULL,
+        created  BIGINT NOT NULL,
+        revoked  BIGINT
+    );",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
 const COLS: &str = "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-    reactions, reply_to";
+    reactions, reply_to, bot";
 
 /// Inserts one post unless its author or address is banned or its nonce is already stored, and
 /// returns the stored row (with `true` when it is new); no row: banned. Statements of one
@@ -96,29 +107,29 @@ const INSERT: &str = "WITH banned AS (
         WHERE (kind = 'author' AND value = $6) OR (kind = 'address' AND value = $7)
     ), earlier AS (
         SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions, reply_to
+          reactions, reply_to, bot
         FROM chat_messages WHERE nonce = $4 AND NOT EXISTS (SELECT 1 FROM banned)
     ), inserted AS (
         INSERT INTO chat_messages
-          (sender, message, sent_at, nonce, room, author, address, reply_id, reply_to)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+          (sender, message, sent_at, nonce, room, author, address, reply_id, reply_to, bot)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
         WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM banned)
         RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions, reply_to
+          reactions, reply_to, bot
     )
     SELECT *, true FROM inserted UNION ALL SELECT *, false FROM earlier";
 const SINCE: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
+    edited_at, reactions, reply_to, bot FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
     ORDER BY id LIMIT $2";
 const SINCE_IN: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
+    edited_at, reactions, reply_to, bot FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
     AND kind <> 3 ORDER BY id LIMIT $3";
 const HISTORY: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
+    edited_at, reactions, reply_to, bot FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
       ORDER BY id DESC LIMIT $3) AS page
     ORDER BY id";
 const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to FROM
+    edited_at, reactions, reply_to, bot FROM
       (SELECT * FROM chat_messages WHERE kind <> 3 ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
@@ -127,7 +138,7 @@ const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
 /// Search, in two steps (see [`PostgresBackend::search`]): first the newest [`SEARCH_WINDOW`]
 /// messages, read backwards by id and filtered...
 const SEARCH_RECENT: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions, reply_to FROM
+    author, edited_at, reactions, reply_to, bot FROM
       (SELECT * FROM chat_messages WHERE id < $2 ORDER BY id DESC LIMIT $5) AS recent
     WHERE words @@ to_tsquery('simple', $1) AND room = ANY($3)
     ORDER BY id DESC LIMIT $4";
@@ -139,7 +150,7 @@ const SEARCH_FLOOR: &str =
 /// poorly how many rows match a `tsquery`, and for words it thinks common but that are rare
 /// that walk reads the whole table (200 ms on 1,000,000 messages, measured).
 const SEARCH_OLDER: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions, reply_to FROM chat_messages
+    author, edited_at, reactions, reply_to, bot FROM chat_messages
     WHERE words @@ to_tsquery('simple', $1) AND id < $2 AND room = ANY($3)
     ORDER BY id + 0 DESC LIMIT $4";
 /// How many of the newest messages a search reads before it turns to the index.
@@ -302,7 +313,7 @@ impl Backend for PostgresBackend {
                     .collect();
                 // Not replies: no quote.
                 let (no_reply, no_quote): (Option<i64>, Option<String>) = (None, None);
-                let params: Vec<[&(dyn ToSql + Sync); 9]> = run
+                let params: Vec<[&(dyn ToSql + Sync); 10]> = run
                     .iter()
                     .map(|post| {
                         [
@@ -315,6 +326,7 @@ impl Backend for PostgresBackend {
                             &post.address,
                             &no_reply,
                             &no_quote,
+                            &post.bot,
                         ]
                     })
                     .collect();
@@ -365,6 +377,30 @@ impl Backend for PostgresBackend {
         rows.iter()
             .map(|row| Ok(ban_of(row.try_get::<_, &str>(0)?, row.try_get(1)?)))
             .collect::<Result<_, _>>()
+            .map_err(|source| PostgresError::Query { what, source })
+    }
+
+    async fn bots(&self) -> Result<Vec<Bot>, PostgresError> {
+        let what = "read the bots";
+        let client = self.connection().await?;
+        let sql = format!(
+            "SELECT {BOT_COLUMNS} FROM chat_bots WHERE revoked IS NULL ORDER BY created, author"
+        );
+        let rows = timed(what, client.query(&sql, &[])).await?;
+        rows.iter()
+            .map(bot_of)
+            .collect::<Result<_, _>>()
+            .map_err(|source| PostgresError::Query { what, source })
+    }
+
+    async fn bot(&self, author: &str) -> Result<Option<Bot>, PostgresError> {
+        let what = "read a bot";
+        let client = self.connection().await?;
+        let sql = format!("SELECT {BOT_COLUMNS} FROM chat_bots WHERE author = $1");
+        let row = timed(what, client.query_opt(&sql, &[&author])).await?;
+        row.as_ref()
+            .map(bot_of)
+            .transpose()
             .map_err(|source| PostgresError::Query { what, source })
     }
 
@@ -531,8 +567,23 @@ fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
         edited_at: row.try_get(8)?,
         reactions: row.try_get(9)?,
         reply_to: row.try_get(10)?,
+        bot: row.try_get(11)?,
     }
     .into_item())
+}
+
+/// The columns of [`bot_of`], in its order.
+const BOT_COLUMNS: &str = "author, name, rooms, verifier, created, revoked IS NOT NULL";
+
+fn bot_of(row: &Row) -> Result<Bot, tokio_postgres::Error> {
+    Ok(Bot {
+        author: row.try_get(0)?,
+        name: row.try_get(1)?,
+        rooms: row.try_get(2)?,
+        verifier: row.try_get(3)?,
+        created: row.try_get(4)?,
+        revoked: row.try_get(5)?,
+    })
 }
 
 /// What [`INSERT`] answered: the stored message (new ones also to `items`), or none: banned.
@@ -541,7 +592,7 @@ fn inserted(rows: &[Row], items: &mut Vec<ChatMessage>) -> Result<Outcome, tokio
         None => Outcome::Refused(Refusal::Banned),
         Some(row) => {
             let message = row_to_message(row)?;
-            if row.try_get::<_, bool>(11)? {
+            if row.try_get::<_, bool>(12)? {
                 items.push(message.clone());
             }
             Outcome::Stored(message)
@@ -573,7 +624,7 @@ async fn moderate(
                 return Ok(Outcome::Refused(Refusal::NoSuchMessage));
             };
             let (reply_id, quote) = (Some(to_i64(target)), Some(stored_quote(&quote)));
-            let params: [&(dyn ToSql + Sync); 9] = [
+            let params: [&(dyn ToSql + Sync); 10] = [
                 &post.sender,
                 &post.message,
                 &now,
@@ -583,6 +634,7 @@ async fn moderate(
                 &post.address,
                 &reply_id,
                 &quote,
+                &post.bot,
             ];
             inserted(&tx.query(insert, &params).await?, items)?
         }
@@ -699,6 +751,47 @@ async fn moderate(
                 .await?;
             if removed == 0 {
                 Outcome::Refused(Refusal::NotBanned)
+            } else {
+                Outcome::Done
+            }
+        }
+        Write::AddBot(bot) => {
+            // Writers hold the write lock: no other instance adds a bot in between.
+            let taken: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM chat_bots
+                     WHERE author = $1 OR (name = $2 AND revoked IS NULL))",
+                    &[&bot.author, &bot.name],
+                )
+                .await?
+                .try_get(0)?;
+            if taken {
+                Outcome::Refused(Refusal::BotTaken)
+            } else {
+                tx.execute(
+                    "INSERT INTO chat_bots (author, name, rooms, verifier, created)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &bot.author,
+                        &bot.name,
+                        &bot.rooms,
+                        &bot.verifier,
+                        &bot.created,
+                    ],
+                )
+                .await?;
+                Outcome::Done
+            }
+        }
+        Write::RevokeBot { author } => {
+            let revoked = tx
+                .execute(
+                    "UPDATE chat_bots SET revoked = $2 WHERE author = $1 AND revoked IS NULL",
+                    &[author, &now],
+                )
+                .await?;
+            if revoked == 0 {
+                Outcome::Refused(Refusal::NoSuchBot)
             } else {
                 Outcome::Done
             }
@@ -859,6 +952,7 @@ async fn insert_event(
         edited_at: None,
         reactions,
         reply_to: None,
+        bot: false,
     }
     .into_item();
     items.push(event.clone());

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
+    Actor, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
     Verdict, Write, ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote,
     stored_reactions, verdict,
 };
@@ -91,6 +91,18 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN reply_id INTEGER;
      ALTER TABLE messages ADD COLUMN reply_to TEXT;
      CREATE INDEX messages_by_reply ON messages (reply_id) WHERE reply_id IS NOT NULL;",
+    // Bots: each message says whether a bot sent it (set when it is stored, so it stays after
+    // the bot is revoked); a bot's rooms as a JSON array, its token's verifier, never the token;
+    // a revoked bot stays (`revoked`, when) so that its token is refused, not taken for a key.
+    "ALTER TABLE messages ADD COLUMN bot INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE bots (
+        author   TEXT    PRIMARY KEY,
+        name     TEXT    NOT NULL,
+        rooms    TEXT    NOT NULL,
+        verifier TEXT    NOT NULL,
+        created  INTEGER NOT NULL,
+        revoked  INTEGER
+     );",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -329,6 +341,27 @@ impl Backend for SqliteBackend {
             let rows =
                 stmt.query_map([], |row| Ok(ban_of(&row.get::<_, String>(0)?, row.get(1)?)))?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn bots(&self) -> Result<Vec<Bot>, SqliteError> {
+        self.read("read the bots", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {BOT_COLUMNS} FROM bots WHERE revoked IS NULL ORDER BY created, author"
+            ))?;
+            let rows = stmt.query_map([], bot_of)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn bot(&self, author: &str) -> Result<Option<Bot>, SqliteError> {
+        let author = author.to_owned();
+        self.read("read a bot", move |conn| {
+            conn.prepare_cached(&format!("SELECT {BOT_COLUMNS} FROM bots WHERE author = ?1"))?
+                .query_row([author], bot_of)
+                .optional()
         })
         .await
     }
@@ -618,6 +651,21 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The columns of [`bot_of`], in its order.
+const BOT_COLUMNS: &str = "author, name, rooms, verifier, created, revoked IS NOT NULL";
+
+fn bot_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bot> {
+    let rooms: String = row.get(2)?;
+    Ok(Bot {
+        author: row.get(0)?,
+        name: row.get(1)?,
+        rooms: super::rooms_of(&rooms),
+        verifier: row.get(3)?,
+        created: row.get(4)?,
+        revoked: row.get(5)?,
+    })
+}
+
 /// An `AUTOINCREMENT` rowid: it starts at 1 and only grows, so it is never negative.
 fn positive_id(id: i64) -> u64 {
     id.unsigned_abs()
@@ -636,6 +684,7 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         edited_at: row.get(8)?,
         reactions: row.get(9)?,
         reply_to: row.get(10)?,
+        bot: row.get(11)?,
     }
     .into_item())
 }
@@ -845,6 +894,42 @@ fn commit_with(
                     Outcome::Done
                 }
             }
+            Write::AddBot(bot) => {
+                let taken: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM bots
+                         WHERE author = ?1 OR (name = ?2 AND revoked IS NULL))",
+                    )?
+                    .query_row(params![bot.author, bot.name], |row| row.get(0))?;
+                if taken {
+                    Outcome::Refused(Refusal::BotTaken)
+                } else {
+                    tx.prepare_cached(
+                        "INSERT INTO bots (author, name, rooms, verifier, created)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        bot.author,
+                        bot.name,
+                        super::stored_rooms(&bot.rooms),
+                        bot.verifier,
+                        bot.created
+                    ])?;
+                    Outcome::Done
+                }
+            }
+            Write::RevokeBot { author } => {
+                let revoked = tx
+                    .prepare_cached(
+                        "UPDATE bots SET revoked = ?2 WHERE author = ?1 AND revoked IS NULL",
+                    )?
+                    .execute(params![author, now])?;
+                if revoked == 0 {
+                    Outcome::Refused(Refusal::NoSuchBot)
+                } else {
+                    Outcome::Done
+                }
+            }
         };
         done.outcomes.push(outcome);
     }
@@ -916,8 +1001,8 @@ fn post_one(
     let id = insert(
         tx,
         "INSERT OR ROLLBACK INTO messages
-           (room, sender, message, sent_at, nonce, author, address, reply_id, reply_to)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+           (room, sender, message, sent_at, nonce, author, address, reply_id, reply_to, bot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             post.room,
             post.sender,
@@ -927,7 +1012,8 @@ fn post_one(
             post.author,
             post.address,
             post.reply_to.map(to_i64),
-            quote
+            quote,
+            post.bot
         ],
     )?;
     let message = StoredRow {
@@ -942,6 +1028,7 @@ fn post_one(
         edited_at: None,
         reactions: None,
         reply_to: quote,
+        bot: post.bot,
     }
     .into_item();
     items.push(message.clone());
@@ -1101,6 +1188,7 @@ impl<'a> Event<'a> {
             edited_at: None,
             reactions: self.reactions,
             reply_to: None,
+            bot: false,
         }
         .into_item();
         items.push(event.clone());

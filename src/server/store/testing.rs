@@ -103,6 +103,14 @@ impl Backend for Memory {
         Ok(Vec::new())
     }
 
+    async fn bots(&self) -> Result<Vec<super::Bot>, Refused> {
+        Ok(Vec::new())
+    }
+
+    async fn bot(&self, _author: &str) -> Result<Option<super::Bot>, Refused> {
+        Ok(None)
+    }
+
     async fn search(
         &self,
         _words: &[String],
