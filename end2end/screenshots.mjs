@@ -35,6 +35,13 @@ for (const [sender, message] of [
 }
 // A reply of Ana's that quotes Ben's estimate.
 await ajax("message", { sender: "Ana", message: "Perfect, I'll plan around that.", key: keys.Ana, reply_to: ids[2] });
+// The team's CI bot reports the deploy: its name with a "bot" badge.
+const ci = await ajax("bot", { admin: process.env.CHAT_ADMIN_TOKEN, name: "CI", rooms: ["general"] });
+await fetch(`${base}/bots/general/messages`, {
+  method: "POST",
+  headers: { authorization: `Bearer ${ci.data.token}`, "content-type": "text/plain" },
+  body: "Deploy of main started (build 1284)",
+});
 // Reactions: Ben's 👍 on Ana's question, and Ana's own 🎉 (pressed on her page) and Ben's on the
 // check that passed.
 await ajax("react", { id: ids[0], emoji: "👍", key: keys.Ben });
