@@ -398,7 +398,7 @@ async fn json_logs_are_one_object_a_line_and_never_carry_keys_or_tokens() {
     let server = Server::start(100);
     let client = http_client();
     // What a log could leak: a key with a post, an edit and a refused post, the operator's
-    // token used rightly and a wrong one.
+    // token used rightly and a wrong one, a bot's token made and used.
     let (_, stored) = post_ajax(&client, server.public, &post("hello"))
         .await
         .unwrap();
@@ -424,6 +424,28 @@ async fn json_logs_are_one_object_a_line_and_never_carry_keys_or_tokens() {
         post_ajax(&client, server.public, &right).await.unwrap().0,
         200
     );
+    // A bot: its token in the reply, then on its endpoint, rightly and wrongly.
+    let make =
+        json!({"type": "bot", "data": {"admin": ADMIN_TOKEN, "name": "CI", "rooms": ["general"]}});
+    let (status, made) = post_ajax(&client, server.public, &make).await.unwrap();
+    assert_eq!(status, 200, "{made}");
+    let bot_token = made["data"]["token"].as_str().unwrap().to_owned();
+    let wrong_bot_token = format!("{bot_token}x");
+    for (token, expected) in [(&bot_token, 201), (&wrong_bot_token, 401)] {
+        let request =
+            hyper::Request::post(format!("http://{}/bots/general/messages", server.public))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from("build passed")))
+                .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), expected);
+    }
+    // Counted under their own type.
+    let counted = scrape(&client, &server).await;
+    assert_eq!(requests(&counted, "bot", "200"), 1.0);
+    assert_eq!(requests(&counted, "bot_post", "201"), 1.0);
+    assert_eq!(requests(&counted, "bot_post", "401"), 1.0);
     let log = server.stop();
 
     assert!(log.len() >= 3, "{log:?}");
@@ -433,7 +455,12 @@ async fn json_logs_are_one_object_a_line_and_never_carry_keys_or_tokens() {
         assert!(entry.is_object(), "{line}");
         assert!(entry["level"].is_string(), "{line}");
         assert!(entry["timestamp"].is_string(), "{line}");
-        for secret in [KEY, ADMIN_TOKEN, "wrong-token-but-long-enough"] {
+        for secret in [
+            KEY,
+            ADMIN_TOKEN,
+            "wrong-token-but-long-enough",
+            &bot_token[..20],
+        ] {
             assert!(!line.contains(secret), "a secret in the log: {line}");
         }
     }
