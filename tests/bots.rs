@@ -613,3 +613,207 @@ async fn second_instance(url: &str) -> Router {
     configure(&mut state);
     app(state)
 }
+
+#[tokio::test]
+async fn a_nonce_another_message_took_is_refused_never_answered_as_stored() {
+    let chat = Chat::new().await;
+    let (ci, _) = chat.bot("CI", &["dev", "general"]).await;
+    let json_post =
+        |message: &str, nonce: &str| json!({"message": message, "nonce": nonce}).to_string();
+    // A person takes a nonce a CI job will use (build numbers are easy to guess): the bot's post
+    // is refused, not answered with the person's message as if it were the bot's.
+    let person = |message: &str, nonce: &str, key: Option<&str>| {
+        let mut data =
+            json!({"sender": "Mallory", "message": message, "room": "dev", "nonce": nonce});
+        if let Some(key) = key {
+            data["key"] = json!(key);
+        }
+        json!({"type": "message", "data": data})
+    };
+    chat.expect(
+        person("deploy cancelled", "deploy-1285", Some(ANN)),
+        StatusCode::OK,
+    )
+    .await;
+    let reply = chat
+        .post(
+            "dev",
+            Some(&ci),
+            JSON,
+            &json_post("Deploy 1285 started", "deploy-1285"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(
+        reply.body["data"]["message"],
+        "data.nonce: already used for another message"
+    );
+    // The bot's own retry is answered like its first try, in the room it posted to only.
+    let first = chat
+        .posted(
+            "dev",
+            &ci,
+            JSON,
+            &json_post("Deploy 1286 started", "deploy-1286"),
+        )
+        .await;
+    let retry = chat
+        .posted(
+            "dev",
+            &ci,
+            JSON,
+            &json_post("Deploy 1286 started", "deploy-1286"),
+        )
+        .await;
+    assert_eq!(retry, first);
+    let elsewhere = chat
+        .post(
+            "general",
+            Some(&ci),
+            JSON,
+            &json_post("Deploy 1286 started", "deploy-1286"),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        elsewhere.body
+    );
+    // Nor does a message deleted since pass for the bot's first try.
+    let reply = chat
+        .expect(
+            person("soon gone", "deploy-1287", Some(ANN)),
+            StatusCode::OK,
+        )
+        .await;
+    let gone = reply["data"]["id"].as_u64().unwrap();
+    chat.expect(
+        json!({"type": "delete", "data": {"id": gone, "key": ANN}}),
+        StatusCode::OK,
+    )
+    .await;
+    let reply = chat
+        .post(
+            "dev",
+            Some(&ci),
+            JSON,
+            &json_post("Deploy 1287 started", "deploy-1287"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    // People alike: another key's nonce, or another sender's without a key, is refused; a
+    // page's retry of its own message, deleted since, is answered as its first try was.
+    chat.expect(person("mine", "deploy-1285", None), StatusCode::BAD_REQUEST)
+        .await;
+    chat.expect(person("again", "deploy-1287", Some(ANN)), StatusCode::OK)
+        .await;
+    let messages: Vec<String> = chat
+        .sync(&["dev", "general"])
+        .await
+        .iter()
+        .filter(|item| item["kind"] == "message")
+        .map(|item| item["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(messages, ["deploy cancelled", "Deploy 1286 started"]);
+}
+
+#[tokio::test]
+async fn a_bot_reacts_only_in_its_rooms_and_on_ajax_its_sender_is_not_checked() {
+    let chat = Chat::new().await;
+    let (ci, author) = chat.bot("CI", &["dev"]).await;
+    let in_room = |room: &str, text: &str| json!({"type": "message", "data": {"sender": "Ann", "message": text, "room": room, "key": ANN}});
+    let ask = chat
+        .expect(in_room("dev", "deploy please"), StatusCode::OK)
+        .await;
+    let elsewhere = chat
+        .expect(in_room("general", "lunch?"), StatusCode::OK)
+        .await;
+    let react = |id: &Value| json!({"type": "react", "data": {"id": id, "emoji": "✅", "key": ci}});
+    let done = chat.expect(react(&ask["data"]["id"]), StatusCode::OK).await;
+    assert_eq!(done["data"]["author"], author.as_str());
+    let refused = chat
+        .expect(react(&elsewhere["data"]["id"]), StatusCode::FORBIDDEN)
+        .await;
+    assert!(
+        refused["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rooms"),
+        "{refused}"
+    );
+    // On /ajax a bot's sender is its name: none, or one too long, is no refusal.
+    for data in [
+        json!({"message": "no sender", "room": "dev", "key": ci}),
+        json!({"sender": "x".repeat(100), "message": "long sender", "room": "dev", "key": ci}),
+    ] {
+        chat.expect(json!({"type": "message", "data": data}), StatusCode::OK)
+            .await;
+    }
+    // A malformed edit is 400 before the token is looked at, also a deleted bot's.
+    assert_eq!(chat.revoke(&author).await.status, StatusCode::OK);
+    chat.expect(
+        json!({"type": "edit", "data": {"id": 1, "message": " ", "key": ci}}),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_s_byte_order_mark_and_a_whole_envelope_are_handled() {
+    let chat = Chat::new().await;
+    let (ci, _) = chat.bot("CI", &["dev"]).await;
+    chat.posted("dev", &ci, TEXT, "\u{feff}from a file\r\n")
+        .await;
+    assert_eq!(chat.sync(&["dev"]).await[0]["message"], "from a file");
+    let envelope = json!({"type": "message", "data": {"message": "hi"}}).to_string();
+    let reply = chat.post("dev", Some(&ci), JSON, &envelope).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the envelope"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test]
+async fn wrong_tokens_cost_the_address_s_write_budget() {
+    let chat = Chat::with(|state| {
+        state.message_limit = Arc::new(Limiter::new(Rate::new(0.001, 2).unwrap()));
+    })
+    .await;
+    let wrong = |address: &str| {
+        let mut request = bot_post(
+            "dev",
+            Some("chatbot_guess-0123456789abcdefghij"),
+            TEXT,
+            "hi",
+        );
+        request
+            .extensions_mut()
+            .insert(ajax_chat::server::limit::ClientAddr(
+                address.parse().unwrap(),
+            ));
+        request
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            chat.send(wrong("203.0.113.7")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let reply = chat.send(wrong("203.0.113.7")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        chat.send(wrong("203.0.113.8")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -483,6 +483,34 @@ async fn a_database_from_before_rooms_is_migrated_into_general() {
     let _ = driver.await;
 }
 
+/// A database a newer build migrated is refused by an older one (say, after a rollback), which
+/// would write rows without what the newer schema needs.
+#[tokio::test]
+#[ignore = "needs a PostgreSQL cluster: scripts/test runs it"]
+async fn a_database_of_a_newer_build_is_refused() {
+    let url = common::fresh_postgres_database(&cluster_url()).await;
+    store::open(&url).await.unwrap().close().await;
+    raw_client(&url)
+        .await
+        .execute("UPDATE chat_schema SET version = version + 1", &[])
+        .await
+        .unwrap();
+    let refused = store::open(&url).await.err().expect("refused");
+    let causes = format!("{:?}", anyhow_chain(&refused));
+    assert!(causes.contains("schema is version"), "{causes}");
+}
+
+/// An error and its causes, as the log shows them.
+fn anyhow_chain(err: &dyn std::error::Error) -> Vec<String> {
+    let mut chain = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
 /// Long polling across instances: a sync held by one instance is woken by a post on the other
 /// (LISTEN/NOTIFY, then the tail's bells), well before its wait is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

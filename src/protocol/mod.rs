@@ -987,6 +987,15 @@ pub fn decode_bot_message(body: &[u8]) -> Result<PostMessage, Invalid> {
                     "not a valid message (the data of a message envelope)"
                 }
             };
+            // A whole envelope sent where its data belongs: say so.
+            let whole = serde_json::from_slice::<serde_json::Value>(body)
+                .is_ok_and(|value| value.get("type").is_some() && value.get("data").is_some());
+            if whole {
+                return Invalid(
+                    "body: send the data of a message envelope ({\"message\": ...}), not the envelope"
+                        .into(),
+                );
+            }
             Invalid(format!("{why}: {err}"))
         })
 }

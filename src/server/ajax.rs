@@ -20,10 +20,10 @@ use super::limit::ClientAddr;
 use super::state::{AppState, BodyTimeout};
 use super::store::{Actor, Encoded, Outcome, Refusal, Write, reaction_added};
 use crate::protocol::{
-    BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest, HistoryRequest,
-    Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage, ReactRequest,
-    RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, check_key, decode_client,
-    no_such_message,
+    BOT_TOKEN_PREFIX, BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest,
+    HistoryRequest, Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage,
+    ReactRequest, RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, ValidMessage,
+    check_key, decode_client, no_such_message,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -233,6 +233,15 @@ async fn message(
     post: PostMessage,
     client: Option<IpAddr>,
 ) -> Result<Response, AjaxError> {
+    let mut post = post;
+    let with_bot_token = post
+        .key
+        .as_deref()
+        .is_some_and(|key| key.starts_with(BOT_TOKEN_PREFIX));
+    if with_bot_token {
+        // A bot's messages are sent by its name, whatever `sender` says (checked below).
+        post.sender = "bot".into();
+    }
     let mut valid = post.validate(&state.limits)?;
     state.rooms.check("data.room", &valid.room)?;
     if let Some(key) = post.key.as_deref() {
@@ -244,9 +253,7 @@ async fn message(
     }
     valid.address = address_of(client);
     let author = valid.author.clone();
-    // The only message a post can miss is the one it replies to.
-    let answered = valid.reply_to.unwrap_or_default();
-    let stored = stored(state.store.write(Write::Post(valid)).await?, answered)?;
+    let stored = store_post(state, valid).await?;
     tracing::debug!(id = stored.id, room = stored.room, "message stored");
     done(Status {
         id: Some(stored.id),
@@ -255,17 +262,54 @@ async fn message(
     })
 }
 
+/// Stores a checked post: the message stored, or the first copy of a retry. A nonce that
+/// found another message (someone else's, in another room) is refused, never answered as if
+/// this post were stored.
+pub(super) async fn store_post(
+    state: &AppState,
+    post: ValidMessage,
+) -> Result<crate::protocol::ChatMessage, AjaxError> {
+    // The only message a post can miss is the one it replies to.
+    let answered = post.reply_to.unwrap_or_default();
+    let (room, author, sender, bot) = (
+        post.room.clone(),
+        post.author.clone(),
+        post.sender.clone(),
+        post.bot,
+    );
+    let stored = stored(state.store.write(Write::Post(post)).await?, answered)?;
+    let deleted_since = stored.message.is_empty();
+    let first_try = stored.kind == Kind::Message
+        && stored.room == room
+        && if deleted_since {
+            // Nothing is left to compare: a page's retry is answered as its first try was.
+            // Not a bot's, whose nonces may be guessed (a build number).
+            !bot
+        } else {
+            stored.author == author && (author.is_some() || stored.sender == sender)
+        };
+    if !first_try {
+        return Err(Invalid("data.nonce: already used for another message".into()).into());
+    }
+    Ok(stored)
+}
+
 async fn edit_message(
     state: &AppState,
     edit: EditRequest,
     client: Option<IpAddr>,
 ) -> Result<Response, AjaxError> {
     let id = edit.id;
-    if let Some(key) = edit.key.as_deref() {
+    let key = edit.key.clone();
+    let write = edit_write(state, edit, address_of(client))?;
+    if let Some(key) = key.as_deref() {
         bots::bot_of_key(state, key).await?;
     }
-    let write = edit_write(state, edit, address_of(client))?;
     let event = stored(state.store.write(write).await?, id)?;
+    // A nonce that stored something else is not this edit's retry.
+    if event.kind != Kind::Edit || event.target != Some(id) {
+        return Err(Invalid("data.nonce: already used for another change".into()).into());
+    }
     done(Status {
         id: Some(event.id),
         ..Status::ok(format!("message {id} edited"))
@@ -278,11 +322,16 @@ async fn delete_message(
     client: Option<IpAddr>,
 ) -> Result<Response, AjaxError> {
     let id = delete.id;
-    if let Some(key) = delete.key.as_deref() {
+    let key = delete.key.clone();
+    let write = delete_write(state, delete, address_of(client))?;
+    if let Some(key) = key.as_deref() {
         bots::bot_of_key(state, key).await?;
     }
-    let write = delete_write(state, delete, address_of(client))?;
     let event = stored(state.store.write(write).await?, id)?;
+    // A nonce that stored something else is not this delete's retry.
+    if event.kind != Kind::Delete || event.target != Some(id) {
+        return Err(Invalid("data.nonce: already used for another change".into()).into());
+    }
     done(Status {
         id: Some(event.id),
         ..Status::ok(format!("message {id} deleted"))
@@ -302,7 +351,8 @@ async fn react(
             "not allowed: a reaction needs the browser's key (data.key)".into(),
         ));
     };
-    bots::bot_of_key(state, &key).await?;
+    // A bot reacts only in its rooms.
+    let rooms = bots::bot_of_key(state, &key).await?.map(|bot| bot.rooms);
     let (id, author) = (react.id, state.identity.fingerprint(&key));
     let write = Write::React {
         id,
@@ -310,6 +360,7 @@ async fn react(
         author: author.clone(),
         address: address_of(client),
         nonce: react.nonce,
+        rooms,
     };
     let event = stored(state.store.write(write).await?, id)?;
     // A nonce that stored something else is not this reaction's retry.
@@ -508,6 +559,9 @@ pub(super) fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
                 .into(),
         )),
         Outcome::Refused(Refusal::NoSuchBot) => Err(AjaxError::NotFound("no such bot".into())),
+        Outcome::Refused(Refusal::NotInRooms) => Err(AjaxError::Forbidden(
+            "not allowed: a bot reacts only in the rooms it may post to".into(),
+        )),
         done => Ok(done),
     }
 }

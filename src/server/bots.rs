@@ -17,7 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::ajax::{Counted, address_of, done, is_json, operator, read_body, refused, stored};
+use super::ajax::{Counted, address_of, done, is_json, operator, read_body, refused, store_post};
 use super::error::AjaxError;
 use super::identity::new_bot_token;
 use super::limit::ClientAddr;
@@ -182,13 +182,26 @@ async fn bot_post(
     client: Option<IpAddr>,
     request: Request,
 ) -> Result<Response, AjaxError> {
-    let Some(token) = bearer(request.headers()) else {
-        return Err(AjaxError::Unauthorized(
-            "send the bot's token as Authorization: Bearer <token>",
-        ));
+    let bot = match bearer(request.headers()) {
+        Some(token) => authenticate(state, token).await?,
+        None => None,
     };
-    let Some(bot) = authenticate(state, token).await? else {
-        return Err(AjaxError::Unauthorized("wrong or revoked bot token"));
+    let Some(bot) = bot else {
+        // Wrong tokens cost the address's write budget, as wrong admin tokens do: each one is a
+        // database read.
+        if let Some(client) = client {
+            state.message_limit.check(client).map_err(|wait| {
+                state.metrics.rate_limited("message");
+                AjaxError::RateLimited(wait)
+            })?;
+        }
+        return Err(AjaxError::Unauthorized(
+            if bearer(request.headers()).is_some() {
+                "wrong or revoked bot token"
+            } else {
+                "send the bot's token as Authorization: Bearer <token>"
+            },
+        ));
     };
     if !is_room_name(&room) || !state.rooms.contains(&room) {
         return Err(AjaxError::NoSuchRoom(room));
@@ -207,8 +220,13 @@ async fn bot_post(
             String::from_utf8(body.to_vec()).map_err(|_| Invalid("body: not UTF-8 text".into()))?;
         PostMessage {
             sender: String::new(),
-            // What `echo` and most files end with is not part of the message.
-            message: text.trim_end_matches(['\r', '\n']).to_owned(),
+            // What `echo` and most files end with is not part of the message, nor is the byte
+            // order mark some editors begin a file with.
+            message: text
+                .strip_prefix('\u{feff}')
+                .unwrap_or(&text)
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
             nonce: None,
             room: None,
             key: None,
@@ -237,8 +255,7 @@ async fn bot_post(
     valid.bot = true;
     valid.author = Some(bot.author.clone());
     valid.address = address_of(client);
-    let answered = valid.reply_to.unwrap_or_default();
-    let stored = stored(state.store.write(Write::Post(valid)).await?, answered)?;
+    let stored = store_post(state, valid).await?;
     tracing::debug!(id = stored.id, room = stored.room, "bot message stored");
     let status = Status {
         id: Some(stored.id),

@@ -87,13 +87,15 @@ pub enum Write {
         by: Actor,
         nonce: Option<String>,
     },
-    /// Toggles `author`'s reaction `emoji` on message `id` ([`toggle_reaction`]).
+    /// Toggles `author`'s reaction `emoji` on message `id` ([`toggle_reaction`]); with `rooms`
+    /// (a bot's), only on a message of one of them.
     React {
         id: u64,
         emoji: String,
         author: String,
         address: Option<String>,
         nonce: Option<String>,
+        rooms: Option<Vec<String>>,
     },
     /// Bans an author or an address; `purge` deletes all their messages as well.
     Ban {
@@ -183,6 +185,8 @@ pub enum Refusal {
     BotTaken,
     /// A revocation of a bot that does not exist or is revoked already.
     NoSuchBot,
+    /// A bot's reaction on a message of a room it may not post to.
+    NotInRooms,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -501,6 +505,12 @@ pub(crate) fn rooms_of(stored: &str) -> Vec<String> {
         tracing::error!(error = %err, "a bot's stored rooms are not readable");
         Vec::new()
     })
+}
+
+/// Whether a reaction may go on a message of `room`: anyone's may, a bot's (`rooms`) only in
+/// its rooms.
+pub(crate) fn may_react_in(rooms: Option<&[String]>, room: &str) -> bool {
+    rooms.is_none_or(|rooms| rooms.iter().any(|allowed| allowed == room))
 }
 
 /// A row as a reply would quote it, as both backends read it.

@@ -28,8 +28,8 @@ use std::collections::HashMap;
 
 use super::{
     Actor, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow, Verdict,
-    Write, ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote, stored_reactions,
-    verdict,
+    Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react, stored_quote,
+    stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
@@ -687,12 +687,16 @@ async fn moderate(
             author,
             address,
             nonce,
+            rooms,
         } => {
             let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
             let repeat = by_nonce(tx, nonce.as_deref()).await?;
             // Anyone may react to any message: no author to match.
             match verdict(banned, repeat, live(tx, *id).await?, None) {
                 Verdict::Answer(outcome) => outcome,
+                Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
+                    Outcome::Refused(Refusal::NotInRooms)
+                }
                 Verdict::Go(room) => {
                     let target = to_i64(*id);
                     let stored: Option<String> = tx
@@ -972,6 +976,10 @@ async fn migrate(pool: &Pool) -> Result<(), PostgresError> {
             .query_opt("SELECT version FROM chat_schema", &[])
             .await?
             .map_or(0, |row| row.get(0));
+        // A database a newer build has migrated is not this build's to write (as SQLite's).
+        if version > PostgresBackend::SCHEMA_VERSION {
+            return Ok(Some(version));
+        }
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.batch_execute(sql).await?;
             tx.execute("DELETE FROM chat_schema", &[]).await?;
@@ -981,11 +989,16 @@ async fn migrate(pool: &Pool) -> Result<(), PostgresError> {
             )
             .await?;
         }
-        tx.commit().await
+        tx.commit().await.map(|()| None)
     };
     // Longer than a query: another instance may hold the lock while it migrates.
     match tokio::time::timeout(TIMEOUT * 6, work).await {
-        Ok(result) => result.map_err(|source| PostgresError::Query {
+        Ok(Ok(None)) => Ok(()),
+        Ok(Ok(Some(found))) => Err(PostgresError::Schema {
+            found,
+            expected: PostgresBackend::SCHEMA_VERSION,
+        }),
+        Ok(Err(source)) => Err(PostgresError::Query {
             what: "migrate",
             source,
         }),

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use super::{
     Actor, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
-    Verdict, Write, ban_of, ban_row, kind, now_micros, quote_for, react, stored_quote,
-    stored_reactions, verdict,
+    Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
+    stored_quote, stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
@@ -541,6 +541,17 @@ fn open_writer(path: &Path) -> Result<Connection, SqliteError> {
     // overwrites what it frees with zeros.
     conn.pragma_update(None, "secure_delete", "ON")
         .map_err(failed("set secure_delete"))?;
+    // A database a newer build has migrated is not this build's to write: it would write rows
+    // without what the newer schema needs (a rolled-back deploy taking bots' tokens for keys).
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(failed("read the schema version"))?;
+    if found > MIGRATIONS.len() as i64 {
+        return Err(SqliteError::Schema {
+            found,
+            expected: MIGRATIONS.len() as i64,
+        });
+    }
     migrate(&mut conn).map_err(failed("migrate the schema"))?;
     Ok(conn)
 }
@@ -834,12 +845,16 @@ fn commit_with(
                 author,
                 address,
                 nonce,
+                rooms,
             } => {
                 let banned = bans.holds(Some(author.as_str()), address.as_deref());
                 let repeat = by_nonce(&tx, nonce.as_deref())?;
                 // Anyone may react to any message: no author to match.
                 match verdict(banned, repeat, live(&tx, *id)?, None) {
                     Verdict::Answer(outcome) => outcome,
+                    Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
+                        Outcome::Refused(Refusal::NotInRooms)
+                    }
                     Verdict::Go(room) => {
                         let target = to_i64(*id);
                         let stored: Option<String> = tx
@@ -1432,6 +1447,27 @@ mod tests {
         assert_eq!(found("apple").await, ["apple fourth"]);
         assert_eq!(found("cherry").await, ["cherry"]);
         backend.close().await;
+    }
+
+    /// A database a newer build migrated is refused by an older one (say, after a rollback),
+    /// which would write rows without what the newer schema needs.
+    #[tokio::test]
+    async fn a_database_of_a_newer_build_is_refused() {
+        let (dir, backend) = fresh().await;
+        backend.close().await;
+        let path = dir.path().join("chat.db");
+        let newer = MIGRATIONS.len() as i64 + 1;
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        match SqliteBackend::open(path).await {
+            Err(SqliteError::Schema { found, expected }) => {
+                assert_eq!((found, expected), (newer, MIGRATIONS.len() as i64));
+            }
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("a newer schema was opened"),
+        }
     }
 
     /// A database file written by the server before rooms existed (schema version 2, three
