@@ -28,12 +28,14 @@ fn main() -> std::process::ExitCode {
             format,
             since,
             out,
+            key,
         }) => {
             let export = server::export::Export {
                 rooms: rooms.clone(),
                 format: *format,
                 since: *since,
                 out: out.clone(),
+                key: key.clone(),
             };
             Some(("export", server::export::run(&config.database_url, export)))
         }

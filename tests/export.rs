@@ -271,3 +271,49 @@ async fn html_files_hold_no_script_and_every_text_as_text() {
     let dev = html_of(&folder, "dev");
     assert!(dev.contains("1 message.") && dev.contains("in dev"));
 }
+
+/// Direct rooms are never exported unless named with the key of one of their two members.
+#[tokio::test]
+async fn direct_rooms_are_exported_only_when_named_with_a_member_s_key() {
+    let (fx, router) = conversation().await;
+    const OTHER: &str = "another-browser-key-0123456789";
+    let print = |key| fx.state.identity.fingerprint(key);
+    let dm = ajax_chat::protocol::direct_room(&print(KEY), &print(OTHER));
+    post(&router, &dm, "between the two of us", None).await;
+    // Every room: the served ones only.
+    let (ok, stdout, stderr) = export(&fx.url, &[]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("between the two"), "{stdout}");
+    assert_eq!(lines(&stdout).len(), 5);
+    // Named without a key, or with a third key: refused, nothing written.
+    let third = "a-third-browser-key-0123456789";
+    for args in [
+        vec!["--room", dm.as_str()],
+        vec!["--room", dm.as_str(), "--key", third],
+    ] {
+        let (ok, stdout, stderr) = export(&fx.url, &args);
+        assert!(!ok, "{stdout}");
+        assert!(
+            stderr.contains("only with the key of one of its two members"),
+            "{stderr}"
+        );
+        assert_eq!(stdout, "");
+    }
+    // With either member's key (here from the environment), it is.
+    for key in [KEY, OTHER] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ajax-chat"))
+            .env("DATABASE_URL", &fx.url)
+            .env("CHAT_EXPORT_KEY", key)
+            .args(["export", "--room", &dm])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exported = lines(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(exported.len(), 1);
+        assert_eq!(exported[0].message, "between the two of us");
+    }
+}

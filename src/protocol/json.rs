@@ -199,13 +199,22 @@ impl Encode for Data<'_> {
                 json.field("last_message", &sync.last_message);
                 json.maybe("rooms", &sync.rooms);
                 json.maybe("wait_ms", &sync.wait_ms);
+                json.maybe("key", &sync.key);
+                // serde skips it when false.
+                if sync.direct {
+                    json.field("direct", &true);
+                }
             }
             ClientEnvelope::History(history) => {
                 json.field("room", &history.room);
                 json.maybe("before", &history.before);
                 json.maybe("limit", &history.limit);
+                json.maybe("key", &history.key);
             }
-            ClientEnvelope::Rooms(rooms) => json.maybe("read", &rooms.read),
+            ClientEnvelope::Rooms(rooms) => {
+                json.maybe("read", &rooms.read);
+                json.maybe("key", &rooms.key);
+            }
             ClientEnvelope::Edit(edit) => {
                 json.field("id", &edit.id);
                 json.field("message", &edit.message);
@@ -239,6 +248,7 @@ impl Encode for Data<'_> {
                 json.field("q", &search.q);
                 json.maybe("room", &search.room);
                 json.maybe("before", &search.before);
+                json.maybe("key", &search.key);
             }
             ClientEnvelope::Fingerprint(request) => json.field("key", &request.key),
             ClientEnvelope::Bot(request) => {
@@ -476,6 +486,7 @@ impl Decode for RoomInfo {
             name: fields.need("name")?,
             newest: fields.need("newest")?,
             unread: fields.maybe("unread")?,
+            with: fields.maybe("with")?,
         })
     }
 }
@@ -653,11 +664,14 @@ pub mod tests {
     }
 
     pub fn room_info() -> impl Strategy<Value = RoomInfo> {
-        (text(), id(), proptest::option::of(id())).prop_map(|(name, newest, unread)| RoomInfo {
-            name,
-            newest,
-            unread,
-        })
+        (text(), id(), proptest::option::of(id()), maybe_text()).prop_map(
+            |(name, newest, unread, with)| RoomInfo {
+                name,
+                newest,
+                unread,
+                with,
+            },
+        )
     }
 
     fn status() -> impl Strategy<Value = Status> {
@@ -754,24 +768,35 @@ pub mod tests {
             (
                 id(),
                 proptest::option::of(proptest::collection::vec(text(), 0..4)),
-                maybe_id()
+                maybe_id(),
+                maybe_text(),
+                any::<bool>(),
             )
-                .prop_map(|(last_message, rooms, wait_ms)| ClientEnvelope::Sync(
-                    SyncRequest {
+                .prop_map(|(last_message, rooms, wait_ms, key, direct)| {
+                    ClientEnvelope::Sync(SyncRequest {
                         last_message,
                         rooms,
                         wait_ms,
+                        key,
+                        direct,
+                    })
+                }),
+            (
+                text(),
+                maybe_id(),
+                proptest::option::of(any::<u32>()),
+                maybe_text()
+            )
+                .prop_map(|(room, before, limit, key)| ClientEnvelope::History(
+                    HistoryRequest {
+                        room,
+                        before,
+                        limit,
+                        key,
                     }
                 )),
-            (text(), maybe_id(), proptest::option::of(any::<u32>())).prop_map(
-                |(room, before, limit)| ClientEnvelope::History(HistoryRequest {
-                    room,
-                    before,
-                    limit,
-                })
-            ),
-            proptest::option::of(room_ids())
-                .prop_map(|read| ClientEnvelope::Rooms(RoomsRequest { read })),
+            (proptest::option::of(room_ids()), maybe_text())
+                .prop_map(|(read, key)| ClientEnvelope::Rooms(RoomsRequest { read, key })),
             (id(), text(), maybe_text(), maybe_text(), maybe_text()).prop_map(
                 |(id, message, key, admin, nonce)| ClientEnvelope::Edit(EditRequest {
                     id,
@@ -800,8 +825,13 @@ pub mod tests {
             ban_request().prop_map(ClientEnvelope::Ban),
             ban_request().prop_map(ClientEnvelope::Unban),
             text().prop_map(|admin| ClientEnvelope::Bans(AdminRequest { admin })),
-            (text(), maybe_text(), maybe_id()).prop_map(|(q, room, before)| {
-                ClientEnvelope::Search(SearchRequest { q, room, before })
+            (text(), maybe_text(), maybe_id(), maybe_text()).prop_map(|(q, room, before, key)| {
+                ClientEnvelope::Search(SearchRequest {
+                    q,
+                    room,
+                    before,
+                    key,
+                })
             }),
             text().prop_map(|key| ClientEnvelope::Fingerprint(FingerprintRequest { key })),
             (text(), text(), proptest::collection::vec(text(), 0..3)).prop_map(

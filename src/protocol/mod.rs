@@ -37,6 +37,36 @@ pub fn is_room_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
+/// How every direct room's name begins: `dm-<a>-<b>`, `a` and `b` the fingerprints of its two
+/// members with `a <= b` (`a = b`: a note to oneself).
+pub const DIRECT_PREFIX: &str = "dm-";
+
+/// The two members of the direct room `name`, or `None` when it is not a well-formed direct
+/// room's name.
+pub fn direct_members(name: &str) -> Option<(&str, &str)> {
+    let (a, b) = name.strip_prefix(DIRECT_PREFIX)?.split_once('-')?;
+    (is_fingerprint(a) && is_fingerprint(b) && a <= b).then_some((a, b))
+}
+
+/// The direct room of the fingerprints `one` and `other`, in either order.
+pub fn direct_room(one: &str, other: &str) -> String {
+    let (a, b) = if one <= other {
+        (one, other)
+    } else {
+        (other, one)
+    };
+    format!("{DIRECT_PREFIX}{a}-{b}")
+}
+
+/// Whether `reader` (a key's fingerprint, if any) may read the room `name`: any room not a
+/// direct one (whether it is served is the server's to say), a direct room only its members.
+pub fn may_read(name: &str, reader: Option<&str>) -> bool {
+    match direct_members(name) {
+        Some((a, b)) => reader.is_some_and(|me| me == a || me == b),
+        None => !name.starts_with(DIRECT_PREFIX),
+    }
+}
+
 /// The limits of the protocol. The defaults are the contract; a server may be configured
 /// otherwise, and then tells its clients (the page reads them from the rendered HTML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +176,10 @@ pub struct SearchRequest {
     /// Only messages older than this id (the next page of results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<u64>,
+    /// The reader's key: needed for a direct room, and without `room` it adds the key's direct
+    /// rooms to those searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl SearchRequest {
@@ -474,6 +508,13 @@ pub struct SyncRequest {
     /// something is, in milliseconds, 0 to [`MAX_WAIT_MS`]. Absent or 0: answer at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// The reader's key: needed to follow a direct room, which only its two members read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Also follow every direct room of the key (needs `key` and `rooms`), also one whose first
+    /// message is written while the sync is held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct: bool,
 }
 
 impl SyncRequest {
@@ -498,6 +539,9 @@ pub struct HistoryRequest {
     /// How many, 1 to [`MAX_HISTORY`]; [`DEFAULT_HISTORY`] when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// The reader's key: needed for a direct room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl HistoryRequest {
@@ -524,6 +568,9 @@ pub struct RoomsRequest {
     /// Per room, the newest id the client has read: the reply counts what is newer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<RoomIds>,
+    /// The reader's key: the reply then also lists its direct rooms that have a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Per room, an id: on the wire a JSON object `{"<room>": <id>, ...}`, held as a list because a
@@ -592,6 +639,10 @@ pub struct RoomInfo {
     /// rooms the request named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread: Option<u64>,
+    /// A direct room's: the other member's fingerprint (the reader's own, for a note to
+    /// oneself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
 }
 
 /// An envelope the server sends back. (Encoded with serde; the browser decodes it with
@@ -1047,7 +1098,9 @@ mod tests {
             serde_json::to_value(ClientEnvelope::Sync(SyncRequest {
                 last_message: 7,
                 rooms: None,
-                wait_ms: None
+                wait_ms: None,
+                key: None,
+                direct: false,
             }))
             .unwrap(),
             json!({"type": "sync", "data": {"last_message": 7}})
@@ -1056,7 +1109,8 @@ mod tests {
             serde_json::to_value(ServerEnvelope::Rooms(vec![RoomInfo {
                 name: "dev".into(),
                 newest: 9,
-                unread: None
+                unread: None,
+                with: None,
             }]))
             .unwrap(),
             json!({"type": "rooms", "data": [{"name": "dev", "newest": 9}]})
@@ -1078,7 +1132,9 @@ mod tests {
             ClientEnvelope::Sync(SyncRequest {
                 last_message: 5,
                 rooms: None,
-                wait_ms: None
+                wait_ms: None,
+                key: None,
+                direct: false,
             }),
             "keys in any order"
         );
@@ -1138,6 +1194,7 @@ mod tests {
             room: GENERAL.into(),
             before,
             limit,
+            key: None,
         };
         assert_eq!(history(None, None).bounds(), Ok((u64::MAX, 50)));
         assert_eq!(history(Some(9), Some(200)).bounds(), Ok((9, 200)));

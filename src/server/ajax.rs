@@ -2,6 +2,7 @@
 //! to its handler below (one function per envelope type), which answers with one server
 //! envelope.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -18,12 +19,12 @@ use super::connection::StayAwake;
 use super::error::AjaxError;
 use super::limit::ClientAddr;
 use super::state::{AppState, BodyTimeout};
-use super::store::{Actor, Encoded, Outcome, Refusal, Write, reaction_added};
+use super::store::{Actor, Encoded, Outcome, Refusal, Write, member_bell, reaction_added};
 use crate::protocol::{
     BOT_TOKEN_PREFIX, BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest,
     HistoryRequest, Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage,
     ReactRequest, RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, ValidMessage,
-    check_key, decode_client, no_such_message,
+    check_key, decode_client, direct_members, no_such_message,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -243,7 +244,10 @@ async fn message(
         post.sender = "bot".into();
     }
     let mut valid = post.validate(&state.limits)?;
-    state.rooms.check("data.room", &valid.room)?;
+    let reader = reader_of(state, post.key.as_deref())?;
+    state
+        .rooms
+        .check_for("data.room", &valid.room, reader.as_deref())?;
     if let Some(key) = post.key.as_deref() {
         // A bot's token as the key: the message is the bot's, as if posted on its endpoint.
         if let Some(bot) = bots::bot_of_key(state, key).await? {
@@ -402,16 +406,41 @@ async fn unban(state: &AppState, request: BanRequest) -> Result<Response, AjaxEr
     done(Status::ok("unbanned"))
 }
 
+/// The fingerprint of the reader's key, if the request has one (400 for a malformed key): what
+/// lets it read its direct rooms.
+fn reader_of(state: &AppState, key: Option<&str>) -> Result<Option<String>, AjaxError> {
+    key.map(|key| {
+        check_key(key)?;
+        Ok(state.identity.fingerprint(key))
+    })
+    .transpose()
+}
+
 async fn search(state: &AppState, request: SearchRequest) -> Result<Response, AjaxError> {
     let words = request.words()?;
+    let reader = reader_of(state, request.key.as_deref())?;
     // One room, or every room served now (a room dropped from the list keeps its messages in
-    // the database, but they are no longer shown).
+    // the database, but they are no longer shown) and the reader's direct rooms.
     let rooms = match &request.room {
         Some(room) => {
-            state.rooms.check("data.room", room)?;
+            state
+                .rooms
+                .check_for("data.room", room, reader.as_deref())?;
             vec![room.clone()]
         }
-        None => state.rooms.names().to_vec(),
+        None => {
+            let mut rooms = state.rooms.names().to_vec();
+            if let Some(me) = &reader {
+                rooms.extend(
+                    state
+                        .store
+                        .direct_rooms(me)
+                        .into_iter()
+                        .map(|(room, _)| room),
+                );
+            }
+            rooms
+        }
     };
     let before = request.before.unwrap_or(u64::MAX);
     let found = state
@@ -421,18 +450,63 @@ async fn search(state: &AppState, request: SearchRequest) -> Result<Response, Aj
     Ok(Json(ServerEnvelope::Search(found)).into_response())
 }
 
+/// What a sync follows: the rooms it names and, with `direct`, every direct room of its reader.
+struct Follow<'a> {
+    named: Cow<'a, [String]>,
+    /// The reader whose direct rooms are followed too.
+    direct: Option<String>,
+}
+
+impl Follow<'_> {
+    /// The rooms followed now: a direct room's first message may have come since the last look.
+    fn rooms(&self, state: &AppState) -> Cow<'_, [String]> {
+        let Some(me) = &self.direct else {
+            return Cow::Borrowed(&self.named);
+        };
+        let mut rooms = self.named.to_vec();
+        for (room, _) in state.store.direct_rooms(me) {
+            if !rooms.contains(&room) {
+                rooms.push(room);
+            }
+        }
+        Cow::Owned(rooms)
+    }
+
+    /// What a held sync waits on: its rooms, and for `direct` the reader's bell, which rings
+    /// for a direct room that had no message when the sync began too.
+    fn bells<'r>(&self, rooms: &'r [String]) -> Cow<'r, [String]> {
+        match &self.direct {
+            None => Cow::Borrowed(rooms),
+            Some(me) => {
+                let mut bells = rooms.to_vec();
+                bells.push(member_bell(me));
+                Cow::Owned(bells)
+            }
+        }
+    }
+}
+
 async fn sync(state: &AppState, request: SyncRequest) -> Result<Response, AjaxError> {
     let wait = request.wait()?;
-    let rooms = state.rooms.select(request.rooms.as_deref())?;
+    let reader = reader_of(state, request.key.as_deref())?;
+    if request.direct && (reader.is_none() || request.rooms.is_none()) {
+        return Err(Invalid("data.direct: needs data.key and data.rooms".into()).into());
+    }
+    let follow = Follow {
+        named: state
+            .rooms
+            .select(request.rooms.as_deref(), reader.as_deref())?,
+        direct: reader.filter(|_| request.direct),
+    };
     let last = request.last_message;
     // Clients that name rooms know events; the seed's clients get messages only.
     let events = request.rooms.is_some();
-    let news = fresh(state, &rooms, last, events).await?;
+    let news = fresh(state, &follow.rooms(state), last, events).await?;
     if wait == 0 {
         return sync_reply(&news);
     }
     let mut reply = if news.is_empty() {
-        hold(state, &rooms, last, events, Duration::from_millis(wait)).await?
+        hold(state, &follow, last, events, Duration::from_millis(wait)).await?
     } else {
         sync_reply(&news)?
     };
@@ -445,20 +519,42 @@ async fn sync(state: &AppState, request: SyncRequest) -> Result<Response, AjaxEr
 
 async fn history(state: &AppState, request: HistoryRequest) -> Result<Response, AjaxError> {
     let (before, limit) = request.bounds()?;
-    state.rooms.check("data.room", &request.room)?;
+    let reader = reader_of(state, request.key.as_deref())?;
+    state
+        .rooms
+        .check_for("data.room", &request.room, reader.as_deref())?;
     let page = state.store.history(&request.room, before, limit).await?;
     Ok(Json(ServerEnvelope::History(page)).into_response())
 }
 
+/// The served rooms and, for a reader, its direct rooms that hold anything, newest first, each
+/// with whom it is.
 async fn rooms(
     state: &AppState,
-    RoomsRequest { read }: RoomsRequest,
+    RoomsRequest { read, key }: RoomsRequest,
 ) -> Result<Response, AjaxError> {
+    let reader = reader_of(state, key.as_deref())?;
     let read = read.unwrap_or_default();
     for (room, _) in &read.0 {
-        state.rooms.check("data.read", room)?;
+        state
+            .rooms
+            .check_for("data.read", room, reader.as_deref())?;
     }
-    let rooms = state.store.rooms(state.rooms.names(), &read).await?;
+    let mut rooms = state.store.rooms(state.rooms.names(), &read).await?;
+    if let Some(me) = &reader {
+        let direct: Vec<String> = state
+            .store
+            .direct_rooms(me)
+            .into_iter()
+            .map(|(room, _)| room)
+            .collect();
+        let mut infos = state.store.rooms(&direct, &read).await?;
+        for info in &mut infos {
+            info.with =
+                direct_members(&info.name).map(|(a, b)| if a == me { b } else { a }.to_owned());
+        }
+        rooms.extend(infos);
+    }
     Ok(Json(ServerEnvelope::Rooms(rooms)).into_response())
 }
 
@@ -599,7 +695,7 @@ async fn fresh(
 /// does not follow does not wake it.
 async fn hold(
     state: &AppState,
-    rooms: &[String],
+    follow: &Follow<'_>,
     last: u64,
     events: bool,
     wait: Duration,
@@ -608,11 +704,13 @@ async fn hold(
     let _held = state.held.hold();
     let closed = state.closing.closed();
     tokio::pin!(closed);
+    let mut rooms = follow.rooms(state);
     loop {
-        // Registered before looking, so a commit in between still wakes this wait.
-        let news = state.store.news_in(rooms);
+        // Registered before looking, so a commit in between still wakes this wait. (The
+        // reader's bell rings for each of its direct rooms, those not yet in `rooms` too.)
+        let news = state.store.news_in(&follow.bells(&rooms));
         // (An edit or delete wakes a seed client's hold too; it finds nothing and waits on.)
-        let found = fresh(state, rooms, last, events).await?;
+        let found = fresh(state, &rooms, last, events).await?;
         if !found.is_empty() {
             return sync_reply(&found);
         }
@@ -623,7 +721,8 @@ async fn hold(
         }
         // Woken: there is news, most likely. Looking before registering again spares every
         // page a commit wakes a registration (and the bell's lock) it would drop at once.
-        let found = fresh(state, rooms, last, events).await?;
+        rooms = follow.rooms(state);
+        let found = fresh(state, &rooms, last, events).await?;
         if !found.is_empty() {
             return sync_reply(&found);
         }

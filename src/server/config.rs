@@ -142,6 +142,10 @@ pub enum Command {
         /// files, `<room>.html` [default: the current folder]
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// The key of a member of a direct room named with --room: direct rooms are exported
+        /// only so (best given in the environment, not as a flag others see in the process list)
+        #[arg(long, env = "CHAT_EXPORT_KEY", hide_env_values = true)]
+        key: Option<String>,
     },
 }
 

@@ -21,11 +21,14 @@ use time::format_description::well_known::Rfc3339;
 
 use super::BoxError;
 use super::config::ExportFormat;
+use super::identity::Identity;
 use super::progress::Progress;
 use super::store::{Backend, PostgresBackend, SqliteBackend, is_postgres, sqlite_path};
 use super::whole::{partial_name, settle};
 use crate::app::model::markup::{Part, parts};
-use crate::protocol::{ChatMessage, is_room_name};
+use crate::protocol::{
+    ChatMessage, DIRECT_PREFIX, check_key, direct_members, is_room_name, may_read,
+};
 
 /// Messages read from storage at a time.
 const PAGE: usize = 1000;
@@ -39,6 +42,8 @@ pub struct Export {
     pub since: Option<OffsetDateTime>,
     /// JSON Lines: a file (none: standard output); HTML: a folder (none: the current one).
     pub out: Option<PathBuf>,
+    /// A member's key: what a direct room named in `rooms` needs to be exported.
+    pub key: Option<String>,
 }
 
 /// Exports from the database `database_url` names, opened for reading only: no migration, no
@@ -75,9 +80,15 @@ async fn write<B: Backend>(backend: &B, export: &Export) -> Result<(), BoxError>
     let newest: HashMap<String, u64> = backend.newest_by_room().await?;
     let named = !export.rooms.is_empty();
     let rooms = if named {
+        check_direct(backend, export).await?;
         export.rooms.clone()
     } else {
-        let mut rooms: Vec<String> = newest.keys().cloned().collect();
+        // Direct rooms never, unless named with a member's key.
+        let mut rooms: Vec<String> = newest
+            .keys()
+            .filter(|room| !room.starts_with(DIRECT_PREFIX))
+            .cloned()
+            .collect();
         rooms.sort();
         rooms
     };
@@ -162,6 +173,39 @@ async fn write<B: Backend>(backend: &B, export: &Export) -> Result<(), BoxError>
         }
     }
     progress.finish();
+    Ok(())
+}
+
+/// Refuses a direct room named without the key of one of its two members (the fingerprint told
+/// with the database's own secret, read without writing).
+async fn check_direct<B: Backend>(backend: &B, export: &Export) -> Result<(), BoxError> {
+    let direct = export
+        .rooms
+        .iter()
+        .filter(|room| room.starts_with(DIRECT_PREFIX));
+    let mut reader = None;
+    for room in direct {
+        if direct_members(room).is_none() {
+            return Err(format!(
+                "--room {room}: not a direct room's name (dm-<fingerprint>-<fingerprint>)"
+            )
+            .into());
+        }
+        if reader.is_none()
+            && let Some(key) = &export.key
+        {
+            check_key(key).map_err(|_| "--key: not a key (22 to 128 of A-Z, a-z, 0-9, _ and -)")?;
+            let secret = backend.stored_secret().await?.unwrap_or_default();
+            reader = Some(Identity::new(&secret, None).fingerprint(key));
+        }
+        if !may_read(room, reader.as_deref()) {
+            return Err(format!(
+                "--room {room}: a direct room is exported only with the key of one of its two \
+                 members (--key or CHAT_EXPORT_KEY)"
+            )
+            .into());
+        }
+    }
     Ok(())
 }
 

@@ -279,6 +279,9 @@ mod tests {
         fn news_in(&self, rooms: &[String]) -> News {
             self.0.news_in(rooms)
         }
+        fn direct_rooms(&self, member: &str) -> Vec<(String, u64)> {
+            self.0.direct_rooms(member)
+        }
         fn newest_id(&self) -> u64 {
             self.0.newest_id()
         }

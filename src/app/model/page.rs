@@ -59,6 +59,7 @@ impl Default for PageState {
                 name: GENERAL.to_owned(),
                 newest: 0,
                 unread: None,
+                with: None,
             }],
             messages: Vec::new(),
             older: false,

@@ -162,6 +162,7 @@ mod tests {
                     name: (*name).into(),
                     newest: 10,
                     unread: None,
+                    with: None,
                 })
             })
             .collect()
@@ -260,6 +261,7 @@ mod tests {
                 name: "dev".into(),
                 newest: 12,
                 unread: Some(2),
+                with: None,
             }],
             "general",
         );

@@ -565,6 +565,8 @@ impl ChatState {
                     .with_untracked(|rooms| rooms.iter().map(|r| r.name.clone()).collect()),
             ),
             wait_ms: held.then_some(self.settings.long_poll_ms),
+            key: None,
+            direct: false,
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Sync(request)).await;

@@ -57,7 +57,10 @@ impl ChatState {
         }
         self.mark_seen();
         spawn_local(async move {
-            let ask = ClientEnvelope::Rooms(RoomsRequest { read: Some(read) });
+            let ask = ClientEnvelope::Rooms(RoomsRequest {
+                read: Some(read),
+                key: None,
+            });
             let exchange = platform::post(&ask).await;
             self.check_build(exchange.build.as_deref());
             if let Some(ServerEnvelope::Rooms(infos)) = exchange.envelope() {
@@ -145,6 +148,7 @@ impl ChatState {
                 room: room.clone(),
                 before,
                 limit: Some(PAGE_HISTORY as u32 + 1),
+                key: None,
             });
             let exchange = platform::post(&ask).await;
             if self.loading.try_set_value(false).is_some() || self.room.get_untracked() != room {

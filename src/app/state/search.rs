@@ -11,6 +11,7 @@ impl ChatState {
             q,
             room: None,
             before: None,
+            key: None,
         });
         let exchange = platform::post(&ask).await;
         self.check_build(exchange.build.as_deref());

@@ -206,6 +206,7 @@ impl<B: Backend> Store for CachedStore<B> {
                 name: name.clone(),
                 newest,
                 unread,
+                with: None,
             });
         }
         Ok(infos)
@@ -253,6 +254,10 @@ impl<B: Backend> Store for CachedStore<B> {
 
     fn news_in(&self, rooms: &[String]) -> News {
         self.shared.bells.listen(rooms)
+    }
+
+    fn direct_rooms(&self, member: &str) -> Vec<(String, u64)> {
+        self.shared.tail.direct_rooms(member)
     }
 
     fn newest_id(&self) -> u64 {

@@ -32,13 +32,13 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 pub use cached::CachedStore;
-pub use news::News;
+pub use news::{News, member_bell};
 pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError, backup as sqlite_backup};
 pub use tail::{RoomFilter, encode};
 
 use crate::protocol::{
-    Ban, BotInfo, ChatMessage, Quote, Reaction, RoomIds, RoomInfo, ValidMessage, quoted,
+    Ban, BotInfo, ChatMessage, Quote, Reaction, RoomIds, RoomInfo, ValidMessage, may_read, quoted,
     toggle_reaction,
 };
 
@@ -196,15 +196,29 @@ pub(crate) enum Verdict {
     Answer(Outcome),
 }
 
-/// Decides an edit or a delete the same way for every backend, from what its database says: a
-/// banned actor is refused; a repeated nonce gets its first answer; then the message must be
-/// live (else "no such message") and, when an author (not the operator) asks, theirs (else "not
+/// Who asks for a change of a message, as [`verdict`] weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asker<'a> {
+    /// The key with this fingerprint, for a change only the message's author may make (edit,
+    /// delete).
+    Owner(&'a str),
+    /// The key with this fingerprint, for a change anyone who reads the message may make
+    /// (react).
+    Reader(&'a str),
+    /// The operator: any message.
+    Operator,
+}
+
+/// Decides an edit, a delete or a reaction the same way for every backend, from what its
+/// database says: a banned actor is refused; a repeated nonce gets its first answer; then the
+/// message must be live and readable by the asker (else "no such message": a direct message is
+/// unknown to everyone but its two members) and, for its owner's changes, theirs (else "not
 /// yours").
 pub(crate) fn verdict(
     banned: bool,
     repeat: Option<ChatMessage>,
     live: Option<(String, Option<String>)>,
-    author: Option<&str>,
+    asker: Asker<'_>,
 ) -> Verdict {
     let refused = |why| Verdict::Answer(Outcome::Refused(why));
     if banned {
@@ -213,12 +227,15 @@ pub(crate) fn verdict(
     if let Some(first) = repeat {
         return Verdict::Answer(Outcome::Stored(first));
     }
-    match live {
-        None => refused(Refusal::NoSuchMessage),
-        Some((_, owner)) if author.is_some_and(|me| owner.as_deref() != Some(me)) => {
-            refused(Refusal::NotYours)
+    let Some((room, owner)) = live else {
+        return refused(Refusal::NoSuchMessage);
+    };
+    match asker {
+        Asker::Owner(me) | Asker::Reader(me) if !may_read(&room, Some(me)) => {
+            refused(Refusal::NoSuchMessage)
         }
-        Some((room, _)) => Verdict::Go(room),
+        Asker::Owner(me) if owner.as_deref() != Some(me) => refused(Refusal::NotYours),
+        _ => Verdict::Go(room),
     }
 }
 
@@ -308,8 +325,13 @@ pub trait Store: Send + Sync + 'static {
     async fn rooms(&self, rooms: &[String], read: &RoomIds) -> Result<Vec<RoomInfo>, StoreError>;
 
     /// A wait for the next commit in any of `rooms`, registered when this is called: made before
-    /// checking for news, it cannot miss a commit that lands after the check.
+    /// checking for news, it cannot miss a commit that lands after the check. A name made by
+    /// [`member_bell`] stands for every direct room of that member.
     fn news_in(&self, rooms: &[String]) -> News;
+
+    /// The direct rooms of `member` (a fingerprint) that hold anything, with their newest ids,
+    /// newest first, from memory.
+    fn direct_rooms(&self, member: &str) -> Vec<(String, u64)>;
 
     /// The newest id known to be committed, from memory. Never above the real newest id, so a
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
@@ -372,6 +394,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The stored fingerprint secret; `fresh` is stored first if there is none yet (by
     /// whichever instance gets there first).
     fn secret(&self, fresh: [u8; 32]) -> impl Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+
+    /// The stored fingerprint secret, if there is one, read without writing anything (what a
+    /// read-only command needs to tell a key's fingerprint).
+    fn stored_secret(&self) -> impl Future<Output = Result<Option<Vec<u8>>, Self::Error>> + Send;
 
     /// The `limit` newest messages of `room` with an id below `before`, ascending (messages
     /// only, as they are now).
@@ -691,34 +717,44 @@ mod tests {
         let refused = |why| Some(Outcome::Refused(why));
         // A banned author is refused even for a retry of what went through before the ban.
         assert_eq!(
-            answer(verdict(true, Some(earlier.clone()), anns(), Some("ann"))),
+            answer(verdict(
+                true,
+                Some(earlier.clone()),
+                anns(),
+                Asker::Owner("ann")
+            )),
             refused(Refusal::Banned)
         );
         // A retry gets its first answer, even if the message is gone since.
         assert_eq!(
-            answer(verdict(false, Some(earlier.clone()), None, Some("ann"))),
+            answer(verdict(
+                false,
+                Some(earlier.clone()),
+                None,
+                Asker::Owner("ann")
+            )),
             Some(Outcome::Stored(earlier))
         );
         assert_eq!(
-            answer(verdict(false, None, None, Some("ann"))),
+            answer(verdict(false, None, None, Asker::Owner("ann"))),
             refused(Refusal::NoSuchMessage)
         );
         assert_eq!(
-            answer(verdict(false, None, anns(), Some("bob"))),
+            answer(verdict(false, None, anns(), Asker::Owner("bob"))),
             refused(Refusal::NotYours)
         );
         let anonymous = Some(("general".to_owned(), None));
         assert_eq!(
-            answer(verdict(false, None, anonymous.clone(), Some("bob"))),
+            answer(verdict(false, None, anonymous.clone(), Asker::Owner("bob"))),
             refused(Refusal::NotYours),
             "a message sent without a key is nobody's"
         );
         // The author, or the operator (no author), goes ahead in the message's room.
         assert!(
-            matches!(verdict(false, None, anns(), Some("ann")), Verdict::Go(room) if room == "general")
+            matches!(verdict(false, None, anns(), Asker::Owner("ann")), Verdict::Go(room) if room == "general")
         );
         assert!(matches!(
-            verdict(false, None, anonymous, None),
+            verdict(false, None, anonymous, Asker::Operator),
             Verdict::Go(_)
         ));
     }

@@ -14,7 +14,16 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
+
+use crate::protocol::direct_members;
 use tokio::sync::futures::OwnedNotified;
+
+/// The bell that rings for a commit in any direct room of `member` (a fingerprint): what a sync
+/// that follows a key's direct rooms waits on, for a conversation that has no message yet too.
+/// Not a room's name (those never begin with `@`).
+pub fn member_bell(member: &str) -> String {
+    format!("@{member}")
+}
 
 #[derive(Default)]
 pub struct Bells {
@@ -22,7 +31,8 @@ pub struct Bells {
 }
 
 impl Bells {
-    /// Wakes whoever waits on any of `rooms` (repeats are fine: each room rings once).
+    /// Wakes whoever waits on any of `rooms` (repeats are fine: each room rings once), and for
+    /// a direct room whoever waits on its members' bells ([`member_bell`]).
     pub fn ring<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
         let mut rung: Vec<&str> = Vec::new();
         // Only lookups and `notify_waiters` run under this lock: nothing can tear it.
@@ -34,6 +44,13 @@ impl Bells {
             rung.push(room);
             if let Some(bell) = bells.get(room) {
                 bell.notify_waiters();
+            }
+            if let Some((a, b)) = direct_members(room) {
+                for member in [a, b] {
+                    if let Some(bell) = bells.get(&member_bell(member)) {
+                        bell.notify_waiters();
+                    }
+                }
             }
         }
     }

@@ -27,9 +27,9 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow, Verdict,
-    Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react, stored_quote,
-    stored_reactions, verdict,
+    Actor, Asker, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
+    Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
+    stored_quote, stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
 
@@ -476,6 +476,18 @@ impl Backend for PostgresBackend {
         timed("read the fingerprint secret", work).await
     }
 
+    async fn stored_secret(&self) -> Result<Option<Vec<u8>>, PostgresError> {
+        let client = self.connection().await?;
+        let sql = "SELECT value FROM chat_settings WHERE name = 'fingerprint_secret'";
+        let row = timed("read the fingerprint secret", client.query_opt(sql, &[])).await?;
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(|source| PostgresError::Query {
+                what: "read the fingerprint secret",
+                source,
+            })
+    }
+
     async fn history(
         &self,
         room: &str,
@@ -647,7 +659,7 @@ async fn moderate(
         } => {
             let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
             let repeat = by_nonce(tx, nonce.as_deref()).await?;
-            match verdict(banned, repeat, live(tx, *id).await?, Some(author)) {
+            match verdict(banned, repeat, live(tx, *id).await?, Asker::Owner(author)) {
                 Verdict::Answer(outcome) => outcome,
                 Verdict::Go(room) => {
                     let target = to_i64(*id);
@@ -669,9 +681,9 @@ async fn moderate(
                     address,
                 } => (
                     banned(tx, Some(fingerprint.as_str()), address.as_deref()).await?,
-                    Some(fingerprint.as_str()),
+                    Asker::Owner(fingerprint.as_str()),
                 ),
-                Actor::Admin => (false, None),
+                Actor::Admin => (false, Asker::Operator),
             };
             let repeat = by_nonce(tx, nonce.as_deref()).await?;
             match verdict(banned, repeat, live(tx, *id).await?, author) {
@@ -692,7 +704,7 @@ async fn moderate(
             let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
             let repeat = by_nonce(tx, nonce.as_deref()).await?;
             // Anyone may react to any message: no author to match.
-            match verdict(banned, repeat, live(tx, *id).await?, None) {
+            match verdict(banned, repeat, live(tx, *id).await?, Asker::Reader(author)) {
                 Verdict::Answer(outcome) => outcome,
                 Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
                     Outcome::Refused(Refusal::NotInRooms)

@@ -17,8 +17,8 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use std::collections::HashMap;
 
 use super::{
-    Actor, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
-    Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
+    Actor, Asker, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter,
+    StoredRow, Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
     stored_quote, stored_reactions, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
@@ -421,6 +421,18 @@ impl Backend for SqliteBackend {
             })
     }
 
+    async fn stored_secret(&self) -> Result<Option<Vec<u8>>, SqliteError> {
+        self.read("read the fingerprint secret", |conn| {
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = 'fingerprint_secret'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
     async fn history(
         &self,
         room: &str,
@@ -806,7 +818,7 @@ fn commit_with(
             } => {
                 let banned = bans.holds(Some(author.as_str()), address.as_deref());
                 let repeat = by_nonce(&tx, nonce.as_deref())?;
-                match verdict(banned, repeat, live(&tx, *id)?, Some(author)) {
+                match verdict(banned, repeat, live(&tx, *id)?, Asker::Owner(author)) {
                     Verdict::Answer(outcome) => outcome,
                     Verdict::Go(room) => {
                         let target = to_i64(*id);
@@ -827,9 +839,9 @@ fn commit_with(
                         address,
                     } => (
                         bans.holds(Some(fingerprint.as_str()), address.as_deref()),
-                        Some(fingerprint.as_str()),
+                        Asker::Owner(fingerprint.as_str()),
                     ),
-                    Actor::Admin => (false, None),
+                    Actor::Admin => (false, Asker::Operator),
                 };
                 let repeat = by_nonce(&tx, nonce.as_deref())?;
                 match verdict(banned, repeat, live(&tx, *id)?, author) {
@@ -850,7 +862,7 @@ fn commit_with(
                 let banned = bans.holds(Some(author.as_str()), address.as_deref());
                 let repeat = by_nonce(&tx, nonce.as_deref())?;
                 // Anyone may react to any message: no author to match.
-                match verdict(banned, repeat, live(&tx, *id)?, None) {
+                match verdict(banned, repeat, live(&tx, *id)?, Asker::Reader(author)) {
                     Verdict::Answer(outcome) => outcome,
                     Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
                         Outcome::Refused(Refusal::NotInRooms)

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::Encoded;
-use crate::protocol::{ChatMessage, Kind};
+use crate::protocol::{ChatMessage, Kind, direct_members};
 
 /// How many messages the tail keeps: a full sync batch and more. A message is at most 4096
 /// characters, so the worst case is about 17 MB, and up to as much again for the JSON (more
@@ -371,6 +371,23 @@ impl Tail {
             .iter()
             .map(|room| inner.newest_by_room.get(room).copied().unwrap_or(0))
             .collect()
+    }
+
+    /// Every direct room of `member` that storage holds anything of, with its newest id,
+    /// newest first. (A scan of every room's newest id: direct rooms are few per person, but
+    /// all of them are looked at.)
+    pub fn direct_rooms(&self, member: &str) -> Vec<(String, u64)> {
+        let inner = self.read();
+        let mut rooms: Vec<(String, u64)> = inner
+            .newest_by_room
+            .iter()
+            .filter(|(room, _)| {
+                direct_members(room).is_some_and(|(a, b)| a == member || b == member)
+            })
+            .map(|(room, newest)| (room.clone(), *newest))
+            .collect();
+        rooms.sort_by_key(|room| std::cmp::Reverse(room.1));
+        rooms
     }
 }
 

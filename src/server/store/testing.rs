@@ -125,6 +125,10 @@ impl Backend for Memory {
         Ok(fresh.to_vec())
     }
 
+    async fn stored_secret(&self) -> Result<Option<Vec<u8>>, Refused> {
+        Ok(None)
+    }
+
     async fn since(
         &self,
         rooms: RoomFilter<'_>,

@@ -1,0 +1,404 @@
+//! Direct rooms through the real router, on the backend the fixture opens (SQLite here;
+//! `scripts/test` runs this file over PostgreSQL too): a conversation only its two members read.
+//! For a third key, no key and a seed client, every envelope answers as if it did not exist
+//! (the same 404 as a room not served, the same 404 as an unknown id), before and after its
+//! first message; its members get everything, a held sync of theirs included.
+
+mod common;
+
+use std::sync::Arc;
+
+use ajax_chat::protocol::direct_room;
+use ajax_chat::server::identity::Identity;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::Fixture;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN: &str = "an-operator-token-of-at-least-32-characters";
+const ANN: &str = "ann-key-0123456789abcdefghij";
+const BOB: &str = "bob-key-0123456789abcdefghij";
+const EVE: &str = "eve-key-0123456789abcdefghij";
+
+struct Chat {
+    fx: Fixture,
+    router: Router,
+    ann: String,
+    bob: String,
+    eve: String,
+}
+
+impl Chat {
+    async fn new() -> Self {
+        let mut fx = Fixture::new().await;
+        fx.state.identity = Arc::new(Identity::new(fx.store.secret(), Some(ADMIN)));
+        fx.state.rooms = Arc::new(ajax_chat::server::rooms::Rooms::parse("dev").unwrap());
+        let print = |key| fx.state.identity.fingerprint(key);
+        let (ann, bob, eve) = (print(ANN), print(BOB), print(EVE));
+        let router = fx.router();
+        Self {
+            fx,
+            router,
+            ann,
+            bob,
+            eve,
+        }
+    }
+
+    /// Ann's and Bob's conversation.
+    fn dm(&self) -> String {
+        direct_room(&self.ann, &self.bob)
+    }
+
+    async fn call(&self, body: Value) -> (StatusCode, Value) {
+        let request = Request::post("/ajax")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn expect(&self, body: Value, status: StatusCode) -> Value {
+        let (got, reply) = self.call(body.clone()).await;
+        assert_eq!(got, status, "{body} -> {reply}");
+        reply
+    }
+
+    /// Posts `text` to `room` with `key`: the message's id.
+    async fn post(&self, key: &str, room: &str, text: &str) -> u64 {
+        let body = json!({"type": "message", "data": {"sender": "Someone", "message": text, "room": room, "key": key}});
+        let reply = self.expect(body, StatusCode::OK).await;
+        reply["data"]["id"].as_u64().unwrap()
+    }
+
+    /// The texts of a sync reply's messages.
+    async fn sync_texts(&self, data: Value) -> Vec<String> {
+        let reply = self
+            .expect(json!({"type": "sync", "data": data}), StatusCode::OK)
+            .await;
+        texts(&reply)
+    }
+}
+
+fn texts(reply: &Value) -> Vec<String> {
+    reply["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["kind"] == "message")
+        .map(|item| item["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What a reader who may not see `dm` gets for every envelope that names it: the 404 of a room
+/// not served, byte for byte but the name.
+async fn unknown_room(chat: &Chat, request: impl Fn(&str) -> Value) {
+    let (status, for_dm) = chat.call(request(&chat.dm())).await;
+    let (served_status, for_unserved) = chat.call(request("ops")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{for_dm}");
+    assert_eq!(served_status, StatusCode::NOT_FOUND, "{for_unserved}");
+    let renamed = for_dm.to_string().replace(&chat.dm(), "ops");
+    assert_eq!(renamed, for_unserved.to_string());
+}
+
+/// Every envelope that names a direct room, for `key` (or none), must answer as for a room
+/// not served.
+async fn every_envelope_hides_it(chat: &Chat, key: Option<&str>) {
+    let with_key = |mut data: Value| {
+        if let Some(key) = key {
+            data["key"] = json!(key);
+        }
+        data
+    };
+    unknown_room(chat, |room| {
+        json!({"type": "sync", "data": with_key(json!({"last_message": 0, "rooms": [room]}))})
+    })
+    .await;
+    unknown_room(chat, |room| {
+        json!({"type": "sync", "data": with_key(json!({"last_message": 0, "rooms": ["general", room], "wait_ms": 1000}))})
+    })
+    .await;
+    unknown_room(
+        chat,
+        |room| json!({"type": "history", "data": with_key(json!({"room": room}))}),
+    )
+    .await;
+    unknown_room(
+        chat,
+        |room| json!({"type": "search", "data": with_key(json!({"q": "secret", "room": room}))}),
+    )
+    .await;
+    unknown_room(
+        chat,
+        |room| json!({"type": "rooms", "data": with_key(json!({"read": {room: 0}}))}),
+    )
+    .await;
+    unknown_room(chat, |room| {
+        json!({"type": "message", "data": with_key(json!({"sender": "Eve", "message": "let me in", "room": room}))})
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_its_two_members_read_a_direct_room() {
+    let chat = Chat::new().await;
+    let dm = chat.dm();
+    // Before the first message and after it, a third key or none learns nothing.
+    every_envelope_hides_it(&chat, Some(EVE)).await;
+    every_envelope_hides_it(&chat, None).await;
+    let first = chat.post(ANN, &dm, "the secret plan").await;
+    chat.post(BOB, &dm, "secret agreed").await;
+    chat.post(ANN, "general", "hello everyone").await;
+    every_envelope_hides_it(&chat, Some(EVE)).await;
+    every_envelope_hides_it(&chat, None).await;
+
+    // Its members read it, with their keys.
+    for key in [ANN, BOB] {
+        let texts = chat
+            .sync_texts(json!({"last_message": 0, "rooms": [dm], "key": key}))
+            .await;
+        assert_eq!(texts, ["the secret plan", "secret agreed"]);
+        let history = chat
+            .expect(
+                json!({"type": "history", "data": {"room": dm, "key": key}}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(texts, crate::texts(&history));
+    }
+    // Nowhere else does a direct message show: a seed client's sync, a sync of the served
+    // rooms, a search without a room, with or without another key.
+    assert_eq!(
+        chat.sync_texts(json!({"last_message": 0})).await,
+        ["hello everyone"]
+    );
+    for data in [
+        json!({"last_message": 0, "rooms": ["general", "dev"]}),
+        json!({"last_message": 0, "rooms": ["general", "dev"], "key": EVE}),
+        json!({"last_message": 0, "rooms": ["general"], "key": EVE, "direct": true}),
+    ] {
+        assert_eq!(chat.sync_texts(data).await, ["hello everyone"]);
+    }
+    for data in [json!({"q": "secret"}), json!({"q": "secret", "key": EVE})] {
+        let found = chat
+            .expect(json!({"type": "search", "data": data}), StatusCode::OK)
+            .await;
+        assert_eq!(found["data"], json!([]), "{found}");
+    }
+    // A member's search without a room finds them, newest first.
+    let found = chat
+        .expect(
+            json!({"type": "search", "data": {"q": "secret", "key": BOB}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(texts(&found), ["secret agreed", "the secret plan"]);
+
+    // `rooms`: the served rooms, and for a member the conversation, with whom it is.
+    let listed = chat
+        .expect(
+            json!({"type": "rooms", "data": {"key": EVE}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+    let listed = chat
+        .expect(
+            json!({"type": "rooms", "data": {"key": BOB, "read": {dm.clone(): first}}}),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = listed["data"].as_array().unwrap();
+    assert_eq!(rooms.len(), 3, "{listed}");
+    assert_eq!(rooms[2]["name"], dm.as_str());
+    assert_eq!(rooms[2]["with"], chat.ann.as_str());
+    assert_eq!(rooms[2]["unread"], 1);
+    assert!(rooms[0].get("with").is_none());
+}
+
+#[tokio::test]
+async fn a_direct_message_is_an_unknown_id_to_everyone_else() {
+    let chat = Chat::new().await;
+    let dm = chat.dm();
+    let id = chat.post(ANN, &dm, "just between us").await;
+    let unknown = 999_999;
+    // Edit, delete, react and a reply from elsewhere: exactly as for an id that does not exist.
+    let asks = |id: u64, key: &str| {
+        [
+            json!({"type": "edit", "data": {"id": id, "message": "changed", "key": key}}),
+            json!({"type": "delete", "data": {"id": id, "key": key}}),
+            json!({"type": "react", "data": {"id": id, "emoji": "👀", "key": key}}),
+            json!({"type": "message", "data": {"sender": "Eve", "message": "re", "reply_to": id, "key": key}}),
+        ]
+    };
+    for (ask, same_for_unknown) in asks(id, EVE).into_iter().zip(asks(unknown, EVE)) {
+        let (status, reply) = chat.call(ask).await;
+        let (unknown_status, unknown_reply) = chat.call(same_for_unknown).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{reply}");
+        assert_eq!(status, unknown_status);
+        let message = reply["data"]["message"].as_str().unwrap();
+        assert_eq!(
+            message.replace(&id.to_string(), &unknown.to_string()),
+            unknown_reply["data"]["message"].as_str().unwrap()
+        );
+        assert_eq!(reply["data"]["status"], unknown_reply["data"]["status"]);
+    }
+    // Its other member reacts and replies; only its author edits and deletes.
+    chat.expect(
+        json!({"type": "edit", "data": {"id": id, "message": "changed", "key": BOB}}),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    chat.expect(
+        json!({"type": "react", "data": {"id": id, "emoji": "👍", "key": BOB}}),
+        StatusCode::OK,
+    )
+    .await;
+    chat.expect(
+        json!({"type": "message", "data": {"sender": "Bob", "message": "sure", "room": dm, "reply_to": id, "key": BOB}}),
+        StatusCode::OK,
+    )
+    .await;
+    chat.expect(
+        json!({"type": "edit", "data": {"id": id, "message": "just between us two", "key": ANN}}),
+        StatusCode::OK,
+    )
+    .await;
+    let items = chat
+        .expect(
+            json!({"type": "sync", "data": {"last_message": 0, "rooms": [dm], "key": BOB}}),
+            StatusCode::OK,
+        )
+        .await;
+    let message = &items["data"][0];
+    assert_eq!(message["message"], "just between us two");
+    assert_eq!(message["reactions"][0]["authors"], json!([chat.bob]));
+    // The operator deletes it by id, as any message; a ban with purge reaches it too.
+    let later = chat.post(BOB, &dm, "another one").await;
+    chat.expect(
+        json!({"type": "delete", "data": {"id": later, "admin": ADMIN}}),
+        StatusCode::OK,
+    )
+    .await;
+    chat.expect(
+        json!({"type": "ban", "data": {"admin": ADMIN, "author": chat.ann, "purge": true}}),
+        StatusCode::OK,
+    )
+    .await;
+    let left = chat
+        .sync_texts(json!({"last_message": 0, "rooms": [dm], "key": BOB}))
+        .await;
+    assert_eq!(
+        left,
+        ["sure"],
+        "Ann's message purged, the operator's delete done"
+    );
+    // The operator's list of bans carries no text of it.
+    let bans = chat
+        .expect(
+            json!({"type": "bans", "data": {"admin": ADMIN}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert!(!bans.to_string().contains("between us"), "{bans}");
+}
+
+#[tokio::test]
+async fn direct_room_names_and_the_direct_flag_are_checked() {
+    let chat = Chat::new().await;
+    let (low, high) = if chat.ann < chat.bob {
+        (&chat.ann, &chat.bob)
+    } else {
+        (&chat.bob, &chat.ann)
+    };
+    for bad in [
+        format!("dm-{high}-{low}"),
+        format!("dm-{low}"),
+        format!("dm-{low}-{high}-x"),
+        "dm-abc-def".to_owned(),
+        format!("dm-{low}-1{}", &high[1..]),
+    ] {
+        let body = json!({"type": "history", "data": {"room": bad, "key": ANN}});
+        chat.expect(body, StatusCode::BAD_REQUEST).await;
+        let body = json!({"type": "sync", "data": {"last_message": 0, "rooms": [bad], "key": ANN}});
+        chat.expect(body, StatusCode::BAD_REQUEST).await;
+    }
+    for data in [
+        json!({"last_message": 0, "rooms": ["general"], "direct": true}),
+        json!({"last_message": 0, "key": ANN, "direct": true}),
+        json!({"last_message": 0, "rooms": ["general"], "key": "short", "direct": true}),
+    ] {
+        chat.expect(
+            json!({"type": "sync", "data": data}),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    // A note to oneself is a direct room of one member.
+    let note = direct_room(&chat.eve, &chat.eve);
+    chat.post(EVE, &note, "remember the milk").await;
+    assert_eq!(
+        chat.sync_texts(json!({"last_message": 0, "rooms": [note], "key": EVE}))
+            .await,
+        ["remember the milk"]
+    );
+    let listed = chat
+        .expect(
+            json!({"type": "rooms", "data": {"key": EVE}}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(listed["data"][2]["with"], chat.eve.as_str());
+    // The operator cannot serve one.
+    assert!(ajax_chat::server::rooms::Rooms::parse(&format!("dev,{note}")).is_err());
+    // Its permalink under a served room is not found.
+    let page = Request::get(format!("/r/general/{}", 1))
+        .body(Body::empty())
+        .unwrap();
+    let response = chat.router.clone().oneshot(page).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    drop(chat.fx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_sync_is_woken_by_a_conversation_s_first_message() {
+    let chat = Chat::new().await;
+    let dm = chat.dm();
+    chat.post(ANN, "general", "hello").await;
+    // Bob follows general and his direct rooms, none of which has a message yet.
+    let held = {
+        let router = chat.router.clone();
+        let body = json!({"type": "sync", "data": {"last_message": 1, "rooms": ["general"], "key": BOB, "direct": true, "wait_ms": 20000}});
+        tokio::spawn(async move {
+            let request = Request::post("/ajax")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        })
+    };
+    common::until_held(&chat.fx.state, 1).await;
+    chat.post(ANN, &dm, "are you there?").await;
+    let reply = held.await.unwrap();
+    assert_eq!(texts(&reply), ["are you there?"]);
+    assert_eq!(reply["data"][0]["room"], dm.as_str());
+    // Then it is one of his rooms: the next direct sync carries its news at once.
+    chat.post(ANN, &dm, "ping").await;
+    let texts = chat
+        .sync_texts(json!({"last_message": 1, "rooms": ["general"], "key": BOB, "direct": true}))
+        .await;
+    assert_eq!(texts, ["are you there?", "ping"]);
+    // Eve's direct sync sees none of it.
+    let texts = chat
+        .sync_texts(json!({"last_message": 0, "rooms": ["general"], "key": EVE, "direct": true}))
+        .await;
+    assert_eq!(texts, ["hello"]);
+}
