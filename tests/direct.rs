@@ -402,3 +402,85 @@ async fn a_direct_sync_is_woken_by_a_conversation_s_first_message() {
         .await;
     assert_eq!(texts, ["hello"]);
 }
+
+/// Arbitrary conversations: random posts between four keys, to `general` or to a direct room
+/// with one of them (oneself included). What each key reads (a sync that follows `general` and
+/// its direct rooms, a search of every room it may read) is exactly the messages of `general`
+/// and of its own direct rooms; without a key, `general`'s alone.
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 4] = [ANN, BOB, EVE, "zed-key-0123456789abcdefghij"];
+
+    fn reads(
+        chat: &Chat,
+        runtime: &tokio::runtime::Runtime,
+        key: Option<&str>,
+    ) -> (Vec<String>, Vec<String>) {
+        runtime.block_on(async {
+            let mut sync = json!({"last_message": 0, "rooms": ["general"]});
+            let mut search = json!({"q": "note"});
+            if let Some(key) = key {
+                sync["key"] = json!(key);
+                sync["direct"] = json!(true);
+                search["key"] = json!(key);
+            }
+            let mut synced = chat.sync_texts(sync).await;
+            let found = chat
+                .expect(json!({"type": "search", "data": search}), StatusCode::OK)
+                .await;
+            let mut found = texts(&found);
+            synced.sort();
+            found.sort();
+            (synced, found)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 16,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn each_key_reads_general_and_its_own_direct_rooms(
+            posts in prop::collection::vec((0..4usize, 0..5usize), 1..16)
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let chat = runtime.block_on(Chat::new());
+            let print = |key: &str| chat.fx.state.identity.fingerprint(key);
+            // Who may read each post: everyone (general), or the two members of its room.
+            let mut written: Vec<(String, Option<[usize; 2]>)> = Vec::new();
+            runtime.block_on(async {
+                for (at, (from, to)) in posts.iter().enumerate() {
+                    let text = format!("note {at}");
+                    let (room, members) = if *to == 0 {
+                        ("general".to_owned(), None)
+                    } else {
+                        let other = to - 1;
+                        (direct_room(&print(KEYS[*from]), &print(KEYS[other])), Some([*from, other]))
+                    };
+                    chat.post(KEYS[*from], &room, &text).await;
+                    written.push((text, members));
+                }
+            });
+            for reader in (0..KEYS.len()).map(Some).chain([None]) {
+                let mut expected: Vec<String> = written
+                    .iter()
+                    .filter(|(_, members)| match (members, reader) {
+                        (None, _) => true,
+                        (Some(members), Some(me)) => members.contains(&me),
+                        (Some(_), None) => false,
+                    })
+                    .map(|(text, _)| text.clone())
+                    .collect();
+                expected.sort();
+                let (synced, found) = reads(&chat, &runtime, reader.map(|at| KEYS[at]));
+                prop_assert_eq!(&synced, &expected, "sync of {:?}", reader);
+                prop_assert_eq!(&found, &expected, "search of {:?}", reader);
+            }
+        }
+    }
+}
