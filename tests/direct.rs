@@ -366,6 +366,45 @@ async fn direct_room_names_and_the_direct_flag_are_checked() {
     drop(chat.fx);
 }
 
+/// Bots have no direct rooms: a live bot's token reads none (as a stranger), a deleted one
+/// reads nothing at all.
+#[tokio::test]
+async fn a_bot_s_token_reads_no_direct_room() {
+    let chat = Chat::new().await;
+    let made = chat
+        .expect(
+            json!({"type": "bot", "data": {"admin": ADMIN, "name": "CI", "rooms": ["dev"]}}),
+            StatusCode::OK,
+        )
+        .await;
+    let (token, bot) = (
+        made["data"]["token"].as_str().unwrap().to_owned(),
+        made["data"]["author"].as_str().unwrap().to_owned(),
+    );
+    // Someone writes to the bot's fingerprint, as to anyone's.
+    let to_bot = direct_room(&chat.ann, &bot);
+    chat.post(ANN, &to_bot, "my password is hunter2").await;
+    let read = |key: &str| json!({"type": "sync", "data": {"last_message": 0, "rooms": [to_bot], "key": key}});
+    chat.expect(read(&token), StatusCode::NOT_FOUND).await;
+    let direct = json!({"type": "sync", "data": {"last_message": 0, "rooms": ["dev"], "key": token, "direct": true}});
+    assert_eq!(
+        texts(&chat.expect(direct.clone(), StatusCode::OK).await),
+        Vec::<String>::new()
+    );
+    chat.expect(
+        json!({"type": "bot_delete", "data": {"admin": ADMIN, "author": bot}}),
+        StatusCode::OK,
+    )
+    .await;
+    chat.expect(read(&token), StatusCode::FORBIDDEN).await;
+    chat.expect(direct, StatusCode::FORBIDDEN).await;
+    chat.expect(
+        json!({"type": "search", "data": {"q": "password", "key": token}}),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_sync_is_woken_by_a_conversation_s_first_message() {
     let chat = Chat::new().await;

@@ -21,10 +21,10 @@ use super::limit::ClientAddr;
 use super::state::{AppState, BodyTimeout};
 use super::store::{Actor, Encoded, Outcome, Refusal, Write, member_bell, reaction_added};
 use crate::protocol::{
-    BOT_TOKEN_PREFIX, BanRequest, ClientEnvelope, DeleteRequest, EditRequest, FingerprintRequest,
-    HistoryRequest, Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS, PostMessage,
-    ReactRequest, RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest, ValidMessage,
-    check_key, decode_client, direct_members, no_such_message,
+    BOT_TOKEN_PREFIX, BanRequest, ClientEnvelope, DIRECT_PREFIX, DeleteRequest, EditRequest,
+    FingerprintRequest, HistoryRequest, Invalid, Kind, Limits, MAX_REACTIONS, MAX_SEARCH_RESULTS,
+    PostMessage, ReactRequest, RoomsRequest, SearchRequest, ServerEnvelope, Status, SyncRequest,
+    ValidMessage, check_key, decode_client, direct_members, no_such_message,
 };
 
 /// How soon a long-polling client is back with its next sync: the page's pause after news
@@ -244,7 +244,7 @@ async fn message(
         post.sender = "bot".into();
     }
     let mut valid = post.validate(&state.limits)?;
-    let reader = reader_of(state, post.key.as_deref())?;
+    let reader = reader_of(state, post.key.as_deref()).await?;
     state
         .rooms
         .check_for("data.room", &valid.room, reader.as_deref())?;
@@ -407,18 +407,22 @@ async fn unban(state: &AppState, request: BanRequest) -> Result<Response, AjaxEr
 }
 
 /// The fingerprint of the reader's key, if the request has one (400 for a malformed key): what
-/// lets it read its direct rooms.
-fn reader_of(state: &AppState, key: Option<&str>) -> Result<Option<String>, AjaxError> {
-    key.map(|key| {
-        check_key(key)?;
-        Ok(state.identity.fingerprint(key))
-    })
-    .transpose()
+/// lets it read its direct rooms. A bot's token reads no direct room (bots have none), and a
+/// revoked one is refused (403), as everywhere.
+async fn reader_of(state: &AppState, key: Option<&str>) -> Result<Option<String>, AjaxError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    check_key(key)?;
+    if bots::bot_of_key(state, key).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(state.identity.fingerprint(key)))
 }
 
 async fn search(state: &AppState, request: SearchRequest) -> Result<Response, AjaxError> {
     let words = request.words()?;
-    let reader = reader_of(state, request.key.as_deref())?;
+    let reader = reader_of(state, request.key.as_deref()).await?;
     // One room, or every room served now (a room dropped from the list keeps its messages in
     // the database, but they are no longer shown) and the reader's direct rooms.
     let rooms = match &request.room {
@@ -453,14 +457,16 @@ async fn search(state: &AppState, request: SearchRequest) -> Result<Response, Aj
 /// What a sync follows: the rooms it names and, with `direct`, every direct room of its reader.
 struct Follow<'a> {
     named: Cow<'a, [String]>,
-    /// The reader whose direct rooms are followed too.
-    direct: Option<String>,
+    /// The reader (its key's fingerprint), if the sync has a key.
+    reader: Option<String>,
+    /// Whether every direct room of the reader is followed too.
+    direct: bool,
 }
 
 impl Follow<'_> {
     /// The rooms followed now: a direct room's first message may have come since the last look.
     fn rooms(&self, state: &AppState) -> Cow<'_, [String]> {
-        let Some(me) = &self.direct else {
+        let Some(me) = self.reader.as_ref().filter(|_| self.direct) else {
             return Cow::Borrowed(&self.named);
         };
         let mut rooms = self.named.to_vec();
@@ -472,13 +478,26 @@ impl Follow<'_> {
         Cow::Owned(rooms)
     }
 
-    /// What a held sync waits on: its rooms, and for `direct` the reader's bell, which rings
-    /// for a direct room that had no message when the sync began too.
-    fn bells<'r>(&self, rooms: &'r [String]) -> Cow<'r, [String]> {
-        match &self.direct {
-            None => Cow::Borrowed(rooms),
+    /// What a held sync waits on, the same for as long as it is held: the served rooms it
+    /// names, and for direct rooms (named, or all of them) the reader's bell, which rings for
+    /// each of them, one that had no message when the sync began too. A bell per direct room
+    /// would let anyone make bells without end (any `dm-<own>-<anyone>` is a name a key may
+    /// follow).
+    fn bells(&self) -> Cow<'_, [String]> {
+        let direct = self.direct
+            || self
+                .named
+                .iter()
+                .any(|room| room.starts_with(DIRECT_PREFIX));
+        match self.reader.as_ref().filter(|_| direct) {
+            None => Cow::Borrowed(&self.named),
             Some(me) => {
-                let mut bells = rooms.to_vec();
+                let mut bells: Vec<String> = self
+                    .named
+                    .iter()
+                    .filter(|room| !room.starts_with(DIRECT_PREFIX))
+                    .cloned()
+                    .collect();
                 bells.push(member_bell(me));
                 Cow::Owned(bells)
             }
@@ -488,15 +507,16 @@ impl Follow<'_> {
 
 async fn sync(state: &AppState, request: SyncRequest) -> Result<Response, AjaxError> {
     let wait = request.wait()?;
-    let reader = reader_of(state, request.key.as_deref())?;
-    if request.direct && (reader.is_none() || request.rooms.is_none()) {
+    let reader = reader_of(state, request.key.as_deref()).await?;
+    if request.direct && (request.key.is_none() || request.rooms.is_none()) {
         return Err(Invalid("data.direct: needs data.key and data.rooms".into()).into());
     }
     let follow = Follow {
         named: state
             .rooms
             .select(request.rooms.as_deref(), reader.as_deref())?,
-        direct: reader.filter(|_| request.direct),
+        reader,
+        direct: request.direct,
     };
     let last = request.last_message;
     // Clients that name rooms know events; the seed's clients get messages only.
@@ -519,7 +539,7 @@ async fn sync(state: &AppState, request: SyncRequest) -> Result<Response, AjaxEr
 
 async fn history(state: &AppState, request: HistoryRequest) -> Result<Response, AjaxError> {
     let (before, limit) = request.bounds()?;
-    let reader = reader_of(state, request.key.as_deref())?;
+    let reader = reader_of(state, request.key.as_deref()).await?;
     state
         .rooms
         .check_for("data.room", &request.room, reader.as_deref())?;
@@ -533,7 +553,7 @@ async fn rooms(
     state: &AppState,
     RoomsRequest { read, key }: RoomsRequest,
 ) -> Result<Response, AjaxError> {
-    let reader = reader_of(state, key.as_deref())?;
+    let reader = reader_of(state, key.as_deref()).await?;
     let read = read.unwrap_or_default();
     for (room, _) in &read.0 {
         state
@@ -704,11 +724,12 @@ async fn hold(
     let _held = state.held.hold();
     let closed = state.closing.closed();
     tokio::pin!(closed);
-    let mut rooms = follow.rooms(state);
+    let bells = follow.bells();
     loop {
-        // Registered before looking, so a commit in between still wakes this wait. (The
-        // reader's bell rings for each of its direct rooms, those not yet in `rooms` too.)
-        let news = state.store.news_in(&follow.bells(&rooms));
+        // Registered before looking (at the rooms too: a direct room's first message may come
+        // in between), so a commit in between still wakes this wait.
+        let news = state.store.news_in(&bells);
+        let rooms = follow.rooms(state);
         // (An edit or delete wakes a seed client's hold too; it finds nothing and waits on.)
         let found = fresh(state, &rooms, last, events).await?;
         if !found.is_empty() {
@@ -720,9 +741,10 @@ async fn hold(
             () = &mut closed => break,
         }
         // Woken: there is news, most likely. Looking before registering again spares every
-        // page a commit wakes a registration (and the bell's lock) it would drop at once.
-        rooms = follow.rooms(state);
-        let found = fresh(state, &rooms, last, events).await?;
+        // page a commit wakes a registration (and the bell's lock) it would drop at once. (A
+        // commit that lands now, between this look and the next registration, is found by the
+        // look after that registration.)
+        let found = fresh(state, &follow.rooms(state), last, events).await?;
         if !found.is_empty() {
             return sync_reply(&found);
         }

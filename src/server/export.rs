@@ -26,9 +26,7 @@ use super::progress::Progress;
 use super::store::{Backend, PostgresBackend, SqliteBackend, is_postgres, sqlite_path};
 use super::whole::{partial_name, settle};
 use crate::app::model::markup::{Part, parts};
-use crate::protocol::{
-    ChatMessage, DIRECT_PREFIX, check_key, direct_members, is_room_name, may_read,
-};
+use crate::protocol::{ChatMessage, check_key, direct_members, is_room_name, may_read};
 
 /// Messages read from storage at a time.
 const PAGE: usize = 1000;
@@ -83,10 +81,11 @@ async fn write<B: Backend>(backend: &B, export: &Export) -> Result<(), BoxError>
         check_direct(backend, export).await?;
         export.rooms.clone()
     } else {
-        // Direct rooms never, unless named with a member's key.
+        // Direct rooms never, unless named with a member's key. (A room of an older build whose
+        // name only begins like one, `dm-team`, is not one.)
         let mut rooms: Vec<String> = newest
             .keys()
-            .filter(|room| !room.starts_with(DIRECT_PREFIX))
+            .filter(|room| direct_members(room).is_none())
             .cloned()
             .collect();
         rooms.sort();
@@ -182,15 +181,9 @@ async fn check_direct<B: Backend>(backend: &B, export: &Export) -> Result<(), Bo
     let direct = export
         .rooms
         .iter()
-        .filter(|room| room.starts_with(DIRECT_PREFIX));
+        .filter(|room| direct_members(room).is_some());
     let mut reader = None;
     for room in direct {
-        if direct_members(room).is_none() {
-            return Err(format!(
-                "--room {room}: not a direct room's name (dm-<fingerprint>-<fingerprint>)"
-            )
-            .into());
-        }
         if reader.is_none()
             && let Some(key) = &export.key
         {

@@ -20,7 +20,8 @@ use super::router::app;
 use super::state::{AppState, DEV_BUILD, HeldSyncs};
 use super::{BoxError, store};
 
-/// How often rate limiters forget clients whose budget is full again.
+/// How often rate limiters forget clients whose budget is full again, and storage the bells
+/// nobody waits on.
 const SWEEP_LIMITERS_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `state` on `listener` until `shutdown` resolves, lets in-flight requests finish (up
@@ -37,12 +38,14 @@ pub async fn run(
         Arc::clone(&state.sync_limit),
     ];
     let bot_limit = Arc::clone(&state.bot_limit);
+    let bells = Arc::clone(&state.store);
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_LIMITERS_EVERY);
         loop {
             every.tick().await;
             limiters.iter().for_each(|limiter| limiter.sweep());
             bot_limit.sweep();
+            bells.sweep();
         }
     });
     // Held syncs are answered first (with nothing new), so that the drain does not wait for them.

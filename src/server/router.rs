@@ -282,6 +282,9 @@ mod tests {
         fn direct_rooms(&self, member: &str) -> Vec<(String, u64)> {
             self.0.direct_rooms(member)
         }
+        fn sweep(&self) {
+            self.0.sweep();
+        }
         fn newest_id(&self) -> u64 {
             self.0.newest_id()
         }

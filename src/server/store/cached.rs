@@ -260,6 +260,10 @@ impl<B: Backend> Store for CachedStore<B> {
         self.shared.tail.direct_rooms(member)
     }
 
+    fn sweep(&self) {
+        self.shared.bells.sweep();
+    }
+
     fn newest_id(&self) -> u64 {
         self.shared.newest.load(Ordering::Acquire)
     }

@@ -333,6 +333,9 @@ pub trait Store: Send + Sync + 'static {
     /// newest first, from memory.
     fn direct_rooms(&self, member: &str) -> Vec<(String, u64)>;
 
+    /// Forgets what held syncs no longer wait on ([`News`]' bells). Run now and then.
+    fn sweep(&self);
+
     /// The newest id known to be committed, from memory. Never above the real newest id, so a
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
     fn newest_id(&self) -> u64;

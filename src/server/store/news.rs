@@ -67,6 +67,25 @@ impl Bells {
         News(waits)
     }
 
+    /// Forgets the bells nobody waits on (made again when someone does), so that their number
+    /// follows the rooms waited on lately, not every name ever waited on. Run now and then,
+    /// off the request path.
+    pub fn sweep(&self) {
+        let mut bells = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        // A waiter holds its bell (its `OwnedNotified`): the map's is then not the only one.
+        bells.retain(|_, bell| Arc::strong_count(bell) > 1);
+        bells.shrink_to_fit();
+    }
+
+    /// How many bells there are.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn bell(&self, room: &str) -> Arc<Notify> {
         if let Some(bell) = self
             .rooms
@@ -133,5 +152,25 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_direct_room_rings_its_members_bells_and_idle_bells_are_swept() {
+        let bells = Bells::default();
+        let (ann, bob) = ("aaaaaaaa", "bbbbbbbb");
+        let room = crate::protocol::direct_room(ann, bob);
+        let of_ann = bells.listen(&[member_bell(ann)]);
+        let of_eve = bells.listen(&[member_bell("eeeeeeee")]);
+        bells.ring([room.as_str()]);
+        tokio::time::timeout(Duration::from_secs(1), of_ann)
+            .await
+            .expect("a member's bell rings");
+        // Eve still waits: her bell stays; Ann's and the room's go, nobody waits on them.
+        let held = bells.len();
+        bells.sweep();
+        assert_eq!((held, bells.len()), (2, 1));
+        drop(of_eve);
+        bells.sweep();
+        assert_eq!(bells.len(), 0);
     }
 }
