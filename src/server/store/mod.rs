@@ -225,7 +225,14 @@ pub(crate) fn verdict(
         return refused(Refusal::Banned);
     }
     if let Some(first) = repeat {
-        return Verdict::Answer(Outcome::Stored(first));
+        // A retry is answered as its first try was, but not to someone who could not have
+        // made it: a direct room's event is an unknown id to anyone but its members.
+        return match asker {
+            Asker::Owner(me) | Asker::Reader(me) if !may_read(&first.room, Some(me)) => {
+                refused(Refusal::NoSuchMessage)
+            }
+            _ => Verdict::Answer(Outcome::Stored(first)),
+        };
     }
     let Some((room, owner)) = live else {
         return refused(Refusal::NoSuchMessage);
@@ -737,6 +744,21 @@ mod tests {
                 Asker::Owner("ann")
             )),
             Some(Outcome::Stored(earlier))
+        );
+        // Not when it was about a direct room the asker is not a member of.
+        let direct = ChatMessage {
+            id: 8,
+            room: crate::protocol::direct_room("aaaaaaaa", "bbbbbbbb"),
+            ..ChatMessage::default()
+        };
+        let retried = |asker| answer(verdict(false, Some(direct.clone()), None, asker));
+        assert_eq!(
+            retried(Asker::Reader("eeeeeeee")),
+            refused(Refusal::NoSuchMessage)
+        );
+        assert_eq!(
+            retried(Asker::Reader("aaaaaaaa")),
+            Some(Outcome::Stored(direct.clone()))
         );
         assert_eq!(
             answer(verdict(false, None, None, Asker::Owner("ann"))),
