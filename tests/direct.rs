@@ -366,6 +366,81 @@ async fn direct_room_names_and_the_direct_flag_are_checked() {
     drop(chat.fx);
 }
 
+/// Runs `sql` (with `?1`/`$1`, `?2`/`$2` as the two parameters) on the fixture's database,
+/// past the server: what a test of storage's own rules sets up.
+async fn raw(chat: &Chat, sqlite: &str, postgres: &str, one: &str, two: &str) -> u64 {
+    if let Some(path) = chat.fx.url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute(sqlite, [one, two]).unwrap() as u64
+    } else {
+        let (client, connection) = tokio_postgres::connect(&chat.fx.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.execute(postgres, &[&one, &two]).await.unwrap()
+    }
+}
+
+/// A fingerprint is 40 bits: another key may share one. It belongs to the first key that wrote
+/// with it; any other key with it writes nothing (403) and reads its direct rooms as a stranger.
+#[tokio::test]
+async fn a_fingerprint_belongs_to_the_first_key_that_wrote_with_it() {
+    let chat = Chat::new().await;
+    let dm = chat.dm();
+    chat.post(ANN, &dm, "for Bob only").await;
+    // Ann's first write bound her fingerprint to her key's verifier (the whole HMAC tag).
+    let verifier = chat.fx.state.identity.verifier(ANN);
+    let bound = raw(
+        &chat,
+        "UPDATE keys SET verifier = verifier WHERE author = ?1 AND verifier = ?2",
+        "UPDATE chat_keys SET verifier = verifier WHERE author = $1 AND verifier = $2",
+        &chat.ann,
+        &verifier,
+    )
+    .await;
+    assert_eq!(bound, 1, "the binding is stored");
+    // As if a key other than Bob's, with Bob's 40 bits, had written first (finding one takes
+    // about 2^40 tries, so the test writes its binding straight into the database).
+    let other = "0".repeat(64);
+    raw(
+        &chat,
+        "INSERT INTO keys (author, verifier) VALUES (?1, ?2)",
+        "INSERT INTO chat_keys (author, verifier) VALUES ($1, $2)",
+        &chat.bob,
+        &other,
+    )
+    .await;
+    // Bob's key is now the one that shares the fingerprint: it writes nothing...
+    let refused = chat
+        .expect(
+            json!({"type": "message", "data": {"sender": "Bob", "message": "hi", "key": BOB}}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert!(
+        refused["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to another key"),
+        "{refused}"
+    );
+    // ...and reads the conversation as a stranger does.
+    chat.expect(
+        json!({"type": "history", "data": {"room": dm, "key": BOB}}),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let direct = chat
+        .sync_texts(json!({"last_message": 0, "rooms": ["general"], "key": BOB, "direct": true}))
+        .await;
+    assert!(direct.is_empty(), "{direct:?}");
+    // Ann, whose key holds her fingerprint, still reads it.
+    let texts = chat
+        .sync_texts(json!({"last_message": 0, "rooms": [dm], "key": ANN}))
+        .await;
+    assert_eq!(texts, ["for Bob only"]);
+}
+
 /// Bots have no direct rooms: a live bot's token reads none (as a stranger), a deleted one
 /// reads nothing at all.
 #[tokio::test]
