@@ -244,22 +244,16 @@ async fn message(
         post.sender = "bot".into();
     }
     let mut valid = post.validate(&state.limits)?;
-    let bot = match post.key.as_deref() {
-        Some(key) => bots::bot_of_key(state, key).await?,
-        None => None,
+    let (bot, author) = match post.key.as_deref() {
+        Some(key) => (
+            bots::bot_of_key(state, key).await?,
+            Some(claim(state, key).await?),
+        ),
+        None => (None, None),
     };
-    // The room first (404), with the key's fingerprint as it says (bots have no direct rooms);
-    // then whether the fingerprint is this key's (403), which a key's first write records.
-    let said = post
-        .key
-        .as_deref()
-        .map(|key| state.identity.fingerprint(key));
-    let reader = said.as_deref().filter(|_| bot.is_none());
+    // Bots have no direct rooms.
+    let reader = author.as_deref().filter(|_| bot.is_none());
     state.rooms.check_for("data.room", &valid.room, reader)?;
-    let author = match post.key.as_deref() {
-        Some(key) => Some(claim(state, key).await?),
-        None => None,
-    };
     // A bot's token as the key: the message is the bot's, as if posted on its endpoint.
     if let Some(bot) = &bot {
         bots::post_as(state, bot, &mut valid)?;
@@ -446,12 +440,13 @@ async fn claim(state: &AppState, key: &str) -> Result<String, AjaxError> {
     if state.store.bind_key(&author, &verifier).await? {
         Ok(author)
     } else {
-        Err(AjaxError::Forbidden(KEY_TAKEN.into()))
+        Err(AjaxError::Forbidden(
+            "not allowed: this key's fingerprint belongs to another key, the first that wrote \
+             with it: make a new key"
+                .into(),
+        ))
     }
 }
-
-const KEY_TAKEN: &str = "not allowed: this key's fingerprint belongs to another key, the first \
-                         that wrote with it: make a new key";
 
 async fn search(state: &AppState, request: SearchRequest) -> Result<Response, AjaxError> {
     let words = request.words()?;
@@ -708,7 +703,6 @@ pub(super) fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
                 .into(),
         )),
         Outcome::Refused(Refusal::NoSuchBot) => Err(AjaxError::NotFound("no such bot".into())),
-        Outcome::Refused(Refusal::KeyTaken) => Err(AjaxError::Forbidden(KEY_TAKEN.into())),
         Outcome::Refused(Refusal::NotInRooms) => Err(AjaxError::Forbidden(
             "not allowed: a bot reacts only in the rooms it may post to".into(),
         )),

@@ -297,12 +297,6 @@ impl<B: Backend> Store for CachedStore<B> {
         if let Some(bound) = self.bound_in_memory(author, verifier) {
             return Ok(bound);
         }
-        // Bound already (before a restart, or on another instance): read, not a commit.
-        if let Some(bound) = self.stored_key(author).await? {
-            let same = bound == verifier;
-            self.remember_key(author, bound);
-            return Ok(same);
-        }
         let write = Write::BindKey {
             author: author.to_owned(),
             verifier: verifier.to_owned(),

@@ -94,9 +94,7 @@ const MIGRATIONS: &[&str] = &[
         revoked  BIGINT
     );",
     // Keys: as SQLite's last migration.
-    "CREATE TABLE chat_keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);
-    INSERT INTO chat_keys (author, verifier) SELECT author, verifier FROM chat_bots
-        ON CONFLICT DO NOTHING;",
+    "CREATE TABLE chat_keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
@@ -787,12 +785,10 @@ async fn moderate(
         }
         Write::AddBot(bot) => {
             // Writers hold the write lock: no other instance adds a bot in between.
-            // As SQLite's: taken by any bot, or by a key that wrote with it.
             let taken: bool = tx
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM chat_bots
-                     WHERE author = $1 OR (name = $2 AND revoked IS NULL))
-                     OR EXISTS (SELECT 1 FROM chat_keys WHERE author = $1)",
+                     WHERE author = $1 OR (name = $2 AND revoked IS NULL))",
                     &[&bot.author, &bot.name],
                 )
                 .await?
@@ -810,11 +806,6 @@ async fn moderate(
                         &bot.verifier,
                         &bot.created,
                     ],
-                )
-                .await?;
-                tx.execute(
-                    "INSERT INTO chat_keys (author, verifier) VALUES ($1, $2)",
-                    &[&bot.author, &bot.verifier],
                 )
                 .await?;
                 Outcome::Done

@@ -105,9 +105,7 @@ const MIGRATIONS: &[&str] = &[
      );",
     // Keys: a fingerprint belongs to the first key that wrote with it (its verifier, the whole
     // HMAC tag of the key, as a bot's), so that another key with the same 40 bits is refused.
-    // Bots' tokens are keys whose verifiers are known from the start: theirs are bound at once.
-    "CREATE TABLE keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);
-     INSERT OR IGNORE INTO keys (author, verifier) SELECT author, verifier FROM bots;",
+    "CREATE TABLE keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -937,13 +935,10 @@ fn commit_with(
                 }
             }
             Write::AddBot(bot) => {
-                // A bot's fingerprint is its token's from the start: taken if any bot had it, or
-                // a key wrote with it (one in 2^40).
                 let taken: bool = tx
                     .prepare_cached(
                         "SELECT EXISTS (SELECT 1 FROM bots
-                         WHERE author = ?1 OR (name = ?2 AND revoked IS NULL))
-                         OR EXISTS (SELECT 1 FROM keys WHERE author = ?1)",
+                         WHERE author = ?1 OR (name = ?2 AND revoked IS NULL))",
                     )?
                     .query_row(params![bot.author, bot.name], |row| row.get(0))?;
                 if taken {
@@ -960,8 +955,6 @@ fn commit_with(
                         bot.verifier,
                         bot.created
                     ])?;
-                    tx.prepare_cached("INSERT INTO keys (author, verifier) VALUES (?1, ?2)")?
-                        .execute(params![bot.author, bot.verifier])?;
                     Outcome::Done
                 }
             }
