@@ -244,21 +244,17 @@ async fn message(
         post.sender = "bot".into();
     }
     let mut valid = post.validate(&state.limits)?;
-    let (bot, author) = match post.key.as_deref() {
-        Some(key) => (
-            bots::bot_of_key(state, key).await?,
-            Some(claim(state, key).await?),
-        ),
-        None => (None, None),
-    };
-    // Bots have no direct rooms.
-    let reader = author.as_deref().filter(|_| bot.is_none());
-    state.rooms.check_for("data.room", &valid.room, reader)?;
-    // A bot's token as the key: the message is the bot's, as if posted on its endpoint.
-    if let Some(bot) = &bot {
-        bots::post_as(state, bot, &mut valid)?;
+    let reader = reader_of(state, post.key.as_deref()).await?;
+    state
+        .rooms
+        .check_for("data.room", &valid.room, reader.as_deref())?;
+    if let Some(key) = post.key.as_deref() {
+        // A bot's token as the key: the message is the bot's, as if posted on its endpoint.
+        if let Some(bot) = bots::bot_of_key(state, key).await? {
+            bots::post_as(state, &bot, &mut valid)?;
+        }
+        valid.author = Some(state.identity.fingerprint(key));
     }
-    valid.author = author;
     valid.address = address_of(client);
     let author = valid.author.clone();
     let stored = store_post(state, valid).await?;
@@ -312,7 +308,6 @@ async fn edit_message(
     let write = edit_write(state, edit, address_of(client))?;
     if let Some(key) = key.as_deref() {
         bots::bot_of_key(state, key).await?;
-        claim(state, key).await?;
     }
     let event = stored(state.store.write(write).await?, id)?;
     // A nonce that stored something else is not this edit's retry.
@@ -335,7 +330,6 @@ async fn delete_message(
     let write = delete_write(state, delete, address_of(client))?;
     if let Some(key) = key.as_deref() {
         bots::bot_of_key(state, key).await?;
-        claim(state, key).await?;
     }
     let event = stored(state.store.write(write).await?, id)?;
     // A nonce that stored something else is not this delete's retry.
@@ -363,7 +357,7 @@ async fn react(
     };
     // A bot reacts only in its rooms.
     let rooms = bots::bot_of_key(state, &key).await?.map(|bot| bot.rooms);
-    let (id, author) = (react.id, claim(state, &key).await?);
+    let (id, author) = (react.id, state.identity.fingerprint(&key));
     let write = Write::React {
         id,
         emoji: react.emoji.clone(),
@@ -412,11 +406,9 @@ async fn unban(state: &AppState, request: BanRequest) -> Result<Response, AjaxEr
     done(Status::ok("unbanned"))
 }
 
-/// The fingerprint of the reader's key, if the request has one (400 for a malformed key) and no
-/// other key holds that fingerprint (wrote with it first): what lets it read its direct rooms.
-/// A key that only shares the fingerprint's 40 bits with the key that wrote with it reads as a
-/// stranger, and so does a bot's token (bots have no direct rooms). A revoked bot token is
-/// refused (403), as everywhere.
+/// The fingerprint of the reader's key, if the request has one (400 for a malformed key): what
+/// lets it read its direct rooms. A bot's token reads no direct room (bots have none), and a
+/// revoked one is refused (403), as everywhere.
 async fn reader_of(state: &AppState, key: Option<&str>) -> Result<Option<String>, AjaxError> {
     let Some(key) = key else {
         return Ok(None);
@@ -425,27 +417,7 @@ async fn reader_of(state: &AppState, key: Option<&str>) -> Result<Option<String>
     if bots::bot_of_key(state, key).await?.is_some() {
         return Ok(None);
     }
-    let author = state.identity.fingerprint(key);
-    let verifier = state.identity.verifier(key);
-    let taken = state.store.key_taken(&author, &verifier).await?;
-    Ok((!taken).then_some(author))
-}
-
-/// The fingerprint of a key that writes: it belongs to the first key that wrote with it, so a
-/// key that only shares its 40 bits (one in 2^40) is refused (403) rather than taken for that
-/// key (its messages, its direct rooms).
-async fn claim(state: &AppState, key: &str) -> Result<String, AjaxError> {
-    let author = state.identity.fingerprint(key);
-    let verifier = state.identity.verifier(key);
-    if state.store.bind_key(&author, &verifier).await? {
-        Ok(author)
-    } else {
-        Err(AjaxError::Forbidden(
-            "not allowed: this key's fingerprint belongs to another key, the first that wrote \
-             with it: make a new key"
-                .into(),
-        ))
-    }
+    Ok(Some(state.identity.fingerprint(key)))
 }
 
 async fn search(state: &AppState, request: SearchRequest) -> Result<Response, AjaxError> {

@@ -285,12 +285,6 @@ mod tests {
         fn sweep(&self) {
             self.0.sweep();
         }
-        async fn bind_key(&self, author: &str, verifier: &str) -> Result<bool, StoreError> {
-            self.0.bind_key(author, verifier).await
-        }
-        async fn key_taken(&self, author: &str, verifier: &str) -> Result<bool, StoreError> {
-            self.0.key_taken(author, verifier).await
-        }
         fn newest_id(&self) -> u64 {
             self.0.newest_id()
         }

@@ -39,9 +39,6 @@ pub struct CachedStore<B: Backend> {
     refresher: Option<JoinHandle<()>>,
     /// The fingerprint secret, read once at start.
     secret: Vec<u8>,
-    /// Which key each fingerprint belongs to (its verifier), as far as this process has asked:
-    /// a binding never changes once made, so what is here is never stale, on any instance.
-    keys: std::sync::RwLock<std::collections::HashMap<String, String>>,
 }
 
 /// What the writer, the refresher and the request handlers share.
@@ -121,33 +118,7 @@ impl<B: Backend> CachedStore<B> {
             writer: tokio::sync::Mutex::new(Some(writer)),
             refresher,
             secret,
-            keys: std::sync::RwLock::default(),
         })
-    }
-
-    /// The verifier stored for `author`, if a key has written with it.
-    async fn stored_key(&self, author: &str) -> Result<Option<String>, StoreError> {
-        self.queue.ensure_open()?;
-        let backend = &self.shared.backend;
-        backend
-            .bound_key(author)
-            .await
-            .map_err(|err| self.shared.fault(err))
-    }
-
-    fn bound_in_memory(&self, author: &str, verifier: &str) -> Option<bool> {
-        self.keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(author)
-            .map(|bound| bound == verifier)
-    }
-
-    fn remember_key(&self, author: &str, verifier: String) {
-        self.keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(author.to_owned(), verifier);
     }
 }
 
@@ -291,45 +262,6 @@ impl<B: Backend> Store for CachedStore<B> {
 
     fn sweep(&self) {
         self.shared.bells.sweep();
-    }
-
-    async fn bind_key(&self, author: &str, verifier: &str) -> Result<bool, StoreError> {
-        if let Some(bound) = self.bound_in_memory(author, verifier) {
-            return Ok(bound);
-        }
-        let write = Write::BindKey {
-            author: author.to_owned(),
-            verifier: verifier.to_owned(),
-        };
-        match self.write(write).await? {
-            Outcome::Done => {
-                self.remember_key(author, verifier.to_owned());
-                Ok(true)
-            }
-            // Another key's: read which, so that the next ask is answered from memory.
-            _ => {
-                if let Some(bound) = self.stored_key(author).await? {
-                    self.remember_key(author, bound);
-                }
-                Ok(false)
-            }
-        }
-    }
-
-    async fn key_taken(&self, author: &str, verifier: &str) -> Result<bool, StoreError> {
-        if let Some(bound) = self.bound_in_memory(author, verifier) {
-            return Ok(!bound);
-        }
-        // Not known here: bound since on another instance, or by nobody yet (then asked again
-        // next time, as a key may write with it any moment).
-        match self.stored_key(author).await? {
-            Some(bound) => {
-                let taken = bound != verifier;
-                self.remember_key(author, bound);
-                Ok(taken)
-            }
-            None => Ok(false),
-        }
     }
 
     fn newest_id(&self) -> u64 {

@@ -110,12 +110,6 @@ pub enum Write {
     RevokeBot {
         author: String,
     },
-    /// Gives the fingerprint `author` to the key whose verifier (the whole HMAC tag) this is,
-    /// unless another key has it already: then refused.
-    BindKey {
-        author: String,
-        verifier: String,
-    },
 }
 
 /// A bot as storage keeps it: never its token, only the token's verifier.
@@ -193,8 +187,6 @@ pub enum Refusal {
     NoSuchBot,
     /// A bot's reaction on a message of a room it may not post to.
     NotInRooms,
-    /// A fingerprint that another key (with the same first 40 bits) wrote with first.
-    KeyTaken,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -351,14 +343,6 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets what held syncs no longer wait on ([`News`]' bells). Run now and then.
     fn sweep(&self);
 
-    /// Whether the fingerprint `author` is the key's whose verifier this is: given to it now if
-    /// no key has it yet (a write), `false` if another key has it.
-    async fn bind_key(&self, author: &str, verifier: &str) -> Result<bool, StoreError>;
-
-    /// Whether another key than the one whose verifier this is holds the fingerprint `author`
-    /// (wrote with it first).
-    async fn key_taken(&self, author: &str, verifier: &str) -> Result<bool, StoreError>;
-
     /// The newest id known to be committed, from memory. Never above the real newest id, so a
     /// reader that trusts it to answer "nothing new" can be late but never hides a message.
     fn newest_id(&self) -> u64;
@@ -406,12 +390,6 @@ pub trait Backend: Send + Sync + 'static {
 
     /// As [`Store::bot`].
     fn bot(&self, author: &str) -> impl Future<Output = Result<Option<Bot>, Self::Error>> + Send;
-
-    /// The verifier of the key the fingerprint `author` belongs to, if any.
-    fn bound_key(
-        &self,
-        author: &str,
-    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
 
     /// As [`Store::search`]: the database's full-text index, kept in step with the messages
     /// by the same transactions.

@@ -93,8 +93,6 @@ const MIGRATIONS: &[&str] = &[
         created  BIGINT NOT NULL,
         revoked  BIGINT
     );",
-    // Keys: as SQLite's last migration.
-    "CREATE TABLE chat_keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
@@ -392,16 +390,6 @@ impl Backend for PostgresBackend {
         rows.iter()
             .map(bot_of)
             .collect::<Result<_, _>>()
-            .map_err(|source| PostgresError::Query { what, source })
-    }
-
-    async fn bound_key(&self, author: &str) -> Result<Option<String>, PostgresError> {
-        let what = "read a key's verifier";
-        let client = self.connection().await?;
-        let sql = "SELECT verifier FROM chat_keys WHERE author = $1";
-        let row = timed(what, client.query_opt(sql, &[&author])).await?;
-        row.map(|row| row.try_get(0))
-            .transpose()
             .map_err(|source| PostgresError::Query { what, source })
     }
 
@@ -822,25 +810,6 @@ async fn moderate(
                 Outcome::Refused(Refusal::NoSuchBot)
             } else {
                 Outcome::Done
-            }
-        }
-        Write::BindKey { author, verifier } => {
-            tx.execute(
-                "INSERT INTO chat_keys (author, verifier) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[author, verifier],
-            )
-            .await?;
-            let bound: String = tx
-                .query_one(
-                    "SELECT verifier FROM chat_keys WHERE author = $1",
-                    &[author],
-                )
-                .await?
-                .try_get(0)?;
-            if bound == *verifier {
-                Outcome::Done
-            } else {
-                Outcome::Refused(Refusal::KeyTaken)
             }
         }
     })

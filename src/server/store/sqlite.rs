@@ -103,9 +103,6 @@ const MIGRATIONS: &[&str] = &[
         created  INTEGER NOT NULL,
         revoked  INTEGER
      );",
-    // Keys: a fingerprint belongs to the first key that wrote with it (its verifier, the whole
-    // HMAC tag of the key, as a bot's), so that another key with the same 40 bits is refused.
-    "CREATE TABLE keys (author TEXT PRIMARY KEY, verifier TEXT NOT NULL);",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -355,16 +352,6 @@ impl Backend for SqliteBackend {
             ))?;
             let rows = stmt.query_map([], bot_of)?;
             rows.collect()
-        })
-        .await
-    }
-
-    async fn bound_key(&self, author: &str) -> Result<Option<String>, SqliteError> {
-        let author = author.to_owned();
-        self.read("read a key's verifier", move |conn| {
-            conn.prepare_cached("SELECT verifier FROM keys WHERE author = ?1")?
-                .query_row([author], |row| row.get(0))
-                .optional()
         })
         .await
     }
@@ -968,18 +955,6 @@ fn commit_with(
                     Outcome::Refused(Refusal::NoSuchBot)
                 } else {
                     Outcome::Done
-                }
-            }
-            Write::BindKey { author, verifier } => {
-                tx.prepare_cached("INSERT OR IGNORE INTO keys (author, verifier) VALUES (?1, ?2)")?
-                    .execute(params![author, verifier])?;
-                let bound: String = tx
-                    .prepare_cached("SELECT verifier FROM keys WHERE author = ?1")?
-                    .query_row([author], |row| row.get(0))?;
-                if bound == *verifier {
-                    Outcome::Done
-                } else {
-                    Outcome::Refused(Refusal::KeyTaken)
                 }
             }
         };

@@ -111,10 +111,6 @@ impl Backend for Memory {
         Ok(None)
     }
 
-    async fn bound_key(&self, _author: &str) -> Result<Option<String>, Refused> {
-        Ok(None)
-    }
-
     async fn search(
         &self,
         _words: &[String],
