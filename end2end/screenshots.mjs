@@ -18,6 +18,7 @@ const post = (sender, message, room = "general", key) =>
 // The reader is Ana: her browser's key, so her messages are hers (Edit, Delete) on the page.
 const keys = { Ana: "screenshot-key-of-ana-0123456789", Ben: "screenshot-key-of-ben-0123456789" };
 let ana;
+let ben;
 const ids = [];
 for (const [sender, message] of [
   ["Ana", "Morning! Is the deploy still planned for 11?"],
@@ -32,6 +33,7 @@ for (const [sender, message] of [
   const reply = await post(sender, message, "general", keys[sender]);
   ids.push(reply.data.id);
   if (sender === "Ana") ana = reply.data;
+  if (sender === "Ben") ben = reply.data;
 }
 // A reply of Ana's that quotes Ben's estimate.
 await ajax("message", { sender: "Ana", message: "Perfect, I'll plan around that.", key: keys.Ana, reply_to: ids[2] });
@@ -49,6 +51,13 @@ await ajax("react", { id: ids[3], emoji: "🎉", key: keys.Ana });
 await ajax("react", { id: ids[3], emoji: "🎉", key: keys.Ben });
 // One of Ana's messages edited: marked "(edited)".
 await ajax("edit", { id: ana.id, message: "Great. Shift+Enter gives a new line,\nlike this one.", key: keys.Ana });
+
+// Ben writes to Ana alone: their direct room, listed on her page under "Direct messages".
+const [low, high] = [ana.author, ben.author].sort();
+const direct = `dm-${low}-${high}`;
+await post("Ben", "Before the deploy: could you look at my migration PR? No rush.", direct, keys.Ben);
+await post("Ana", "Sure, send me the link.", direct, keys.Ana);
+await post("Ben", "https://git.example.com/app/pull/311 (only the second commit is new)", direct, keys.Ben);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -140,6 +149,26 @@ for (const [colorScheme, width, height] of [
   await page.getByRole("dialog", { name: "Use another browser's key?" }).waitFor();
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/chat-key-${colorScheme}-${width}.png` });
+  await context.close();
+}
+// A direct message: the conversation of Ana and Ben, which only their two keys read; on the
+// phone, Ben's card open over #general (his name, his fingerprint, "Message Ben").
+for (const [colorScheme, width, height] of [
+  ["light", 1280, 720],
+  ["dark", 360, 640],
+]) {
+  const { context, page } = await openAsAna(colorScheme, width, height);
+  if (width > 600) {
+    await page.goto(`${base}/r/${direct}`);
+    await page.getByRole("log").locator("li", { hasText: "second commit" }).waitFor();
+    await page.getByRole("textbox", { name: "Message", exact: true }).fill("Looking now");
+  } else {
+    const checklist = page.getByRole("log").locator("li", { hasText: "deploy checklist" });
+    await checklist.getByRole("button", { name: "Ben", exact: true }).click();
+    await page.getByRole("button", { name: "Message Ben" }).waitFor();
+  }
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-direct-${colorScheme}-${width}.png` });
   await context.close();
 }
 await browser.close();

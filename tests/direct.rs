@@ -366,6 +366,64 @@ async fn direct_room_names_and_the_direct_flag_are_checked() {
     drop(chat.fx);
 }
 
+/// `GET` a page: its status and HTML.
+async fn page(chat: &Chat, path: &str) -> (StatusCode, String) {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    let response = chat.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// A direct room's page is the chat's shell for anyone (the server cannot know who reads it):
+/// 200 without a message, whether or not the conversation exists; its transcript pages, a
+/// malformed name and a served room's permalink to one of its messages are the 404 page.
+#[tokio::test]
+async fn a_direct_room_s_page_is_the_shell_without_its_messages() {
+    let chat = Chat::new().await;
+    let dm = chat.dm();
+    let id = chat.post(ANN, &dm, "the secret plan").await;
+    chat.post(ANN, "general", "in the open").await;
+    let (_, not_found) = page(&chat, "/r/ops").await;
+    for path in [
+        format!("/r/{dm}"),
+        format!("/r/{dm}/{id}"),
+        format!("/r/{}", direct_room(&chat.eve, &chat.bob)),
+    ] {
+        let (status, html) = page(&chat, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!html.contains("the secret plan"), "{path}: {html}");
+        assert!(!html.contains("in the open"), "{path}: no message at all");
+        assert!(
+            html.contains("Only its two people can read this conversation."),
+            "{path}"
+        );
+        assert!(html.contains("aria-label=\"Direct messages\""), "{path}");
+    }
+    let (low, high) = if chat.ann < chat.bob {
+        (&chat.ann, &chat.bob)
+    } else {
+        (&chat.bob, &chat.ann)
+    };
+    for path in [
+        format!("/r/{dm}?before={}", id + 1),
+        format!("/r/{dm}?after=0"),
+        format!("/r/dm-{high}-{low}"),
+        format!("/r/dm-{low}-{high}x"),
+        format!("/r/general/{id}"),
+    ] {
+        let (status, html) = page(&chat, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(html, not_found, "{path}: the same 404 page");
+    }
+    // A served room's page says nothing of it either.
+    let (status, html) = page(&chat, "/r/general").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("in the open") && !html.contains("the secret plan"));
+    assert!(!html.contains(&dm));
+    drop(chat.fx);
+}
+
 /// Bots have no direct rooms: a live bot's token reads none (as a stranger), a deleted one
 /// reads nothing at all.
 #[tokio::test]

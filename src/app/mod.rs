@@ -37,7 +37,12 @@ pub const TAKE_KEY_LINK: &str = "if(location.hash.startsWith('#key=')){sessionSt
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let page = use_context::<PageState>().unwrap_or_default();
     let state_json = page.to_script_json();
-    let title = format!("#{} · Chat", page.room);
+    // A direct room's page cannot know who reads it: named by its two fingerprints until the
+    // client knows which one is the reader's.
+    let title = format!(
+        "{} · Chat",
+        model::rooms::label(&page.room, None, &Default::default())
+    );
     let stylesheet = use_context::<StylesheetHref>()
         .map(|href| href.0)
         .unwrap_or_else(|| format!("/pkg/{}.css", options.output_name));

@@ -3,7 +3,11 @@
 //! - `GET /r/<room>?before=<id>` and `?after=<id>`: the page of messages older (newer) than
 //!   `<id>`, with links to the pages around it: a read-only transcript without JavaScript;
 //! - `GET /r/<room>/<id>`: a permalink, the message with the messages around it;
-//! - `GET /admin`: `general` in the admin view, which asks for the operator's token.
+//! - `GET /admin`: `general` in the admin view, which asks for the operator's token;
+//! - `GET /r/dm-<a>-<b>` and `/r/dm-<a>-<b>/<id>`: a direct room's page, the shell without a
+//!   message, whether or not the conversation exists: the server cannot know who reads it, and
+//!   the page loads the messages with its key. Its transcript pages (`?before`, `?after`) are
+//!   not found: without JavaScript there is no key to read them with.
 //!
 //! The first render of a busy room reads no SQL: the store answers from its tail.
 
@@ -23,7 +27,7 @@ use super::assets::{Encoding, compress_page, preferred_encoding, watching};
 use super::state::AppState;
 use super::store::StoreError;
 use crate::app::{AROUND, PAGE_HISTORY, PageState, StylesheetHref, TAKE_KEY_LINK, shell};
-use crate::protocol::{ChatMessage, GENERAL};
+use crate::protocol::{ChatMessage, GENERAL, RoomInfo, direct_members};
 
 /// The most a rendered page may be (50 messages of at most 4096 characters, escaped, twice: in
 /// the HTML and in the embedded state): past it, something is wrong.
@@ -155,7 +159,9 @@ async fn render(
     view: View,
 ) -> Response {
     // The served names are all well-formed: a malformed one is simply not among them.
-    if !state.rooms.contains(&room) {
+    let direct = direct_members(&room).is_some();
+    let shell_only = matches!(view, View::Newest | View::Around(_));
+    if !(state.rooms.contains(&room) || direct && shell_only) {
         return not_found().await;
     }
     let encoding = preferred_encoding(request.headers());
@@ -170,13 +176,18 @@ async fn render(
         )
             .into_response()
     };
-    let (messages, older, newer) = match messages_of(&state, &room, view).await {
+    let shown = if direct {
+        Ok(Some((Vec::new(), false, false)))
+    } else {
+        messages_of(&state, &room, view).await
+    };
+    let (messages, older, newer) = match shown {
         Ok(Some(shown)) => shown,
         Ok(None) => return not_found().await,
         Err(err) => return unavailable(err),
     };
     // Every room's newest id, from memory: where the page's poll starts and what it counts.
-    let rooms = match state
+    let mut rooms = match state
         .store
         .rooms(state.rooms.names(), &Default::default())
         .await
@@ -184,6 +195,15 @@ async fn render(
         Ok(rooms) => rooms,
         Err(err) => return unavailable(err),
     };
+    // The direct room shown is one of the page's (its newest is for the key to ask).
+    if direct {
+        rooms.push(RoomInfo {
+            name: room.clone(),
+            newest: 0,
+            unread: None,
+            with: None,
+        });
+    }
     let page = PageState {
         poll_interval_ms: u64::try_from(state.poll_interval.as_millis()).unwrap_or(u64::MAX),
         long_poll_ms: u64::try_from(state.long_poll.as_millis()).unwrap_or(u64::MAX),

@@ -98,12 +98,16 @@ impl Recent {
                 1
             }
         };
+        // A direct room is named by who wrote, not by its name of fingerprints.
+        let (room, sender) = (&message.room, &message.sender);
+        let title = match (super::rooms::is_direct(room), count) {
+            (false, 1) => format!("#{room} · {sender}"),
+            (false, _) => format!("#{room} · {count} new messages"),
+            (true, 1) => format!("{sender} (direct)"),
+            (true, _) => format!("{sender} (direct) · {count} new messages"),
+        };
         Note {
-            title: if count > 1 {
-                format!("#{} · {count} new messages", message.room)
-            } else {
-                format!("#{} · {}", message.room, message.sender)
-            },
+            title,
             body: message.message.chars().take(BODY_CHARS).collect(),
             tag: message.room.clone(),
             href: format!("/r/{}/{}", message.room, message.id),
@@ -152,5 +156,14 @@ mod tests {
         );
         assert_eq!(recent.note(&message(3, "ops"), 3_500).title, "#ops · Ben");
         assert_eq!(recent.note(&message(4, "dev"), 9_000).title, "#dev · Ben");
+        let direct = "dm-anaaaaaa-benbbbbb";
+        assert_eq!(
+            recent.note(&message(5, direct), 9_100).title,
+            "Ben (direct)"
+        );
+        assert_eq!(
+            recent.note(&message(6, direct), 9_200).title,
+            "Ben (direct) · 2 new messages"
+        );
     }
 }

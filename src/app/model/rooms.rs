@@ -5,8 +5,17 @@
 //! counts everything that exists as seen. On load the page asks `rooms` how many messages are
 //! newer than what was seen; after that each synced message of a room not shown (or of the room
 //! shown, while the tab is hidden) counts one, unless the server's count already did.
+//!
+//! Direct rooms (`dm-<a>-<b>`, a conversation of two keys) are rooms of the list too, after the
+//! served ones: a `rooms` reply with the key brings those that have messages, a sync's first
+//! message of a new one adds it, and a message there from the other counts as a mention does.
+//! Only the reader's own are asked about: after a switch of key, the old key's are left out.
 
-use crate::protocol::{ChatMessage, GENERAL, Kind, RoomIds, RoomInfo, is_room_name};
+use std::collections::HashMap;
+
+use crate::protocol::{
+    ChatMessage, GENERAL, Kind, RoomIds, RoomInfo, direct_members, is_room_name, may_read,
+};
 
 use super::log::Reader;
 
@@ -24,6 +33,17 @@ pub struct Room {
 }
 
 impl Room {
+    /// A direct room the page had not listed: everything in it is news.
+    pub fn direct(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            unread: 0,
+            mentions: 0,
+            seen: 0,
+            counted: 0,
+        }
+    }
+
     /// A room as the page found it: until the browser says otherwise (a first visit), what
     /// exists counts as seen.
     pub fn new(info: &RoomInfo) -> Self {
@@ -52,9 +72,117 @@ pub fn room_of_path(path: &str) -> Option<&str> {
     }
 }
 
-/// Per room, the newest id seen: what is remembered, and what `rooms` is asked to count from.
+/// Whether `room` is a direct room: a conversation of two keys.
+pub fn is_direct(room: &str) -> bool {
+    direct_members(room).is_some()
+}
+
+/// The other member of the direct room `room` for the reader `me` (their own fingerprint for a
+/// note to oneself); `None` for a room that is not direct or not the reader's.
+pub fn other_member<'a>(room: &'a str, me: Option<&str>) -> Option<&'a str> {
+    let (a, b) = direct_members(room)?;
+    match me? {
+        me if me == a => Some(b),
+        me if me == b => Some(a),
+        _ => None,
+    }
+}
+
+/// How a room is named to the reader: `#dev`; a direct room by the other's latest known name
+/// and fingerprint (`Ana · k7f3q9x2`), or its fingerprint alone while no name is known.
+pub fn label(room: &str, me: Option<&str>, names: &Names) -> String {
+    let Some((a, b)) = direct_members(room) else {
+        return format!("#{room}");
+    };
+    // Not the reader's (or the reader not known yet): both of its members.
+    let Some(other) = other_member(room, me) else {
+        return format!("{a} and {b}");
+    };
+    match names.of(other) {
+        Some(name) => format!("{name} · {other}"),
+        None => other.to_owned(),
+    }
+}
+
+/// Per room, the newest id seen: what is remembered.
 pub fn seen_marks(rooms: &[Room]) -> RoomIds {
     RoomIds(rooms.iter().map(|r| (r.name.clone(), r.seen)).collect())
+}
+
+/// What `rooms` is asked to count from: the marks of the rooms `me` may read (a direct room of
+/// another key, kept from before a switch of key, would make the server refuse the whole ask).
+pub fn marks_to_ask(marks: &RoomIds, me: Option<&str>) -> RoomIds {
+    RoomIds(
+        marks
+            .0
+            .iter()
+            .filter(|(room, _)| may_read(room, me))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Adds the direct rooms of a `rooms` reply that the list does not have (in the reply's order,
+/// newest first, after those it has): as seen up to their newest message (`seen`: a first
+/// visit), or else with everything in them news. The names of those added.
+pub fn add_direct(rooms: &mut Vec<Room>, infos: &[RoomInfo], seen: bool) -> Vec<String> {
+    let mut added = Vec::new();
+    for info in infos.iter().filter(|info| is_direct(&info.name)) {
+        if !rooms.iter().any(|room| room.name == info.name) {
+            rooms.push(if seen {
+                Room::new(info)
+            } else {
+                Room::direct(&info.name)
+            });
+            added.push(info.name.clone());
+        }
+    }
+    added
+}
+
+/// Lists the direct rooms this browser remembered having seen, of the key `me` (a direct room
+/// of another key, from before a switch of key, is left out).
+pub fn add_saved_direct(rooms: &mut Vec<Room>, saved: &RoomIds, me: Option<&str>) {
+    for (name, _) in &saved.0 {
+        let listed = rooms.iter().any(|room| room.name == *name);
+        if !listed && other_member(name, me).is_some() {
+            rooms.push(Room::direct(name));
+        }
+    }
+}
+
+/// The senders' latest known names, by fingerprint: what a direct room is called by.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Names(HashMap<String, (u64, String)>);
+
+impl Names {
+    /// Learns from `messages` (in any order: the newest message of a key names it); whether a
+    /// name changed.
+    pub fn learn<'a>(&mut self, messages: impl IntoIterator<Item = &'a ChatMessage>) -> bool {
+        let mut changed = false;
+        for message in messages {
+            let Some(author) = message
+                .author
+                .as_ref()
+                .filter(|_| message.kind == Kind::Message)
+            else {
+                continue;
+            };
+            let newer = self.0.get(author).is_none_or(|(id, _)| *id < message.id);
+            if newer {
+                let before = self
+                    .0
+                    .insert(author.clone(), (message.id, message.sender.clone()));
+                changed |= before.is_none_or(|(_, name)| name != message.sender);
+            }
+        }
+        changed
+    }
+
+    /// The latest name known for the fingerprint `author`.
+    pub fn of(&self, author: &str) -> Option<&str> {
+        self.0.get(author).map(|(_, name)| name.as_str())
+    }
 }
 
 /// Takes what this browser saw before; a room new since then starts as seen.
@@ -109,7 +237,7 @@ pub struct Received {
 /// Sorts a sync's `items` (ascending, each once: those at or below `cursor` were taken in
 /// before) and counts the unread into `rooms`; moves `cursor` past them.
 pub fn receive(
-    rooms: &mut [Room],
+    rooms: &mut Vec<Room>,
     cursor: &mut u64,
     items: Vec<ChatMessage>,
     place: Place<'_>,
@@ -125,6 +253,11 @@ pub fn receive(
             received.events.push(item);
             continue;
         }
+        // The first message of a conversation this page did not list (a sync that follows the
+        // reader's direct rooms brings only theirs).
+        if is_direct(&item.room) && !rooms.iter().any(|r| r.name == item.room) {
+            rooms.push(Room::direct(&item.room));
+        }
         let Some(room) = rooms.iter_mut().find(|r| r.name == item.room) else {
             continue;
         };
@@ -132,7 +265,8 @@ pub fn receive(
         if !place.sees(&item.room) && item.id > room.counted.max(room.seen) {
             room.counted = item.id;
             room.unread += 1;
-            let mentioned = reader.is_mentioned(&item);
+            // Written to the reader alone: as a mention.
+            let mentioned = reader.is_mentioned(&item) || (is_direct(&item.room) && !mine);
             if mentioned {
                 room.mentions += 1;
             }
@@ -281,5 +415,119 @@ mod tests {
         let mut fresh = self::rooms();
         restore_seen(&mut fresh, &RoomIds(vec![("dev".into(), 4)]));
         assert_eq!((fresh[0].seen, fresh[1].seen), (10, 4));
+    }
+    const ANA: &str = "anaaaaaa";
+    const BEN: &str = "benbbbbb";
+
+    #[test]
+    fn a_direct_room_is_named_by_the_other_member_for_its_members_only() {
+        let room = crate::protocol::direct_room(BEN, ANA);
+        assert_eq!(room, "dm-anaaaaaa-benbbbbb");
+        assert!(is_direct(&room) && !is_direct("general") && !is_direct("dm-x"));
+        assert_eq!(other_member(&room, Some(ANA)), Some(BEN));
+        assert_eq!(other_member(&room, Some(BEN)), Some(ANA));
+        assert_eq!(other_member(&room, Some("evevevev")), None);
+        assert_eq!(other_member(&room, None), None);
+        let note = crate::protocol::direct_room(ANA, ANA);
+        assert_eq!(other_member(&note, Some(ANA)), Some(ANA));
+        let mut names = Names::default();
+        assert_eq!(label(&room, Some(ANA), &names), BEN);
+        assert_eq!(label("dev", Some(ANA), &names), "#dev");
+        let mut older = message(3, "general", "hi");
+        older.author = Some(BEN.into());
+        older.sender = "Benjamin".into();
+        let mut newer = message(7, &room, "hello");
+        newer.author = Some(BEN.into());
+        assert!(names.learn([&newer, &older]), "learnt in any order");
+        assert_eq!(label(&room, Some(ANA), &names), "Ben · benbbbbb");
+        // An older message (a page of the past) does not rename anyone.
+        assert!(!names.learn([&older]));
+        assert_eq!(names.of(BEN), Some("Ben"));
+        assert_eq!(
+            label(&room, Some("evevevev"), &names),
+            "anaaaaaa and benbbbbb"
+        );
+    }
+
+    #[test]
+    fn a_first_direct_message_adds_its_room_and_counts_as_a_mention() {
+        let mut rooms = rooms();
+        let mut cursor = 10;
+        let reader = Reader {
+            name: "Ana".into(),
+            me: Some(ANA.into()),
+            ..Reader::default()
+        };
+        let place = Place {
+            room: "general",
+            live: true,
+            hidden: false,
+        };
+        let room = crate::protocol::direct_room(ANA, BEN);
+        let mut first = message(11, &room, "just between us");
+        first.author = Some(BEN.into());
+        let received = receive(&mut rooms, &mut cursor, vec![first], place, &reader);
+        assert_eq!(rooms.len(), 3);
+        assert_eq!(
+            (rooms[2].name.as_str(), rooms[2].unread, rooms[2].mentions),
+            (room.as_str(), 1, 1)
+        );
+        assert_eq!(received.unread.len(), 1);
+        assert!(received.unread[0].1, "notifies as a mention");
+        // The same room from a `rooms` reply is not added twice; a new one is.
+        let infos = [
+            RoomInfo {
+                name: "general".into(),
+                newest: 11,
+                unread: None,
+                with: None,
+            },
+            RoomInfo {
+                name: room.clone(),
+                newest: 11,
+                unread: None,
+                with: Some(BEN.into()),
+            },
+            RoomInfo {
+                name: crate::protocol::direct_room(ANA, ANA),
+                newest: 5,
+                unread: None,
+                with: Some(ANA.into()),
+            },
+        ];
+        assert_eq!(
+            add_direct(&mut rooms, &infos, false),
+            ["dm-anaaaaaa-anaaaaaa"]
+        );
+        assert_eq!(rooms.len(), 4);
+        assert_eq!((rooms[3].seen, rooms[3].counted), (0, 0), "all of it news");
+        let mut first_visit = self::rooms();
+        add_direct(&mut first_visit, &infos, true);
+        assert_eq!(
+            (first_visit[2].seen, first_visit[3].seen),
+            (11, 5),
+            "a first visit has seen what exists"
+        );
+        // What this browser remembered: its own key's direct rooms only.
+        let mut again = self::rooms();
+        let saved = RoomIds(vec![
+            (room.clone(), 9),
+            ("dm-evevevev-zzzzzzzz".into(), 2),
+            ("gone".into(), 1),
+        ]);
+        add_saved_direct(&mut again, &saved, Some(ANA));
+        restore_seen(&mut again, &saved);
+        assert_eq!(again.len(), 3);
+        assert_eq!((again[2].name.as_str(), again[2].seen), (room.as_str(), 9));
+        // Asking for counts names only the rooms of the reader's key.
+        let marks = RoomIds(vec![
+            ("general".into(), 3),
+            (room.clone(), 11),
+            ("dm-evevevev-zzzzzzzz".into(), 2),
+        ]);
+        let asked = marks_to_ask(&marks, Some(ANA));
+        assert_eq!(asked.0.len(), 2);
+        assert_eq!(asked.get("dm-evevevev-zzzzzzzz"), None);
+        assert_eq!(marks_to_ask(&marks, None).0.len(), 1);
     }
 }

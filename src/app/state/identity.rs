@@ -40,6 +40,27 @@ impl ChatState {
         key
     }
 
+    /// This browser's key if it has one (none is made: reading needs no key, only a direct
+    /// room does).
+    pub(super) fn existing_key(self) -> Option<String> {
+        platform::load(KEY_KEY)
+    }
+
+    /// This browser's fingerprint: the one the server showed, or else asked for now. `None`
+    /// without a key, or while the server cannot be reached.
+    pub(super) async fn known_print(self) -> Option<String> {
+        if let Some(me) = self.me.get_untracked() {
+            return Some(me);
+        }
+        let key = self.existing_key()?;
+        let print = fingerprint(&key).await?;
+        // Unless the key changed meanwhile (another tab switched it).
+        if self.existing_key().as_deref() == Some(key.as_str()) {
+            self.learn_author(Some(print.clone()));
+        }
+        Some(print)
+    }
+
     /// Remembers the fingerprint the server showed for this browser's key.
     pub(super) fn learn_author(self, author: Option<String>) {
         if let Some(author) = author {

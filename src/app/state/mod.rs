@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use super::model::log::{self, Line, LineKey, Reader};
 use super::model::outbox::Queue;
 use super::model::page::PageState;
-use super::model::rooms::Room;
+use super::model::rooms::{Names, Room, is_direct, label};
 use super::platform;
 use crate::protocol::{ChatMessage, Quote};
 
@@ -88,6 +88,9 @@ pub struct ChatState {
     pub offered: RwSignal<Option<String>>,
     /// The reader's name, as typed.
     pub name: RwSignal<String>,
+    /// The senders' latest names this page has seen, by fingerprint: what a direct room is
+    /// called by.
+    pub names: RwSignal<Names>,
     /// Set once the page runs in the browser: Send works, and times are local.
     pub hydrated: RwSignal<bool>,
     /// Whether the tab is visible.
@@ -120,6 +123,10 @@ impl ChatState {
     /// The state the page was rendered from.
     pub fn new(page: PageState) -> Self {
         let rooms: Vec<Room> = page.rooms.iter().map(Room::new).collect();
+        let mut names = Names::default();
+        names.learn(&page.messages);
+        // A direct room's page comes without its messages: the key loads them (`start`).
+        let direct = is_direct(&page.room);
         let cursor = page.rooms.iter().map(|room| room.newest).max().unwrap_or(0);
         let messages = RwSignal::new(page.messages);
         let room = RwSignal::new(page.room);
@@ -169,6 +176,7 @@ impl ChatState {
             keyless: RwSignal::new(false),
             offered: RwSignal::new(None),
             name,
+            names: RwSignal::new(names),
             hydrated,
             visible: RwSignal::new(true),
             admin: RwSignal::new(None),
@@ -181,7 +189,7 @@ impl ChatState {
             poll: poller::Poller::new(cursor),
             sending: sending::Sender::new(),
             build: StoredValue::new(page.build),
-            loaded: RwSignal::new(true),
+            loaded: RwSignal::new(!direct),
             loading: StoredValue::new(false),
             retry_history: StoredValue::new_local(None),
         }
@@ -198,6 +206,9 @@ impl ChatState {
         self.notifications.restore();
         self.restore_seen();
         self.restore_outbox();
+        if is_direct(&self.room.get_untracked()) {
+            self.open_direct_page();
+        }
         self.hydrated.set(true);
         self.start_polling();
     }
@@ -228,6 +239,24 @@ impl ChatState {
             me: self.me.get_untracked(),
             editing: None,
             name: self.name.with_untracked(|name| name.trim().to_owned()),
+        }
+    }
+
+    /// How the room `room` is named to the reader (`#dev`, or `Ana · k7f3q9x2` for a direct
+    /// room), as the names and this browser's fingerprint are known now.
+    pub fn room_label(self, room: &str) -> String {
+        self.me
+            .with(|me| self.names.with(|names| label(room, me.as_deref(), names)))
+    }
+
+    /// Takes in the senders' names of `messages` (a page loaded, a sync's items).
+    fn learn_names(self, messages: &[ChatMessage]) {
+        let changed = self
+            .names
+            .try_update_untracked(|names| names.learn(messages))
+            .unwrap_or(false);
+        if changed {
+            self.names.notify();
         }
     }
 

@@ -558,15 +558,21 @@ impl ChatState {
         };
         // A follower catching up asks for what is there now; only a poller waits for news.
         let held = role != Role::Follower && self.settings.long_poll_ms > 0;
+        // The served rooms by name; with a key, its direct rooms too, a conversation's first
+        // message included (a direct room of another key, from before a switch, is not asked).
+        let key = self.existing_key();
         let request = SyncRequest {
             last_message: last,
-            rooms: Some(
-                self.rooms
-                    .with_untracked(|rooms| rooms.iter().map(|r| r.name.clone()).collect()),
-            ),
+            rooms: Some(self.rooms.with_untracked(|rooms| {
+                rooms
+                    .iter()
+                    .filter(|room| !rooms::is_direct(&room.name))
+                    .map(|room| room.name.clone())
+                    .collect()
+            })),
             wait_ms: held.then_some(self.settings.long_poll_ms),
-            key: None,
-            direct: false,
+            direct: key.is_some(),
+            key,
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Sync(request)).await;
@@ -667,6 +673,7 @@ impl ChatState {
     /// messages join the log, the others count; edits and deletes change the messages they are
     /// about; the outbox lets go of what arrived; and the leader notifies.
     pub(super) fn receive(self, items: Vec<ChatMessage>) {
+        self.learn_names(&items);
         let reader = self.reader();
         let place_room = self.room.get_untracked();
         let place = Place {

@@ -8,13 +8,17 @@ use super::ChatState;
 use crate::app::model::log::merge;
 use crate::app::model::page::PAGE_HISTORY;
 use crate::app::model::poll::backoff_ms;
-use crate::app::model::rooms::{self, room_of_path, seen_marks};
+use crate::app::model::rooms::{self, Room, room_of_path, seen_marks};
 use crate::app::platform::{self, Reply};
 use crate::protocol::json::to_json;
-use crate::protocol::{ClientEnvelope, HistoryRequest, RoomIds, RoomsRequest, ServerEnvelope};
+use crate::protocol::{
+    ClientEnvelope, HistoryRequest, RoomIds, RoomInfo, RoomsRequest, ServerEnvelope, direct_room,
+};
 
 /// localStorage: per room, the newest id the reader has seen.
 const SEEN_KEY: &str = "chat.seen";
+/// How many conversations' pages a page loads to learn who they are with.
+const NAMES_ASKED: usize = 10;
 
 impl ChatState {
     fn index(self, room: &str) -> Option<usize> {
@@ -32,43 +36,154 @@ impl ChatState {
             return;
         };
         self.rooms.update(|rooms| rooms[index].read_up_to(newest));
+        self.save_seen();
+    }
+
+    /// Starts from what this browser saw before: the separator in the room shown, and the
+    /// unread counts of the others, which the server counts. The direct rooms this browser
+    /// followed are listed at once; the server adds those it did not know.
+    pub(super) fn restore_seen(self) {
+        let saved = platform::load(SEEN_KEY).and_then(|text| platform::read::<RoomIds>(&text));
+        let first_visit = !matches!(saved, Some(Ok(_)));
+        if let Some(Ok(saved)) = saved {
+            let me = self.me.get_untracked();
+            self.rooms.update(|rooms| {
+                rooms::add_saved_direct(rooms, &saved, me.as_deref());
+                rooms::restore_seen(rooms, &saved);
+            });
+            let shown = self.room.get_untracked();
+            if let Some(seen) = saved.get(&shown) {
+                let first = self
+                    .messages
+                    .with_untracked(|kept| kept.iter().find(|m| m.id > seen).map(|m| m.id));
+                self.marker.set(first);
+            }
+        }
+        // A first visit: everything that exists counts as seen.
+        self.mark_seen();
+        spawn_local(self.count_unread(first_visit));
+    }
+
+    /// Asks the server what is unread in each room, and which direct rooms this browser's key
+    /// has (a first visit counts what they hold as seen; a later one, as news since then).
+    async fn count_unread(self, first_visit: bool) {
+        let me = self.known_print().await;
+        let key = me.as_ref().and_then(|_| self.existing_key());
+        let read = self
+            .rooms
+            .with_untracked(|rooms| rooms::marks_to_ask(&seen_marks(rooms), me.as_deref()));
+        let Some(infos) = self.ask_rooms(read, key.clone()).await else {
+            return;
+        };
+        let Some(added) = self
+            .rooms
+            .try_update(|rooms| rooms::add_direct(rooms, &infos, first_visit))
+        else {
+            return;
+        };
+        let shown = self.room.get_untracked();
+        self.rooms
+            .try_update(|rooms| rooms::counted_by_server(rooms, &infos, &shown));
+        if !added.is_empty() {
+            self.save_seen();
+            if !first_visit {
+                // New since this browser last looked: all of them is news.
+                let read = RoomIds(added.iter().map(|room| (room.clone(), 0)).collect());
+                if let Some(infos) = self.ask_rooms(read, key).await {
+                    self.rooms
+                        .try_update(|rooms| rooms::counted_by_server(rooms, &infos, &shown));
+                }
+            }
+        }
+        self.learn_direct_names().await;
+    }
+
+    /// A `rooms` reply, counting from `read`.
+    async fn ask_rooms(self, read: RoomIds, key: Option<String>) -> Option<Vec<RoomInfo>> {
+        let ask = ClientEnvelope::Rooms(RoomsRequest {
+            read: Some(read),
+            key,
+        });
+        let exchange = platform::post(&ask).await;
+        self.check_build(exchange.build.as_deref());
+        match exchange.envelope() {
+            Some(ServerEnvelope::Rooms(infos)) => Some(infos),
+            _ => None,
+        }
+    }
+
+    /// The names of the people of direct rooms this page knows only by fingerprint, from the
+    /// newest page of each conversation (of the most recent few: the others are named as their
+    /// messages come).
+    async fn learn_direct_names(self) {
+        let Some(key) = self.existing_key() else {
+            return;
+        };
+        let unnamed: Vec<String> = self.rooms.with_untracked(|rooms| {
+            let me = self.me.get_untracked();
+            self.names.with_untracked(|names| {
+                rooms
+                    .iter()
+                    .filter(|room| {
+                        rooms::other_member(&room.name, me.as_deref())
+                            .is_some_and(|other| names.of(other).is_none())
+                    })
+                    .map(|room| room.name.clone())
+                    .take(NAMES_ASKED)
+                    .collect()
+            })
+        });
+        for room in unnamed {
+            let ask = ClientEnvelope::History(HistoryRequest {
+                room,
+                before: None,
+                limit: None,
+                key: Some(key.clone()),
+            });
+            if let Some(ServerEnvelope::History(page)) = platform::post(&ask).await.envelope() {
+                self.learn_names(&page);
+            }
+        }
+    }
+
+    /// Remembers what the reader has seen of each room.
+    fn save_seen(self) {
         let seen = self.rooms.with_untracked(|rooms| seen_marks(rooms));
         platform::save(SEEN_KEY, &to_json(&seen));
     }
 
-    /// Starts from what this browser saw before: the separator in the room shown, and the
-    /// unread counts of the others, which the server counts.
-    pub(super) fn restore_seen(self) {
-        let saved = platform::load(SEEN_KEY).and_then(|text| platform::read::<RoomIds>(&text));
-        let Some(Ok(saved)) = saved else {
-            // A first visit: everything that exists counts as seen.
-            self.mark_seen();
-            return;
-        };
-        self.rooms
-            .update(|rooms| rooms::restore_seen(rooms, &saved));
-        let read = self.rooms.with_untracked(|rooms| seen_marks(rooms));
-        let shown = self.room.get_untracked();
-        if let Some(seen) = read.get(&shown) {
-            let first = self
-                .messages
-                .with_untracked(|kept| kept.iter().find(|m| m.id > seen).map(|m| m.id));
-            self.marker.set(first);
+    /// Opens the direct room of this browser's key and the key of `other` (its fingerprint),
+    /// listing it if it was not (a first message will make it a conversation). Makes this
+    /// browser's key if it has none. Whether it could (not without the server, which says
+    /// what a key's fingerprint is).
+    pub async fn message_to(self, other: String) -> bool {
+        if self.key().is_none() {
+            return false;
         }
-        self.mark_seen();
-        spawn_local(async move {
-            let ask = ClientEnvelope::Rooms(RoomsRequest {
-                read: Some(read),
-                key: None,
-            });
-            let exchange = platform::post(&ask).await;
-            self.check_build(exchange.build.as_deref());
-            if let Some(ServerEnvelope::Rooms(infos)) = exchange.envelope() {
-                let shown = self.room.get_untracked();
-                self.rooms
-                    .try_update(|rooms| rooms::counted_by_server(rooms, &infos, &shown));
+        let Some(me) = self.known_print().await else {
+            return false;
+        };
+        let room = direct_room(&me, &other);
+        let listed = self.rooms.try_update(|rooms| {
+            if !rooms.iter().any(|listed| listed.name == room) {
+                rooms.push(Room::direct(&room));
             }
         });
+        // None: the page is gone meanwhile.
+        if listed.is_none() {
+            return false;
+        }
+        self.enter(room, true);
+        true
+    }
+
+    /// A direct room's page came without its messages (the server cannot know who reads
+    /// it): they load with the key, around the permalink's message if it is one.
+    pub(super) fn open_direct_page(self) {
+        let focus = self.focus.get_untracked();
+        // A permalink shows its message and those before it, as a page of the past.
+        self.newer.set(focus.is_some());
+        self.load(focus.map(|id| id.saturating_add(1)), None, 1);
     }
 
     /// Shows `room` with its newest messages; `push` adds it to the session history.
@@ -148,7 +263,10 @@ impl ChatState {
                 room: room.clone(),
                 before,
                 limit: Some(PAGE_HISTORY as u32 + 1),
-                key: None,
+                // Only a direct room needs it (and only its members get its messages).
+                key: rooms::is_direct(&room)
+                    .then(|| self.existing_key())
+                    .flatten(),
             });
             let exchange = platform::post(&ask).await;
             if self.loading.try_set_value(false).is_some() || self.room.get_untracked() != room {
@@ -158,11 +276,16 @@ impl ChatState {
             let status = exchange.status;
             let mut page = match exchange.reply {
                 Reply::Envelope(ServerEnvelope::History(page), _) => page,
+                // Not this key's conversation: the page says whose it is, and stays empty.
+                Reply::Envelope(..) if status == 404 && rooms::is_direct(&room) => {
+                    return self.loaded.set(true);
+                }
                 Reply::Envelope(..) if status == 404 => return platform::reload(),
                 Reply::Unreadable(..) => return self.new_version(),
                 _ => return self.retry_load(before, marker_after, attempt),
             };
             self.loaded.set(true);
+            self.learn_names(&page);
             let older = page.len() > PAGE_HISTORY;
             if older {
                 page.remove(0);

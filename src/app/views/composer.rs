@@ -20,7 +20,8 @@ use crate::app::state::{Unsent, use_chat};
 
 /// The keyboard hint, read out with the message box.
 const HINT_ID: &str = "chat-message-hint";
-const MESSAGE_ID: &str = "chat-message";
+/// The message box (a name card's `Message <name>` puts the focus there).
+pub(super) const MESSAGE_ID: &str = "chat-message";
 /// The names `@` offers.
 const OPTIONS_ID: &str = "mention-list";
 /// What the next message answers, read out with the message box.

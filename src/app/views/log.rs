@@ -19,6 +19,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use super::row::Row;
+use crate::app::model::rooms::is_direct;
 use crate::app::platform;
 use crate::app::state::use_chat;
 
@@ -127,6 +128,10 @@ pub fn MessageList() -> impl IntoView {
     let first = move || messages.with(|kept| kept.first().map_or(0, |m| m.id));
     let last = move || messages.with(|kept| kept.last().map_or(0, |m| m.id));
     let room = move || chat.room.get();
+    let label = move || chat.room_label(&chat.room.get());
+    // A direct room has no transcript pages without JavaScript: its `Newer messages` would be
+    // a page the server cannot show.
+    let direct = move || chat.room.with(|room| is_direct(room));
     view! {
         <div class="conversation">
             <div
@@ -150,10 +155,10 @@ pub fn MessageList() -> impl IntoView {
                     "Load older messages"
                 </a>
                 <p class="beginning" hidden=move || chat.older.get() || !chat.loaded.get()>
-                    {move || format!("Beginning of #{}", room())}
+                    {move || format!("Beginning of {}", label())}
                 </p>
                 <p class="loading" role="status" hidden=move || chat.loaded.get()>
-                    {move || format!("Loading #{}…", room())}
+                    {move || format!("Loading {}…", label())}
                 </p>
                 <ol class="message-list" class:admin=move || chat.admin.with(Option::is_some)>
                     <For each=keys key=|key| key.clone() let:key>
@@ -161,7 +166,9 @@ pub fn MessageList() -> impl IntoView {
                     </For>
                 </ol>
                 <p class="newer" hidden=move || !chat.newer.get()>
-                    <a href=move || format!("/r/{}?after={}", room(), last())>"Newer messages"</a>
+                    <a href=move || format!("/r/{}?after={}", room(), last()) hidden=direct>
+                        "Newer messages"
+                    </a>
                     <a
                         href=move || format!("/r/{}", room())
                         on:click=move |ev| {

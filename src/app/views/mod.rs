@@ -27,7 +27,7 @@ use composer::Composer;
 use identity::KeyOffer;
 use log::MessageList;
 use notify::NotifyControls;
-use rooms::RoomList;
+use rooms::{DirectNote, RoomList};
 use search::Search;
 use status::StatusLine;
 
@@ -40,12 +40,12 @@ pub fn Chat(page: PageState) -> impl IntoView {
     // The tab's title and icon say what is unread.
     Effect::new(move |_| {
         let total = chat.unread();
-        let room = chat.room.get();
+        let room = chat.room_label(&chat.room.get());
         platform::set_favicon(total > 0);
         platform::set_title(&if total > 0 {
-            format!("({total}) #{room} · Chat")
+            format!("({total}) {room} · Chat")
         } else {
-            format!("#{room} · Chat")
+            format!("{room} · Chat")
         });
     });
     let menu_open = RwSignal::new(false);
@@ -71,7 +71,10 @@ pub fn Chat(page: PageState) -> impl IntoView {
                             {total}
                         </span>
                     </button>
-                    <h1>{move || format!("#{}", chat.room.get())}</h1>
+                    <div class="title">
+                        <h1>{move || chat.room_label(&chat.room.get())}</h1>
+                        <DirectNote/>
+                    </div>
                     <Search/>
                 </header>
                 <StatusLine/>

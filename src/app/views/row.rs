@@ -9,6 +9,9 @@
 //! refusal), Leptos updates the row's elements in place: nothing is made again, so focus and
 //! scroll position stay where they are. The edit box is apart, below the bubble, and follows
 //! only whether the message is being edited, so that nothing else resets what is typed in it.
+//!
+//! A stored message's sender (one with a key) is a button: it opens their card,
+//! with the name, the fingerprint and `Message <name>`, which opens the direct room with them.
 
 use leptos::either::{Either, EitherOf4};
 use leptos::prelude::*;
@@ -79,6 +82,8 @@ pub fn Row(key: LineKey) -> impl IntoView {
     let tools = Tools {
         reacting: RwSignal::new(false),
         opener: NodeRef::new(),
+        carding: RwSignal::new(false),
+        name: NodeRef::new(),
     };
     let editing =
         Memo::new(move |_| line.with(|line| line.as_ref().is_some_and(|l| l.look.editing)));
@@ -118,6 +123,25 @@ pub fn Row(key: LineKey) -> impl IntoView {
         let load = move || reaction_menu(id, tools.reacting, tools.opener);
         Some(view! { <Lazy load=load what="reactions"/> })
     };
+    // The sender's card, apart from the bubble too.
+    let card = move || {
+        stored.filter(|_| tools.carding.get())?;
+        let (sender, author, bot) =
+            line.with_untracked(|line| match line.as_ref().map(|l| &l.body) {
+                Some(Body::Stored(m)) => Some((m.sender.clone(), m.author.clone()?, m.bot)),
+                _ => None,
+            })?;
+        let load = move || {
+            name_card(
+                sender.clone(),
+                author.clone(),
+                bot,
+                tools.carding,
+                tools.name,
+            )
+        };
+        Some(view! { <Lazy load=load what="name card"/> })
+    };
     view! {
         <li
             class=classes
@@ -132,6 +156,7 @@ pub fn Row(key: LineKey) -> impl IntoView {
                 let me = chat.me.get();
                 line.get().map(|line| drawn(chat, line, me, tools))
             }}
+            {card}
             {menu}
             {editor}
         </li>
@@ -155,6 +180,10 @@ struct Tools {
     reacting: RwSignal<bool>,
     /// `Add reaction`, which gets the focus back when the menu closes.
     opener: NodeRef<leptos::html::Button>,
+    /// Whether the sender's card is open.
+    carding: RwSignal<bool>,
+    /// The sender's name, which opens the card and gets the focus back when it closes.
+    name: NodeRef<leptos::html::Button>,
 }
 
 /// The line as it is now: the day heading before it and the `New messages` marker, then its
@@ -166,7 +195,7 @@ fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
         {day.map(|day| view! { <h2 class="day">{day}</h2> })}
         {marker.then(|| view! { <div class="marker" role="separator" aria-label="New messages"></div> })}
         <div class="bubble">
-            {head(chat, line.clone(), me.clone())}
+            {head(chat, line.clone(), me.clone(), tools)}
             {below(chat, line, me, tools)}
         </div>
     }
@@ -175,7 +204,7 @@ fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
 /// The sender, the fingerprint (`me`, for the outbox's), the time (a stored message's
 /// permalink) or the outbox's state, the message it answers, and the text (hidden while it is
 /// edited).
-fn head(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
+fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
     let (sender, author, bot, text, when, quote) = match line.body {
         Body::Stored(message) => {
             let when = Either::Left(time_link(&message, line.look.local));
@@ -201,9 +230,26 @@ fn head(chat: ChatState, line: Line, me: Option<String>) -> impl IntoView {
         }
     };
     let anonymous = author.is_none();
+    // A stored message's sender with a key has a card (an outbox line is this browser's own).
+    let has_card = !anonymous && matches!(line.key, LineKey::Stored(_));
+    let name = if has_card {
+        Either::Left(view! {
+            <button
+                type="button"
+                class="sender"
+                node_ref=tools.name
+                aria-expanded=move || if tools.carding.get() { "true" } else { "false" }
+                on:click=move |_| tools.carding.update(|open| *open = !*open)
+            >
+                {sender}
+            </button>
+        })
+    } else {
+        Either::Right(view! { <span class="sender">{sender}</span> })
+    };
     view! {
         <div class="meta">
-            <span class="sender">{sender}</span>
+            {name}
             // Posted by a script with a bot's token, not typed by a person.
             <span class="bot-badge" hidden=!bot>"bot"</span>
             // Told apart from another sender of the same name by it.
@@ -388,6 +434,90 @@ fn reactions(chat: ChatState, message: &ChatMessage, me: Option<&str>) -> impl I
         })
         .collect_view();
     (!set.is_empty()).then(|| view! { <div class="reactions">{buttons}</div> })
+}
+
+lazy_view! {
+    /// A sender's card: the name, the fingerprint of their key, and `Message <name>`, which
+    /// opens the direct room with them (and puts the focus in the message box); a bot's says
+    /// it is one instead (a bot reads no direct room). It has the focus as it opens; Escape
+    /// closes it with the focus back on the name, and so does the focus leaving it.
+    fn name_card(sender: String, author: String, bot: bool, open: RwSignal<bool>, opener: NodeRef<leptos::html::Button>) -> AnyView {
+        use leptos::wasm_bindgen::JsCast;
+        let chat = use_chat();
+        let card = NodeRef::<leptos::html::Div>::new();
+        let write = NodeRef::<leptos::html::Button>::new();
+        Effect::new(move |_| {
+            if let Some(card) = card.get() {
+                let _ = card.focus();
+            }
+            if let Some(button) = write.get() {
+                let _ = button.focus();
+            }
+        });
+        let keys = move |ev: leptos::ev::KeyboardEvent| {
+            if ev.key() == "Escape" {
+                ev.prevent_default();
+                open.set(false);
+                if let Some(button) = opener.get_untracked() {
+                    let _ = button.focus();
+                }
+            }
+        };
+        // The focus left the card: closed, unless it went to the name, whose click closes it.
+        let left = move |ev: leptos::ev::FocusEvent| {
+            let to = ev.related_target();
+            let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
+            let inside = card.get_untracked().is_some_and(|card| card.contains(node));
+            let to_opener = opener.get_untracked().is_some_and(|button| {
+                to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
+            });
+            if !inside && !to_opener {
+                open.set(false);
+            }
+        };
+        let go = {
+            let author = author.clone();
+            move |_| {
+                open.set(false);
+                let author = author.clone();
+                leptos::task::spawn_local(async move {
+                    if chat.message_to(author).await {
+                        platform::focus(super::composer::MESSAGE_ID);
+                    }
+                });
+            }
+        };
+        let label = format!("Message {sender}");
+        let named = sender.clone();
+        view! {
+            <div
+                class="name-card"
+                role="group"
+                aria-label=named
+                // Focusable from code: a bot's card has no button to take the focus.
+                tabindex="-1"
+                node_ref=card
+                on:keydown=keys
+                on:focusout=left
+            >
+                <p>
+                    <span class="card-name">{sender}</span>
+                    " "
+                    <span class="author" title="Fingerprint of the sender's key">{author}</span>
+                </p>
+                {if bot {
+                    Either::Left(view! { <p class="card-bot">"A bot: it posts with a token, and reads no direct messages."</p> })
+                } else {
+                    Either::Right(view! {
+                        <button type="button" node_ref=write on:click=go hidden=move || chat.keyless.get()>
+                            {label}
+                        </button>
+                    })
+                }}
+            </div>
+        }
+        .into_any()
+    }
 }
 
 lazy_view! {

@@ -84,8 +84,8 @@ lazy_view! {
         });
         let item = move |message: ChatMessage| {
             let place = format!(
-                "#{} · {} · {}",
-                message.room,
+                "{} · {} · {}",
+                chat.room_label(&message.room),
                 message.sender,
                 platform::local_date_time(&message.sent_at)
             );
