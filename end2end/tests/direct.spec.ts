@@ -10,17 +10,32 @@ import {
   messageField,
   nameField,
   openChat,
+  pauseClock,
+  roomLink,
   say,
   seriousViolations,
+  Server,
   test,
   unique,
 } from "./helpers";
 
 const directMessages = (page: Page) => page.getByRole("list", { name: "Direct messages" });
 
-async function person(browser: import("@playwright/test").Browser, name: string) {
+/** Errors the page's code threw (a panic of the WASM is one): what every test expects none of. */
+const thrown = new Map<Page, Error[]>();
+
+async function person(
+  browser: import("@playwright/test").Browser,
+  name: string,
+  url = "/",
+  held = false,
+) {
   const page = await (await browser.newContext()).newPage();
-  await openChat(page);
+  const errors: Error[] = [];
+  page.on("pageerror", (error) => errors.push(error));
+  thrown.set(page, errors);
+  if (held) await pauseClock(page);
+  await openChat(page, url);
   await nameField(page).fill(name);
   return page;
 }
@@ -115,4 +130,60 @@ test("two people start a conversation from a name card, and a third never sees i
   await expect(eve.locator(".loading")).toBeHidden();
   await expect(log(eve).locator("li")).toHaveCount(0);
   expect(await eve.content()).not.toContain(secret);
+  for (const page of [ana, ben, eve]) expect(thrown.get(page)).toEqual([]);
+});
+
+// With long polling (the server's default) and the pages' clocks paused, nothing but the held
+// poll brings a message: a browser that had no key until it opened the conversation gets the
+// answer at once, also after a message elsewhere moved its poll on.
+test.describe("with long polling", () => {
+  const server = new Server(3241, undefined, {
+    CHAT_POLL_INTERVAL_MS: "10000",
+    CHAT_LONG_POLL_MS: "25000",
+    CHAT_MESSAGE_RATE: "1000",
+    CHAT_MESSAGE_BURST: "1000",
+  });
+  test.beforeAll(async () => server.start());
+  test.afterAll(async () => server.stop());
+
+  test("a first conversation reaches both by the held poll", async ({ browser }) => {
+    const ana = await person(browser, "Ana", server.url, true);
+    const ben = await person(browser, "Ben", server.url, true);
+    // After news a page waits half a second before its next poll: their clocks move past it.
+    const settle = async () => {
+      for (const page of [ana, ben]) await page.clock.runFor(600);
+    };
+    const hello = unique("anyone around?");
+    await say(ana, hello);
+    const row = log(ben).locator("li", { hasText: hello });
+    await expect(row).toHaveCount(1);
+    await settle();
+    await row.getByRole("button", { name: "Ana", exact: true }).click();
+    await ben.getByRole("button", { name: "Message Ana" }).click();
+    await expect(ben).toHaveURL(/\/r\/dm-/);
+    const asked = unique("ben asks");
+    await say(ben, asked);
+    await expect(log(ben).locator("li:not(.pending)", { hasText: asked })).toHaveCount(1);
+
+    const entry = directMessages(ana).getByRole("link", { name: /^Ben · [a-z2-7]{8} 1 unread, 1 mention$/ });
+    await expect(entry).toBeVisible();
+    await settle();
+    await entry.click();
+    await expect(log(ana).locator("li", { hasText: asked })).toHaveCount(1);
+    // A message elsewhere first: Ben's poll moves past it, and still brings the answer.
+    const reply = await fetch(`${server.url}/ajax`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type: "message", data: { sender: "Far", message: unique("meanwhile") } }),
+    });
+    expect(reply.status).toBe(200);
+    // Ben's poll brought it: #general counts it.
+    await expect(roomLink(ben, "#general 1 unread")).toBeVisible();
+    await settle();
+    const answer = unique("ana answers");
+    await say(ana, answer);
+    await expect(log(ben).locator("li", { hasText: answer })).toHaveCount(1);
+    await expect(log(ben).locator("li", { hasText: asked })).toHaveCount(1);
+    for (const page of [ana, ben]) expect(thrown.get(page)).toEqual([]);
+  });
 });

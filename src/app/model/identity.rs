@@ -3,14 +3,16 @@
 //! not send to servers; the page takes it out of the address bar and the history as soon as it
 //! is read, and switches to it only when the person confirms (see `state::identity`).
 
-use crate::protocol::check_key;
+use crate::protocol::{BOT_TOKEN_PREFIX, check_key};
 
 /// The key a link's fragment (without `#`) carries, if it carries a well-formed one.
 pub fn key_of_link(fragment: &str) -> Option<&str> {
     fragment
         .split('&')
         .find_map(|pair| pair.strip_prefix("key="))
-        .filter(|key| check_key(key).is_ok())
+        // A bot's token is no browser's key: it reads no direct room, and a deleted one is
+        // refused everywhere.
+        .filter(|key| check_key(key).is_ok() && !key.starts_with(BOT_TOKEN_PREFIX))
 }
 
 /// The link that carries `key` to another device of `origin` (`https://chat.example`).
@@ -44,6 +46,9 @@ mod tests {
             Some(key.as_str())
         );
         assert_eq!(key_of_link("key=short"), None);
+        // A bot's token is not taken for a browser's key.
+        let token = format!("chatbot_{}", "A".repeat(43));
+        assert_eq!(key_of_link(&format!("key={token}")), None);
         assert_eq!(key_of_link("me=aaaaaaaa"), None);
         assert_eq!(key_of_link(""), None);
     }

@@ -11,8 +11,6 @@
 //! message of a new one adds it, and a message there from the other counts as a mention does.
 //! Only the reader's own are asked about: after a switch of key, the old key's are left out.
 
-use std::collections::HashMap;
-
 use crate::protocol::{
     ChatMessage, GENERAL, Kind, RoomIds, RoomInfo, direct_members, is_room_name, may_read,
 };
@@ -98,9 +96,11 @@ pub fn label(room: &str, me: Option<&str>, names: &Names) -> String {
     let Some(other) = other_member(room, me) else {
         return format!("{a} and {b}");
     };
+    // A note to oneself says so: it is no conversation with another of the same name.
+    let you = if Some(other) == me { " (you)" } else { "" };
     match names.of(other) {
-        Some(name) => format!("{name} · {other}"),
-        None => other.to_owned(),
+        Some(name) => format!("{name}{you} · {other}"),
+        None => format!("{other}{you}"),
     }
 }
 
@@ -151,9 +151,18 @@ pub fn add_saved_direct(rooms: &mut Vec<Room>, saved: &RoomIds, me: Option<&str>
     }
 }
 
-/// The senders' latest known names, by fingerprint: what a direct room is called by.
+/// The senders' latest known names, by fingerprint: what a direct room is called by. (A list:
+/// a page meets tens of senders, and a hash map would add its code to the page's first load.)
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Names(HashMap<String, (u64, String)>);
+pub struct Names(Vec<Named>);
+
+/// A sender's latest name, and the id of the message that gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    author: String,
+    id: u64,
+    name: String,
+}
 
 impl Names {
     /// Learns from `messages` (in any order: the newest message of a key names it); whether a
@@ -168,12 +177,21 @@ impl Names {
             else {
                 continue;
             };
-            let newer = self.0.get(author).is_none_or(|(id, _)| *id < message.id);
-            if newer {
-                let before = self
-                    .0
-                    .insert(author.clone(), (message.id, message.sender.clone()));
-                changed |= before.is_none_or(|(_, name)| name != message.sender);
+            match self.0.iter_mut().find(|known| known.author == *author) {
+                Some(known) if known.id < message.id => {
+                    changed |= known.name != message.sender;
+                    known.id = message.id;
+                    known.name.clone_from(&message.sender);
+                }
+                Some(_) => {}
+                None => {
+                    changed = true;
+                    self.0.push(Named {
+                        author: author.clone(),
+                        id: message.id,
+                        name: message.sender.clone(),
+                    });
+                }
             }
         }
         changed
@@ -181,7 +199,10 @@ impl Names {
 
     /// The latest name known for the fingerprint `author`.
     pub fn of(&self, author: &str) -> Option<&str> {
-        self.0.get(author).map(|(_, name)| name.as_str())
+        self.0
+            .iter()
+            .find(|known| known.author == author)
+            .map(|known| known.name.as_str())
     }
 }
 
@@ -192,13 +213,18 @@ pub fn restore_seen(rooms: &mut [Room], saved: &RoomIds) {
     }
 }
 
-/// Takes the server's counts (a `rooms` reply) for every room but the one shown.
+/// Takes the server's counts (a `rooms` reply) for every room but the one shown; a room the
+/// ask did not name (no count in the reply) keeps its own.
 pub fn counted_by_server(rooms: &mut [Room], infos: &[RoomInfo], shown: &str) {
     for room in rooms.iter_mut().filter(|room| room.name != shown) {
-        if let Some(info) = infos.iter().find(|info| info.name == room.name) {
+        let counted = infos
+            .iter()
+            .find(|info| info.name == room.name)
+            .and_then(|info| Some((info.newest, info.unread?)));
+        if let Some((newest, unread)) = counted {
             // What the server counted here, a sync must not count again.
-            room.counted = room.counted.max(info.newest);
-            room.unread = info.unread.unwrap_or(0);
+            room.counted = room.counted.max(newest);
+            room.unread = unread;
         }
     }
 }
@@ -430,6 +456,7 @@ mod tests {
         assert_eq!(other_member(&room, None), None);
         let note = crate::protocol::direct_room(ANA, ANA);
         assert_eq!(other_member(&note, Some(ANA)), Some(ANA));
+        assert_eq!(label(&note, Some(ANA), &Names::default()), "anaaaaaa (you)");
         let mut names = Names::default();
         assert_eq!(label(&room, Some(ANA), &names), BEN);
         assert_eq!(label("dev", Some(ANA), &names), "#dev");
@@ -495,6 +522,9 @@ mod tests {
                 with: Some(ANA.into()),
             },
         ];
+        // A reply that has no count for it (the ask did not name it) leaves what was counted.
+        counted_by_server(&mut rooms, &infos, "general");
+        assert_eq!((rooms[2].unread, rooms[2].mentions), (1, 1));
         assert_eq!(
             add_direct(&mut rooms, &infos, false),
             ["dm-anaaaaaa-anaaaaaa"]

@@ -34,7 +34,12 @@ impl ChatState {
         }
         let key = platform::new_key();
         match &key {
-            Some(key) => platform::save(KEY_KEY, key),
+            Some(key) => {
+                platform::save(KEY_KEY, key);
+                // From now on the sync follows this key's direct rooms: the one held without
+                // it is sent anew.
+                self.sync_now();
+            }
             None => self.keyless.set(true),
         }
         key
@@ -129,13 +134,15 @@ impl ChatState {
     }
 
     /// The person switches to the link's key (`offered`, with its fingerprint): from now on this
-    /// browser writes as its owner.
+    /// browser writes as its owner. The page loads again: what it shows, counts and follows
+    /// (the direct rooms above all) was the other key's.
     pub fn switch_key(self, offered: Offered) {
         platform::save(LINK_KEY, "");
         platform::save(KEY_KEY, &offered.key);
         self.keyless.set(false);
         self.learn_author(Some(offered.theirs));
         self.offered.set(None);
+        platform::reload();
     }
 
     /// Copies the link that carries this browser's key to another device; whether it could.

@@ -58,6 +58,16 @@ struct Poll {
     asked: bool,
     failures: u32,
     stopped: bool,
+    /// The key the sync in flight was sent with (it follows that key's direct rooms): a sync
+    /// asked for once this browser has another (one was just made) is sent anew.
+    asked_with: Option<String>,
+    /// Whether the page knows this key's direct rooms (the first `rooms` reply is in): until
+    /// then syncs follow the served rooms only, so that what the reply counts is not counted,
+    /// and notified, a second time.
+    directs_known: bool,
+    /// The server refused this browser's key on a sync (a malformed one, or a deleted bot's
+    /// token taken from a link): syncs go without it, the served rooms at least.
+    key_refused: bool,
     /// The next sync, when one is scheduled (a retry after a failure, or the pause after news);
     /// while it is set, ticks are skipped.
     retry: Option<Timer>,
@@ -92,6 +102,9 @@ impl Poller {
             asked: false,
             failures: 0,
             stopped: false,
+            asked_with: None,
+            directs_known: false,
+            key_refused: false,
             retry: None,
             ticker: None,
             role: Role::Alone,
@@ -118,6 +131,23 @@ impl ChatState {
     /// The newest id taken in, in any room.
     pub(super) fn cursor(self) -> u64 {
         self.poll.with(|poll| poll.cursor).unwrap_or(0)
+    }
+
+    /// The key a sync is sent with now: this browser's, once its direct rooms are known and
+    /// unless the server refused it.
+    fn sync_key(self) -> Option<String> {
+        let (known, refused) = self
+            .poll
+            .with(|poll| (poll.directs_known, poll.key_refused))
+            .unwrap_or((false, true));
+        self.existing_key().filter(|_| known && !refused)
+    }
+
+    /// The key's direct rooms are known (or could not be asked for): syncs follow them from
+    /// now on, the one in flight too.
+    pub(super) fn follow_direct(self) {
+        self.poll.update(|poll| poll.directs_known = true);
+        self.sync_now();
     }
 
     /// How long tabs may go unheard (see `model::poll::silence_ms`).
@@ -510,8 +540,15 @@ impl ChatState {
                 self.tell(&TabMessage::Wake);
             }
             Role::Leader | Role::Alone => {
+                let wanted = self.sync_key();
                 let now = self.poll.update(|poll| {
                     poll.retry = None;
+                    if poll.in_flight && poll.asked_with != wanted {
+                        // Held for a key this browser no longer syncs with (it made one since,
+                        // or its direct rooms became known): abandoned for one that is.
+                        poll.generation += 1;
+                        poll.in_flight = false;
+                    }
                     if poll.in_flight {
                         poll.again = true;
                     }
@@ -559,8 +596,10 @@ impl ChatState {
         // A follower catching up asks for what is there now; only a poller waits for news.
         let held = role != Role::Follower && self.settings.long_poll_ms > 0;
         // The served rooms by name; with a key, its direct rooms too, a conversation's first
-        // message included (a direct room of another key, from before a switch, is not asked).
-        let key = self.existing_key();
+        // message included.
+        let key = self.sync_key();
+        self.poll.update(|poll| poll.asked_with.clone_from(&key));
+        let keyed = key.is_some();
         let request = SyncRequest {
             last_message: last,
             rooms: Some(self.rooms.with_untracked(|rooms| {
@@ -601,6 +640,15 @@ impl ChatState {
                     self.synced(items);
                 }
                 Reply::Unreadable(..) => self.new_version(),
+                Reply::Envelope(ServerEnvelope::Status(_), _)
+                    if keyed && matches!(exchange.status, 400 | 403) =>
+                {
+                    leptos::logging::warn!(
+                        "the server refuses this browser's key: syncing without it"
+                    );
+                    self.poll.update(|poll| poll.key_refused = true);
+                    self.sync();
+                }
                 _ => self.failed(leading),
             }
         });

@@ -17,8 +17,10 @@ use crate::protocol::{
 
 /// localStorage: per room, the newest id the reader has seen.
 const SEEN_KEY: &str = "chat.seen";
-/// How many conversations' pages a page loads to learn who they are with.
+/// How many conversations' pages a page loads to learn who they are with, and how many of
+/// their newest messages.
 const NAMES_ASKED: usize = 10;
+const NAMES_PAGE: u32 = 20;
 
 impl ChatState {
     fn index(self, room: &str) -> Option<usize> {
@@ -46,7 +48,8 @@ impl ChatState {
         let saved = platform::load(SEEN_KEY).and_then(|text| platform::read::<RoomIds>(&text));
         let first_visit = !matches!(saved, Some(Ok(_)));
         if let Some(Ok(saved)) = saved {
-            let me = self.me.get_untracked();
+            // Direct rooms only with the key that reads them.
+            let me = self.existing_key().and_then(|_| self.me.get_untracked());
             self.rooms.update(|rooms| {
                 rooms::add_saved_direct(rooms, &saved, me.as_deref());
                 rooms::restore_seen(rooms, &saved);
@@ -66,14 +69,20 @@ impl ChatState {
 
     /// Asks the server what is unread in each room, and which direct rooms this browser's key
     /// has (a first visit counts what they hold as seen; a later one, as news since then).
+    /// Until this is done, syncs follow the served rooms only (see `follow_direct`).
     async fn count_unread(self, first_visit: bool) {
-        let me = self.known_print().await;
-        let key = me.as_ref().and_then(|_| self.existing_key());
+        let key = self.existing_key();
+        let me = match key {
+            Some(_) => self.known_print().await,
+            None => None,
+        };
+        let key = key.filter(|_| me.is_some());
         let read = self
             .rooms
             .with_untracked(|rooms| rooms::marks_to_ask(&seen_marks(rooms), me.as_deref()));
         let Some(infos) = self.ask_rooms(read, key.clone()).await else {
-            return;
+            // Not now (offline?): the syncs follow the direct rooms anyway.
+            return self.follow_direct();
         };
         let Some(added) = self
             .rooms
@@ -95,6 +104,7 @@ impl ChatState {
                 }
             }
         }
+        self.follow_direct();
         self.learn_direct_names().await;
     }
 
@@ -137,7 +147,7 @@ impl ChatState {
             let ask = ClientEnvelope::History(HistoryRequest {
                 room,
                 before: None,
-                limit: None,
+                limit: Some(NAMES_PAGE),
                 key: Some(key.clone()),
             });
             if let Some(ServerEnvelope::History(page)) = platform::post(&ask).await.envelope() {
@@ -178,12 +188,15 @@ impl ChatState {
     }
 
     /// A direct room's page came without its messages (the server cannot know who reads
-    /// it): they load with the key, around the permalink's message if it is one.
+    /// it): they load with the key, the newest page with the `New messages` marker after
+    /// what was seen. A permalink's message is marked there, or else (an older one) shown
+    /// with those before it, as a page of the past.
     pub(super) fn open_direct_page(self) {
-        let focus = self.focus.get_untracked();
-        // A permalink shows its message and those before it, as a page of the past.
-        self.newer.set(focus.is_some());
-        self.load(focus.map(|id| id.saturating_add(1)), None, 1);
+        let room = self.room.get_untracked();
+        let seen = self.index(&room).map_or(0, |index| {
+            self.rooms.with_untracked(|rooms| rooms[index].seen)
+        });
+        self.load(None, (seen > 0).then_some(seen), 1);
     }
 
     /// Shows `room` with its newest messages; `push` adds it to the session history.
@@ -304,6 +317,19 @@ impl ChatState {
                 self.marker.set(first);
             }
             if before.is_none() {
+                // A direct room's permalink whose message is older than this page: the page
+                // before it instead.
+                let older_focus = self.focus.get_untracked().filter(|id| {
+                    rooms::is_direct(&room)
+                        && self
+                            .messages
+                            .with_untracked(|kept| kept.first().is_some_and(|first| first.id > *id))
+                });
+                if let Some(id) = older_focus {
+                    self.messages.set(Vec::new());
+                    self.newer.set(true);
+                    return self.load(Some(id.saturating_add(1)), None, 1);
+                }
                 self.mark_seen();
             }
         });

@@ -77,7 +77,13 @@ pub fn MessageList() -> impl IntoView {
                         }
                     });
                 } else if count > was_count {
-                    if at_bottom.get_value() || was_count == 0 {
+                    // A page whose messages came after it (a direct room's permalink) starts
+                    // where its message is.
+                    let focus = chat.focus.get_untracked().filter(|_| was_count == 0);
+                    if let Some(id) = focus {
+                        at_bottom.set_value(false);
+                        request_animation_frame(move || platform::scroll_to(&format!("m{id}")));
+                    } else if at_bottom.get_value() || was_count == 0 {
                         request_animation_frame(scroll_to_bottom);
                     } else {
                         unseen.set(true);

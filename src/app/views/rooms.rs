@@ -25,8 +25,9 @@ pub fn RoomList(
             .map(|room| room.name.clone())
             .collect()
     });
-    // Only this browser's key's: after a switch of key, the old key's are not listed.
-    let direct = move || {
+    // Only this browser's key's: after a switch of key, the old key's are not listed. (The
+    // names only: each link follows its own counts.)
+    let direct = Memo::new(move |_| {
         chat.me.with(|me| {
             chat.rooms.with(|rooms| {
                 rooms
@@ -36,7 +37,7 @@ pub fn RoomList(
                     .collect::<Vec<_>>()
             })
         })
-    };
+    });
     let links = served
         .into_iter()
         .map(|name| view! { <RoomLink name open/> })
@@ -45,11 +46,11 @@ pub fn RoomList(
         <ul>{links}</ul>
         <h2 class="direct-heading">"Direct messages"</h2>
         <ul class="direct" aria-label="Direct messages">
-            <For each=direct key=|name| name.clone() let:name>
+            <For each=move || direct.get() key=|name| name.clone() let:name>
                 <RoomLink name open/>
             </For>
         </ul>
-        <p class="direct-hint" hidden=move || !direct().is_empty()>
+        <p class="direct-hint" hidden=move || direct.with(|names| !names.is_empty())>
             "Select a name in the conversation to write to that person alone."
         </p>
     }

@@ -232,11 +232,14 @@ fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl I
     let anonymous = author.is_none();
     // A stored message's sender with a key has a card (an outbox line is this browser's own).
     let has_card = !anonymous && matches!(line.key, LineKey::Stored(_));
+    // A message grouped under the one before shows no name: nothing to tab to.
+    let hidden_name = line.look.grouped.then_some("-1");
     let name = if has_card {
         Either::Left(view! {
             <button
                 type="button"
                 class="sender"
+                tabindex=hidden_name
                 node_ref=tools.name
                 aria-expanded=move || if tools.carding.get() { "true" } else { "false" }
                 on:click=move |_| tools.carding.update(|open| *open = !*open)
@@ -464,25 +467,30 @@ lazy_view! {
             }
         };
         // The focus left the card: closed, unless it went to the name, whose click closes it.
+        // (Also as the card goes: then its handles may be gone already.)
         let left = move |ev: leptos::ev::FocusEvent| {
             let to = ev.related_target();
             let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
-            let inside = card.get_untracked().is_some_and(|card| card.contains(node));
-            let to_opener = opener.get_untracked().is_some_and(|button| {
+            let inside = card.try_get_untracked().flatten().is_some_and(|card| card.contains(node));
+            let to_opener = opener.try_get_untracked().flatten().is_some_and(|button| {
                 to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
             });
             if !inside && !to_opener {
-                open.set(false);
+                open.try_set(false);
             }
         };
+        // Open until the conversation is: if it cannot be (the server unreachable), it says so.
+        let failed = RwSignal::new(false);
         let go = {
             let author = author.clone();
             move |_| {
-                open.set(false);
                 let author = author.clone();
+                failed.set(false);
                 leptos::task::spawn_local(async move {
                     if chat.message_to(author).await {
                         platform::focus(super::composer::MESSAGE_ID);
+                    } else {
+                        failed.try_set(true);
                     }
                 });
             }
@@ -512,6 +520,12 @@ lazy_view! {
                         <button type="button" node_ref=write on:click=go hidden=move || chat.keyless.get()>
                             {label}
                         </button>
+                        <p class="card-note" hidden=move || !chat.keyless.get()>
+                            "This browser cannot make a key, so it cannot write to anyone alone."
+                        </p>
+                        <p class="card-note" role="status">
+                            {move || failed.get().then_some("The server cannot be reached: try again in a moment.")}
+                        </p>
                     })
                 }}
             </div>
@@ -561,15 +575,16 @@ lazy_view! {
             active.set(next);
         };
         // The focus left the menu: closed, unless it went to the button, whose click closes it.
+        // (Also as the menu goes: then its handles may be gone already.)
         let left = move |ev: leptos::ev::FocusEvent| {
             let to = ev.related_target();
             let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
-            let inside = menu.get_untracked().is_some_and(|menu| menu.contains(node));
-            let to_opener = opener.get_untracked().is_some_and(|button| {
+            let inside = menu.try_get_untracked().flatten().is_some_and(|menu| menu.contains(node));
+            let to_opener = opener.try_get_untracked().flatten().is_some_and(|button| {
                 to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
             });
             if !inside && !to_opener {
-                open.set(false);
+                open.try_set(false);
             }
         };
         let choices = reactions::CHOICES.iter().enumerate().map(|(at, emoji)| {
