@@ -133,6 +133,35 @@ test("two people start a conversation from a name card, and a third never sees i
   for (const page of [ana, ben, eve]) expect(thrown.get(page)).toEqual([]);
 });
 
+test("another tab of the browser follows the conversation its key started", async ({ browser }) => {
+  const ana = await person(browser, "Ana");
+  const hello = unique("hi from Ana");
+  await say(ana, hello);
+  // Ben's browser, without a key yet: two tabs, one of which polls for both.
+  const context = await browser.newContext();
+  const [first, second] = [await context.newPage(), await context.newPage()];
+  const errors: Error[] = [];
+  for (const page of [first, second]) {
+    page.on("pageerror", (error) => errors.push(error));
+    await openChat(page);
+  }
+  await nameField(second).fill("Ben");
+  await log(second).locator("li", { hasText: hello }).getByRole("button", { name: "Ana", exact: true }).click();
+  await second.getByRole("button", { name: "Message Ana" }).click();
+  const asked = unique("ben asks");
+  await say(second, asked);
+  // The first tab learnt the key's fingerprint from the second: the conversation is listed.
+  const entry = directMessages(first).getByRole("link", { name: /^Ana · [a-z2-7]{8}/ });
+  await expect(entry).toBeVisible();
+  const fromAna = directMessages(ana).getByRole("link", { name: /^Ben · [a-z2-7]{8} 1 unread/ });
+  await fromAna.click();
+  await say(ana, unique("ana answers"));
+  // Ben's own message counts as unread in the tab that did not show it, but mentions nobody.
+  await expect(entry).toHaveAccessibleName(/^Ana · [a-z2-7]{8} 2 unread, 1 mention$/);
+  await expect(log(second).locator("li", { hasText: "ana answers" })).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
 // With long polling (the server's default) and the pages' clocks paused, nothing but the held
 // poll brings a message: a browser that had no key until it opened the conversation gets the
 // answer at once, also after a message elsewhere moved its poll on.

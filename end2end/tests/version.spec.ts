@@ -17,11 +17,11 @@ test("a reply from another build offers Reload", async ({ page }) => {
     });
   });
   await expect(page.getByRole("status").filter({ hasText: NEW_VERSION })).toBeVisible();
-  const reload = page.getByRole("button", { name: "Reload" });
+  const reload = page.getByRole("button", { name: "Reload", exact: true });
   await expect(reload).toBeVisible();
   await page.unrouteAll({ behavior: "ignoreErrors" });
   await reload.click();
-  await expect(page.getByRole("button", { name: "Send" })).toBeEnabled();
+  await expect(page.getByRole("button", { name: "Send", exact: true })).toBeEnabled();
   await expect(page.getByText(NEW_VERSION)).toHaveCount(0);
 });
 
@@ -51,7 +51,7 @@ test("a reply the page cannot read is no network failure, and loses nothing", as
 
   // The new version (here: the same server, answering as it should) sends it, once.
   await page.unrouteAll({ behavior: "ignoreErrors" });
-  await page.getByRole("button", { name: "Reload" }).click();
+  await page.getByRole("button", { name: "Reload", exact: true }).click();
   await expect(log(page).locator("li", { hasText: text })).not.toHaveClass(/pending/);
   await expect(log(page).getByText(text, { exact: true })).toHaveCount(1);
 });

@@ -180,17 +180,23 @@ impl Reader {
 /// The lines of the log: `messages` (ascending), then `pending` (the outbox's, in order).
 pub fn lines(messages: &[ChatMessage], pending: &[&Pending], reader: &Reader) -> Vec<Line> {
     let today = reader.day_of(reader.now_secs);
-    let mut previous: Option<(&str, i64, i64)> = None;
+    // The previous message's sender and fingerprint, time and day.
+    let mut previous: Option<(&str, Option<&str>, i64, i64)> = None;
     let stored = messages.iter().map(|message| {
         let secs = epoch_secs(&message.sent_at).unwrap_or(0);
         let day = reader.day_of(secs);
-        let new_day = previous.is_none_or(|(_, _, last)| last != day);
+        let new_day = previous.is_none_or(|(_, _, _, last)| last != day);
         let marker = reader.marker == Some(message.id);
+        // One sender is a name and a fingerprint: another key under the same name is not
+        // grouped under it (its fingerprint would be hidden with the name).
         let grouped = !new_day
             && !marker
-            && previous
-                .is_some_and(|(sender, at, _)| sender == message.sender && secs - at < GROUP_SECS);
-        previous = Some((&message.sender, secs, day));
+            && previous.is_some_and(|(sender, author, at, _)| {
+                sender == message.sender
+                    && author == message.author.as_deref()
+                    && secs - at < GROUP_SECS
+            });
+        previous = Some((&message.sender, message.author.as_deref(), secs, day));
         let look = Look {
             day: new_day.then(|| match today - day {
                 0 => "Today".to_owned(),
@@ -393,6 +399,11 @@ mod tests {
             "a new day, the marker"
         );
         assert!(lines[5].look.marker);
+        // The same name from another key is another sender.
+        let mut impostor = at(2, "ann", "2020-01-01T10:01:00Z");
+        impostor.author = Some("evevevev".into());
+        let lines = super::lines(&[messages[0].clone(), impostor], &[], &reader);
+        assert!(!lines[1].look.grouped);
     }
 
     #[test]

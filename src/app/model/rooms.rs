@@ -238,6 +238,9 @@ pub struct Place<'a> {
     pub live: bool,
     /// Whether the tab is hidden.
     pub hidden: bool,
+    /// Whether the key's direct rooms are known (the first `rooms` reply is in): until then
+    /// their messages are not counted here, that reply counts them.
+    pub direct_known: bool,
 }
 
 impl Place<'_> {
@@ -279,6 +282,18 @@ pub fn receive(
             received.events.push(item);
             continue;
         }
+        let mine = reader.me.is_some() && item.author == reader.me;
+        if is_direct(&item.room) && !place.direct_known {
+            // The `rooms` reply on its way counts them (the page's first sync may bring
+            // direct messages older than the page: no news, not to be notified again).
+            if mine {
+                received.mine.push(item.clone());
+            }
+            if item.room == place.room && place.live {
+                received.shown.push(item);
+            }
+            continue;
+        }
         // The first message of a conversation this page did not list (a sync that follows the
         // reader's direct rooms brings only theirs).
         if is_direct(&item.room) && !rooms.iter().any(|r| r.name == item.room) {
@@ -287,7 +302,6 @@ pub fn receive(
         let Some(room) = rooms.iter_mut().find(|r| r.name == item.room) else {
             continue;
         };
-        let mine = reader.me.is_some() && item.author == reader.me;
         if !place.sees(&item.room) && item.id > room.counted.max(room.seen) {
             room.counted = item.id;
             room.unread += 1;
@@ -360,6 +374,7 @@ mod tests {
             room: "general",
             live: true,
             hidden: false,
+            direct_known: true,
         };
         let mut mine = message(13, "dev", "by me");
         mine.author = Some("aaaaaaaa".into());
@@ -414,6 +429,7 @@ mod tests {
             room: "general",
             live: true,
             hidden: true,
+            direct_known: true,
         };
         counted_by_server(
             &mut rooms,
@@ -489,10 +505,26 @@ mod tests {
             room: "general",
             live: true,
             hidden: false,
+            direct_known: true,
         };
         let room = crate::protocol::direct_room(ANA, BEN);
         let mut first = message(11, &room, "just between us");
         first.author = Some(BEN.into());
+        // Before the first `rooms` reply: neither listed nor counted (the reply counts it).
+        let (mut early, mut early_cursor) = (rooms.clone(), cursor);
+        let before = Place {
+            direct_known: false,
+            ..place
+        };
+        let taken = receive(
+            &mut early,
+            &mut early_cursor,
+            vec![first.clone()],
+            before,
+            &reader,
+        );
+        assert_eq!((early.len(), early_cursor), (2, 11));
+        assert!(taken.unread.is_empty());
         let received = receive(&mut rooms, &mut cursor, vec![first], place, &reader);
         assert_eq!(rooms.len(), 3);
         assert_eq!(

@@ -145,6 +145,28 @@ impl ChatState {
         platform::reload();
     }
 
+    /// Another tab of this browser changed what it remembers (`storage` event; `key` `None`:
+    /// it cleared everything): a fingerprint learnt there is this tab's too; a key switched
+    /// there (or cleared) makes this page load again, as it does in that tab. A key made there
+    /// is this tab's from its next sync on.
+    pub(super) fn stored_elsewhere(
+        self,
+        key: Option<String>,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
+        match key.as_deref() {
+            Some(AUTHOR_KEY) => {
+                if let Some(author) = new {
+                    self.me.set(Some(author));
+                }
+            }
+            Some(KEY_KEY) if old.is_some() && old != new => platform::reload(),
+            None => platform::reload(),
+            _ => {}
+        }
+    }
+
     /// Copies the link that carries this browser's key to another device; whether it could.
     pub async fn copy_link(self) -> bool {
         match self.key() {

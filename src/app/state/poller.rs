@@ -62,8 +62,8 @@ struct Poll {
     /// asked for once this browser has another (one was just made) is sent anew.
     asked_with: Option<String>,
     /// Whether the page knows this key's direct rooms (the first `rooms` reply is in): until
-    /// then syncs follow the served rooms only, so that what the reply counts is not counted,
-    /// and notified, a second time.
+    /// then their messages that syncs bring are not counted (nor notified): the reply counts
+    /// them.
     directs_known: bool,
     /// The server refused this browser's key on a sync (a malformed one, or a deleted bot's
     /// token taken from a link): syncs go without it, the served rooms at least.
@@ -133,21 +133,16 @@ impl ChatState {
         self.poll.with(|poll| poll.cursor).unwrap_or(0)
     }
 
-    /// The key a sync is sent with now: this browser's, once its direct rooms are known and
-    /// unless the server refused it.
+    /// The key a sync is sent with now: this browser's, unless the server refused it.
     fn sync_key(self) -> Option<String> {
-        let (known, refused) = self
-            .poll
-            .with(|poll| (poll.directs_known, poll.key_refused))
-            .unwrap_or((false, true));
-        self.existing_key().filter(|_| known && !refused)
+        let refused = self.poll.with(|poll| poll.key_refused).unwrap_or(true);
+        self.existing_key().filter(|_| !refused)
     }
 
-    /// The key's direct rooms are known (or could not be asked for): syncs follow them from
-    /// now on, the one in flight too.
+    /// The key's direct rooms are known (or could not be asked for): their messages count
+    /// from now on.
     pub(super) fn follow_direct(self) {
         self.poll.update(|poll| poll.directs_known = true);
-        self.sync_now();
     }
 
     /// How long tabs may go unheard (see `model::poll::silence_ms`).
@@ -176,6 +171,10 @@ impl ChatState {
         let moved = window_event_listener(leptos::ev::popstate, move |_| self.went_back());
         // A key link opened in this page: only its fragment changed.
         let linked = window_event_listener(leptos::ev::hashchange, move |_| self.took_link());
+        // Another tab made this browser's key, learnt its fingerprint, or switched keys.
+        let stored = window_event_listener(leptos::ev::storage, move |ev| {
+            self.stored_elsewhere(ev.key(), ev.old_value(), ev.new_value());
+        });
         // A tab the browser freezes cannot poll: it hands the lead over (or takes back its
         // request for it), and asks again when it wakes.
         let lifecycle = vec![
@@ -216,7 +215,7 @@ impl ChatState {
                 poll.channel = None;
                 poll.lifecycle.clear();
             });
-            for listener in [visible, online, offline, gone, back, moved, linked] {
+            for listener in [visible, online, offline, gone, back, moved, linked, stored] {
                 listener.remove();
             }
         });
@@ -544,8 +543,8 @@ impl ChatState {
                 let now = self.poll.update(|poll| {
                     poll.retry = None;
                     if poll.in_flight && poll.asked_with != wanted {
-                        // Held for a key this browser no longer syncs with (it made one since,
-                        // or its direct rooms became known): abandoned for one that is.
+                        // Held for a key this browser no longer syncs with (it made one since):
+                        // abandoned for one that is.
                         poll.generation += 1;
                         poll.in_flight = false;
                     }
@@ -728,6 +727,7 @@ impl ChatState {
             room: &place_room,
             live: !self.newer.get_untracked(),
             hidden: !self.visible.get_untracked(),
+            direct_known: self.poll.with(|poll| poll.directs_known).unwrap_or(false),
         };
         let mut cursor = self.cursor();
         let mut received = Default::default();

@@ -69,7 +69,7 @@ impl ChatState {
 
     /// Asks the server what is unread in each room, and which direct rooms this browser's key
     /// has (a first visit counts what they hold as seen; a later one, as news since then).
-    /// Until this is done, syncs follow the served rooms only (see `follow_direct`).
+    /// Until this is done, direct messages that syncs bring are not counted (`follow_direct`).
     async fn count_unread(self, first_visit: bool) {
         let key = self.existing_key();
         let me = match key {

@@ -79,7 +79,7 @@ pub fn MessageList() -> impl IntoView {
                 } else if count > was_count {
                     // A page whose messages came after it (a direct room's permalink) starts
                     // where its message is.
-                    let focus = chat.focus.get_untracked().filter(|_| was_count == 0);
+                    let focus = chat.focus.get_untracked().filter(|_| was_first.is_none());
                     if let Some(id) = focus {
                         at_bottom.set_value(false);
                         request_animation_frame(move || platform::scroll_to(&format!("m{id}")));
