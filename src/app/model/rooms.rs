@@ -352,6 +352,22 @@ mod tests {
         }
     }
 
+    /// Ana (her key's fingerprint `ANA`) reading `general` live, in a tab that is shown.
+    fn ana_in_general() -> (Reader, Place<'static>) {
+        let reader = Reader {
+            name: "Ana".into(),
+            me: Some(ANA.into()),
+            ..Reader::default()
+        };
+        let place = Place {
+            room: "general",
+            live: true,
+            hidden: false,
+            direct_known: true,
+        };
+        (reader, place)
+    }
+
     #[test]
     fn paths_shown_in_place() {
         assert_eq!(room_of_path("/"), Some("general"));
@@ -365,19 +381,9 @@ mod tests {
     fn messages_elsewhere_count_once_and_mentions_with_them() {
         let mut rooms = rooms();
         let mut cursor = 10;
-        let reader = Reader {
-            name: "Ana".into(),
-            me: Some("aaaaaaaa".into()),
-            ..Reader::default()
-        };
-        let place = Place {
-            room: "general",
-            live: true,
-            hidden: false,
-            direct_known: true,
-        };
+        let (reader, place) = ana_in_general();
         let mut mine = message(13, "dev", "by me");
-        mine.author = Some("aaaaaaaa".into());
+        mine.author = Some(ANA.into());
         let edit = ChatMessage {
             id: 14,
             room: "general".into(),
@@ -496,17 +502,7 @@ mod tests {
     fn a_first_direct_message_adds_its_room_and_counts_as_a_mention() {
         let mut rooms = rooms();
         let mut cursor = 10;
-        let reader = Reader {
-            name: "Ana".into(),
-            me: Some(ANA.into()),
-            ..Reader::default()
-        };
-        let place = Place {
-            room: "general",
-            live: true,
-            hidden: false,
-            direct_known: true,
-        };
+        let (reader, place) = ana_in_general();
         let room = crate::protocol::direct_room(ANA, BEN);
         let mut first = message(11, &room, "just between us");
         first.author = Some(BEN.into());

@@ -439,13 +439,40 @@ fn reactions(chat: ChatState, message: &ChatMessage, me: Option<&str>) -> impl I
     (!set.is_empty()).then(|| view! { <div class="reactions">{buttons}</div> })
 }
 
+/// The `focusout` handler of a popup (a sender's card, the reaction menu) opened by `opener`:
+/// the focus left it, so it closes, unless the focus went to the opener, whose click closes it.
+/// Also called as the popup goes, when its handles may be gone already.
+fn closes_on_leaving(
+    popup: NodeRef<leptos::html::Div>,
+    opener: NodeRef<leptos::html::Button>,
+    open: RwSignal<bool>,
+) -> impl Fn(leptos::ev::FocusEvent) + Copy {
+    use leptos::wasm_bindgen::JsCast;
+    move |ev| {
+        let to = ev.related_target();
+        let node = to
+            .as_ref()
+            .and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
+        let inside = popup
+            .try_get_untracked()
+            .flatten()
+            .is_some_and(|popup| popup.contains(node));
+        let to_opener = opener.try_get_untracked().flatten().is_some_and(|button| {
+            let button: &leptos::web_sys::EventTarget = button.as_ref();
+            to.as_ref() == Some(button)
+        });
+        if !inside && !to_opener {
+            open.try_set(false);
+        }
+    }
+}
+
 lazy_view! {
     /// A sender's card: the name, the fingerprint of their key, and `Message <name>`, which
     /// opens the direct room with them (and puts the focus in the message box); a bot's says
     /// it is one instead (a bot reads no direct room). It has the focus as it opens; Escape
     /// closes it with the focus back on the name, and so does the focus leaving it.
     fn name_card(sender: String, author: String, bot: bool, open: RwSignal<bool>, opener: NodeRef<leptos::html::Button>) -> AnyView {
-        use leptos::wasm_bindgen::JsCast;
         let chat = use_chat();
         let card = NodeRef::<leptos::html::Div>::new();
         let write = NodeRef::<leptos::html::Button>::new();
@@ -466,19 +493,7 @@ lazy_view! {
                 }
             }
         };
-        // The focus left the card: closed, unless it went to the name, whose click closes it.
-        // (Also as the card goes: then its handles may be gone already.)
-        let left = move |ev: leptos::ev::FocusEvent| {
-            let to = ev.related_target();
-            let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
-            let inside = card.try_get_untracked().flatten().is_some_and(|card| card.contains(node));
-            let to_opener = opener.try_get_untracked().flatten().is_some_and(|button| {
-                to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
-            });
-            if !inside && !to_opener {
-                open.try_set(false);
-            }
-        };
+        let left = closes_on_leaving(card, opener, open);
         // Open until the conversation is: if it cannot be (the server unreachable), it says so.
         let failed = RwSignal::new(false);
         let go = {
@@ -539,7 +554,6 @@ lazy_view! {
     /// End) move it, Enter or a click reacts, Escape closes it; each gives the focus back to
     /// the button. Tab, or a click elsewhere, closes it too.
     fn reaction_menu(id: u64, open: RwSignal<bool>, opener: NodeRef<leptos::html::Button>) -> AnyView {
-        use leptos::wasm_bindgen::JsCast;
         let chat = use_chat();
         let menu = NodeRef::<leptos::html::Div>::new();
         let items: [NodeRef<leptos::html::Button>; reactions::CHOICES.len()] =
@@ -574,19 +588,7 @@ lazy_view! {
             ev.prevent_default();
             active.set(next);
         };
-        // The focus left the menu: closed, unless it went to the button, whose click closes it.
-        // (Also as the menu goes: then its handles may be gone already.)
-        let left = move |ev: leptos::ev::FocusEvent| {
-            let to = ev.related_target();
-            let node = to.as_ref().and_then(|to| to.dyn_ref::<leptos::web_sys::Node>());
-            let inside = menu.try_get_untracked().flatten().is_some_and(|menu| menu.contains(node));
-            let to_opener = opener.try_get_untracked().flatten().is_some_and(|button| {
-                to.as_ref().is_some_and(|to| to == AsRef::<leptos::web_sys::EventTarget>::as_ref(&button))
-            });
-            if !inside && !to_opener {
-                open.try_set(false);
-            }
-        };
+        let left = closes_on_leaving(menu, opener, open);
         let choices = reactions::CHOICES.iter().enumerate().map(|(at, emoji)| {
             view! {
                 <button
