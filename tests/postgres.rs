@@ -62,6 +62,7 @@ fn valid(text: String) -> ajax_chat::protocol::ValidMessage {
         room: None,
         key: None,
         reply_to: None,
+        files: None,
     }
     .validate(&Limits::default())
     .expect("a valid message")

@@ -13,8 +13,8 @@
 //! client's platform layer), under `cargo test` a `serde_json::Value`.
 
 use super::{
-    Ban, BotInfo, BotToken, ChatMessage, ClientEnvelope, Kind, Outcome, Quote, Reaction, RoomIds,
-    RoomInfo, ServerEnvelope, Status,
+    Ban, BotInfo, BotToken, ChatMessage, ClientEnvelope, FileInfo, Kind, Outcome, Quote, Reaction,
+    RoomIds, RoomInfo, ServerEnvelope, Status,
 };
 
 /// The largest whole number a JSON number holds exactly in a browser (2^53 - 1): ids and
@@ -194,6 +194,7 @@ impl Encode for Data<'_> {
                 json.maybe("room", &post.room);
                 json.maybe("key", &post.key);
                 json.maybe("reply_to", &post.reply_to);
+                json.maybe("files", &post.files);
             }
             ClientEnvelope::Sync(sync) => {
                 json.field("last_message", &sync.last_message);
@@ -383,6 +384,15 @@ impl Decode for u64 {
     }
 }
 
+impl Decode for u32 {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        value
+            .whole()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(PLAIN)
+    }
+}
+
 impl Decode for usize {
     fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
         value
@@ -452,6 +462,21 @@ impl Decode for ChatMessage {
             edited_at: fields.maybe("edited_at")?,
             reply_to: fields.maybe("reply_to")?,
             reactions: fields.maybe("reactions")?,
+            files: fields.maybe("files")?,
+        })
+    }
+}
+
+impl Decode for FileInfo {
+    fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
+        let fields = Fields::of(value, "FileInfo");
+        Ok(FileInfo {
+            id: fields.need("id")?,
+            name: fields.need("name")?,
+            size: fields.need("size")?,
+            content_type: fields.need("content_type")?,
+            width: fields.maybe("width")?,
+            height: fields.maybe("height")?,
         })
     }
 }
@@ -559,6 +584,7 @@ impl Decode for ServerEnvelope {
             "search" => ServerEnvelope::Search(fields.need("data")?),
             "bot" => ServerEnvelope::Bot(fields.need("data")?),
             "bots" => ServerEnvelope::Bots(fields.need("data")?),
+            "file" => ServerEnvelope::File(fields.need("data")?),
             _ => return Err(fields.unreadable("type")),
         })
     }
@@ -618,6 +644,21 @@ pub mod tests {
         )
     }
 
+    pub fn file_info() -> impl Strategy<Value = FileInfo> {
+        (
+            (text(), text(), id(), text()),
+            proptest::option::of((any::<u32>(), any::<u32>())),
+        )
+            .prop_map(|((id, name, size, content_type), pixels)| FileInfo {
+                id,
+                name,
+                size,
+                content_type,
+                width: pixels.map(|(width, _)| width),
+                height: pixels.map(|(_, height)| height),
+            })
+    }
+
     pub fn message() -> impl Strategy<Value = ChatMessage> {
         (
             (
@@ -638,12 +679,14 @@ pub mod tests {
                 proptest::option::of(quote()),
                 proptest::option::of(reactions()),
             ),
+            proptest::option::of(proptest::collection::vec(file_info(), 0..3)),
         )
             .prop_map(
                 |(
                     (id, room, kind),
                     (target, sender, message, sent_at),
                     (author, bot, edited_at, reply_to, reactions),
+                    files,
                 )| {
                     ChatMessage {
                         id,
@@ -658,6 +701,7 @@ pub mod tests {
                         edited_at,
                         reply_to,
                         reactions,
+                        files,
                     }
                 },
             )
@@ -725,6 +769,7 @@ pub mod tests {
                 }
             )),
             proptest::collection::vec(bot_info(), 0..3).prop_map(ServerEnvelope::Bots),
+            file_info().prop_map(ServerEnvelope::File),
         ]
     }
 
@@ -753,18 +798,22 @@ pub mod tests {
         prop_oneof![
             (
                 (text(), text(), maybe_text()),
-                (maybe_text(), maybe_text(), maybe_id())
+                (maybe_text(), maybe_text(), maybe_id()),
+                proptest::option::of(proptest::collection::vec(text(), 0..3)),
             )
-                .prop_map(|((sender, message, nonce), (room, key, reply_to))| {
-                    ClientEnvelope::Message(PostMessage {
-                        sender,
-                        message,
-                        nonce,
-                        room,
-                        key,
-                        reply_to,
-                    })
-                }),
+                .prop_map(
+                    |((sender, message, nonce), (room, key, reply_to), files)| {
+                        ClientEnvelope::Message(PostMessage {
+                            sender,
+                            message,
+                            nonce,
+                            room,
+                            key,
+                            reply_to,
+                            files,
+                        })
+                    }
+                ),
             (
                 id(),
                 proptest::option::of(proptest::collection::vec(text(), 0..4)),
@@ -856,7 +905,8 @@ pub mod tests {
             | ServerEnvelope::Bans(_)
             | ServerEnvelope::Search(_)
             | ServerEnvelope::Bot(_)
-            | ServerEnvelope::Bots(_) => {}
+            | ServerEnvelope::Bots(_)
+            | ServerEnvelope::File(_) => {}
         }
         match client {
             ClientEnvelope::Message(_)

@@ -79,6 +79,8 @@ pub struct Limits {
     pub max_sync_batch: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest file a `POST /files` stores, in bytes.
+    pub max_file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -88,6 +90,7 @@ impl Default for Limits {
             max_message_chars: 4096,
             max_sync_batch: 1000,
             max_body_bytes: 64 * 1024,
+            max_file_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -242,6 +245,7 @@ pub struct PostMessage {
     /// sent by its name.
     #[serde(default)]
     pub sender: String,
+    /// Required; with `files` it may be empty.
     pub message: String,
     /// Optional idempotency key, 8 to 64 characters, made afresh by the client for each
     /// message and reused when it retries that message: a repeat is answered like the first
@@ -258,6 +262,70 @@ pub struct PostMessage {
     /// The earlier message of the same room this one answers: its items then quote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// Files uploaded with the same key (`POST /files`) and not attached yet, 1 to
+    /// [`MAX_FILES`] distinct ids, in the order the message shows them. With files the text may
+    /// be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+}
+
+/// Most files one message carries.
+pub const MAX_FILES: usize = 10;
+
+/// Most characters of a file's name (Unicode scalar values, after percent-decoding).
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+
+/// Whether `id` has a file id's form: 22 to 64 of `A-Za-z0-9_-` (the server makes them from
+/// 128 random bits or more: the URL is the capability to read the file).
+pub fn is_file_id(id: &str) -> bool {
+    (22..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks an uploaded file's name: 1 to [`MAX_FILE_NAME_CHARS`] characters, no `/`, `\` or
+/// control character (NUL among them): a name is shown and offered as a download's name,
+/// never a path.
+pub fn check_file_name(name: &str) -> Result<(), Invalid> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_FILE_NAME_CHARS {
+        return Err(Invalid(format!(
+            "name: 1 to {MAX_FILE_NAME_CHARS} characters required, not {chars}"
+        )));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
+        return Err(Invalid(
+            "name: must not contain /, \\ or control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A file as items and the upload's answer carry it. `content_type` is the type the server
+/// decided from the bytes (an image's), or the declared one when it is no image type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub id: String,
+    pub name: String,
+    /// In bytes, as stored (an image after its metadata was removed): the download's length.
+    pub size: u64,
+    pub content_type: String,
+    /// An image's size in pixels, the right way up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+impl FileInfo {
+    /// Whether the page shows it as a picture: a recognised image, with its size.
+    pub fn is_image(&self) -> bool {
+        self.width.is_some() && self.content_type.starts_with("image/")
+    }
 }
 
 /// The `data` of a client's `edit` envelope.
@@ -666,6 +734,8 @@ pub enum ServerEnvelope {
     Bot(BotToken),
     /// The bots, oldest first (operator only).
     Bots(Vec<BotInfo>),
+    /// A file stored by `POST /files`, to attach to a message.
+    File(FileInfo),
 }
 
 /// One item of the event log, as the server hands it out: a message (`kind` "message", with its
@@ -707,6 +777,9 @@ pub struct ChatMessage {
     /// whole new set, empty when the last reaction was taken back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reactions: Option<Vec<Reaction>>,
+    /// A message's files, in the order they were attached: absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileInfo>>,
 }
 
 /// Most Unicode scalar values of a message's text that a reply quotes.
@@ -903,6 +976,8 @@ pub struct ValidMessage {
     pub reply_to: Option<u64>,
     /// Sent with a bot's token; the server fills it in (and the sender with the bot's name).
     pub bot: bool,
+    /// The ids of its files (checked by storage: uploaded with its key, not attached yet).
+    pub files: Vec<String>,
 }
 
 /// Shortest and longest idempotency key, in characters.
@@ -931,7 +1006,10 @@ impl PostMessage {
             return Err(Invalid(format!("data.room: {BAD_ROOM}")));
         }
         let sender = sender_name("data.sender", &self.sender, limits)?;
-        check_text(&self.message, limits)?;
+        let files = check_files(self.files.as_deref())?;
+        if files.is_empty() || !self.message.is_empty() {
+            check_text(&self.message, limits)?;
+        }
         check_nonce(self.nonce.as_deref())?;
         if let Some(key) = &self.key {
             check_key(key)?;
@@ -948,8 +1026,31 @@ impl PostMessage {
             address: None,
             reply_to: self.reply_to,
             bot: false,
+            files,
         })
     }
+}
+
+/// A message's `files`: absent, or 1 to [`MAX_FILES`] distinct file ids.
+fn check_files(files: Option<&[String]>) -> Result<Vec<String>, Invalid> {
+    let Some(files) = files else {
+        return Ok(Vec::new());
+    };
+    if files.is_empty() || files.len() > MAX_FILES {
+        return Err(Invalid(format!(
+            "data.files: 1 to {MAX_FILES} file ids required, not {}",
+            files.len()
+        )));
+    }
+    if let Some(bad) = files.iter().find(|id| !is_file_id(id)) {
+        return Err(Invalid(format!("data.files: {bad:?} is not a file id")));
+    }
+    for (at, id) in files.iter().enumerate() {
+        if files[..at].contains(id) {
+            return Err(Invalid(format!("data.files: {id} is named twice")));
+        }
+    }
+    Ok(files.to_vec())
 }
 
 /// A name as shown beside a message (a sender's, a bot's): trimmed of surrounding white space
@@ -1157,6 +1258,7 @@ mod tests {
             room: None,
             key: None,
             reply_to: None,
+            files: None,
         };
         let ok = post("  \u{2003}ann\n", " hi ").validate(&limits).unwrap();
         assert_eq!(ok.sender, "ann");

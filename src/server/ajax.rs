@@ -244,6 +244,11 @@ async fn message(
         post.sender = "bot".into();
     }
     let mut valid = post.validate(&state.limits)?;
+    if !valid.files.is_empty() && post.key.is_none() {
+        return Err(AjaxError::Forbidden(
+            "not allowed: files are attached with the key they were uploaded with".into(),
+        ));
+    }
     let reader = reader_of(state, post.key.as_deref()).await?;
     state
         .rooms
@@ -677,6 +682,15 @@ pub(super) fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
         Outcome::Refused(Refusal::NoSuchBot) => Err(AjaxError::NotFound("no such bot".into())),
         Outcome::Refused(Refusal::NotInRooms) => Err(AjaxError::Forbidden(
             "not allowed: a bot reacts only in the rooms it may post to".into(),
+        )),
+        Outcome::Refused(Refusal::NotYourFile) => Err(AjaxError::Forbidden(
+            "not allowed: a file is attached only with the key it was uploaded with".into(),
+        )),
+        Outcome::Refused(Refusal::NoSuchFile) => Err(AjaxError::NotFound(
+            "no such file: it was never uploaded, or was removed".into(),
+        )),
+        Outcome::Refused(Refusal::FileAttached) => Err(AjaxError::Conflict(
+            "a file is attached to another message already: upload it again".into(),
         )),
         done => Ok(done),
     }

@@ -231,6 +231,7 @@ async fn bot_post(
             room: None,
             key: None,
             reply_to: None,
+            files: None,
         }
     } else {
         let post = decode_bot_message(&body)?;

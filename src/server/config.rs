@@ -64,6 +64,9 @@ pub struct Config {
     /// Largest request body, in bytes
     #[arg(long, env = "CHAT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Largest file an upload stores, in bytes
+    #[arg(long, env = "CHAT_MAX_FILE_BYTES", default_value_t = Limits::default().max_file_bytes)]
+    pub max_file_bytes: u64,
     /// Open connections at most; more are closed on accept
     #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
@@ -88,6 +91,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_BOT_BURST", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub bot_burst: u32,
+    /// Files per second one client may upload, sustained (0: no limit)
+    #[arg(long, env = "CHAT_UPLOAD_RATE", default_value_t = 10.0 / 60.0, value_parser = parse_rate)]
+    pub upload_rate: f64,
+    /// Files one client may upload in a burst
+    #[arg(long, env = "CHAT_UPLOAD_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub upload_burst: u32,
     /// Seconds a client has to send a request's headers, and then its body
     #[arg(long, env = "CHAT_REQUEST_TIMEOUT_SECS", default_value_t = REQUEST_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -231,6 +241,7 @@ impl Config {
             max_message_chars: self.max_message_chars,
             max_sync_batch: self.max_sync_batch.max(1),
             max_body_bytes: self.max_body_bytes,
+            max_file_bytes: self.max_file_bytes,
         }
     }
 
@@ -254,6 +265,11 @@ impl Config {
 
     pub fn bot_rate(&self) -> Result<Option<Rate>, BadRate> {
         Rate::new(self.bot_rate, self.bot_burst)
+    }
+
+    /// The limit of uploads per client, if any.
+    pub fn upload_rate(&self) -> Result<Option<Rate>, BadRate> {
+        Rate::new(self.upload_rate, self.upload_burst)
     }
 }
 

@@ -99,25 +99,38 @@ impl Identity {
 /// A new bot token: [`BOT_TOKEN_PREFIX`] and 256 random bits in base64url (51 characters, a
 /// key's form). `None` if the system has no randomness to give.
 pub fn new_bot_token() -> Option<String> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).ok()?;
-    let mut token = String::from(BOT_TOKEN_PREFIX);
-    // 6 bits a character: 43 characters for 256 bits (the last one holds 4).
+    Some(format!("{BOT_TOKEN_PREFIX}{}", base64url(&random)))
+}
+
+/// A new file's id: 192 random bits in base64url (32 characters). Not derived from the file:
+/// its URL is the capability to read it, and must not be guessed from a copy of the file.
+pub fn new_file_id() -> Option<String> {
+    let mut random = [0u8; 24];
+    getrandom::fill(&mut random).ok()?;
+    Some(base64url(&random))
+}
+
+/// `bytes` in base64url without padding.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut text = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    // 6 bits a character (the last one may hold fewer).
     let mut bits = 0u32;
     let mut held = 0;
-    for byte in random {
+    for &byte in bytes {
         bits = bits << 8 | u32::from(byte);
         held += 8;
         while held >= 6 {
             held -= 6;
-            token.push(char::from(ALPHABET[(bits >> held) as usize & 63]));
+            text.push(char::from(ALPHABET[(bits >> held) as usize & 63]));
         }
     }
     if held > 0 {
-        token.push(char::from(ALPHABET[(bits << (6 - held)) as usize & 63]));
+        text.push(char::from(ALPHABET[(bits << (6 - held)) as usize & 63]));
     }
-    Some(token)
+    text
 }
 
 /// Hex digits as bytes; `None` for anything else.

@@ -36,6 +36,7 @@ pub async fn run(
     let limiters = [
         Arc::clone(&state.message_limit),
         Arc::clone(&state.sync_limit),
+        Arc::clone(&state.upload_limit),
     ];
     let bot_limit = Arc::clone(&state.bot_limit);
     let bells = Arc::clone(&state.store);
@@ -46,6 +47,15 @@ pub async fn run(
             limiters.iter().for_each(|limiter| limiter.sweep());
             bot_limit.sweep();
             bells.sweep();
+            // Files never attached, and uploads never finished (off the request path).
+            match bells.files().sweep_files(store::now_micros()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "unattached files removed"),
+                Err(err) => tracing::warn!(
+                    error = &err as &dyn std::error::Error,
+                    "removing unattached files failed"
+                ),
+            }
         }
     });
     // Held syncs are answered first (with nothing new), so that the drain does not wait for them.
@@ -113,6 +123,7 @@ pub async fn start(
         message_limit: Arc::new(Limiter::new(config.message_rate()?)),
         sync_limit: Arc::new(Limiter::new(config.sync_rate()?)),
         bot_limit: Arc::new(Limiter::new(config.bot_rate()?)),
+        upload_limit: Arc::new(Limiter::new(config.upload_rate()?)),
     };
     let listener = match listen::bind(addr) {
         Ok(listener) => listener,

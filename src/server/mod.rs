@@ -8,6 +8,8 @@
 //!   (`GET /`), [`assets`] (static files), [`error`] (the one error type and its status
 //!   envelope).
 //! - [`listen`] (the accept loop) and `connection` (one connection, parked while idle).
+//! - [`files`]: `POST /files` and `GET /files/<id>` (uploads kept in storage, served safely),
+//!   with `images` (recognised, measured, stripped of metadata, thumbnailed).
 //! - [`identity`]: fingerprints of clients' keys, and the operator's token.
 //! - [`limit`]: the client's address and per-client rate limits.
 //! - [`metrics`]: `GET /metrics` for the operator's monitoring, on a listener of its own.
@@ -27,7 +29,9 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod identity;
+mod images;
 pub mod lifecycle;
 pub mod limit;
 pub mod listen;

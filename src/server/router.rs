@@ -19,7 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use super::assets::watching;
 use super::state::AppState;
-use super::{ajax, bots, error, page};
+use super::{ajax, bots, error, files, page};
 use crate::protocol::{ServerEnvelope, Status};
 
 /// The response header that names the server's build of the client (see [`AppState::build`]).
@@ -47,6 +47,12 @@ pub fn app(state: AppState) -> Router {
         .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
             error::AjaxError::Panic.into_response()
         }));
+    // Uploads are streamed into storage with their own limit (`--max-file-bytes`), not buffered.
+    let files_route: MethodRouter<Arc<AppState>> = post(files::upload)
+        .layer::<_, Infallible>(DefaultBodyLimit::disable())
+        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
+            error::AjaxError::Panic.into_response()
+        }));
     let pages = Router::new()
         .route("/", get(page::general))
         .route("/admin", get(page::admin))
@@ -70,6 +76,8 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/ajax", ajax_route)
         .route("/bots/{room}/messages", bots_route)
+        .route("/files", files_route)
+        .route("/files/{*path}", get(files::download))
         .merge(pages)
         // The headers every response gets: the build's name, so that an open page learns of a
         // deploy from any reply it gets, and the security headers, unless the response set its
@@ -223,6 +231,9 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Store for PanicsOnRooms {
+        fn files(&self) -> &dyn crate::server::store::FileStore {
+            self.0.files()
+        }
         async fn write(&self, write: Write) -> Result<StoreOutcome, StoreError> {
             self.0.write(write).await
         }

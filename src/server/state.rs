@@ -55,6 +55,8 @@ pub struct AppState {
     pub sync_limit: Arc<Limiter>,
     /// Per-bot limit of a bot's posts (by its fingerprint), wherever it posts.
     pub bot_limit: Arc<Limiter<String>>,
+    /// Per-client limit of uploads (`POST /files`).
+    pub upload_limit: Arc<Limiter>,
 }
 
 impl AppState {
@@ -77,6 +79,7 @@ impl AppState {
             message_limit: Arc::new(Limiter::new(None)),
             sync_limit: Arc::new(Limiter::new(None)),
             bot_limit: Arc::new(Limiter::new(None)),
+            upload_limit: Arc::new(Limiter::new(None)),
         }
     }
 

@@ -213,6 +213,7 @@ impl ChatState {
             nonce: Some(next.nonce.clone()),
             room: Some(next.room),
             key: self.key(),
+            files: None,
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Message(post)).await;

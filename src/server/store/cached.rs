@@ -124,6 +124,10 @@ impl<B: Backend> CachedStore<B> {
 
 #[async_trait::async_trait]
 impl<B: Backend> Store for CachedStore<B> {
+    fn files(&self) -> &dyn super::FileStore {
+        &self.shared.backend
+    }
+
     async fn write(&self, write: Write) -> Result<Outcome, StoreError> {
         self.queue.submit(write).await
     }

@@ -16,6 +16,7 @@
 //!   [`PostgresBackend`] (several instances over one database, `postgres://user@host/db`).
 
 mod cached;
+pub mod files;
 mod news;
 mod postgres;
 mod queue;
@@ -32,6 +33,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 pub use cached::CachedStore;
+pub use files::{FileStore, Upload};
 pub use news::{News, member_bell};
 pub use postgres::{PostgresBackend, PostgresError};
 pub use sqlite::{SqliteBackend, SqliteError, backup as sqlite_backup};
@@ -187,6 +189,12 @@ pub enum Refusal {
     NoSuchBot,
     /// A bot's reaction on a message of a room it may not post to.
     NotInRooms,
+    /// A post attaching a file uploaded with another key (or with a key, by a post without).
+    NotYourFile,
+    /// A post attaching a file that is not stored (unknown, unfinished, or removed).
+    NoSuchFile,
+    /// A post attaching a file attached to a message already.
+    FileAttached,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -263,6 +271,9 @@ impl StoreError {
 /// What the chat needs from its storage.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// The files stored beside the messages.
+    fn files(&self) -> &dyn FileStore;
+
     /// Commits one change and says what became of it, only once it is durably committed. Ids
     /// are positive, strictly increasing in commit order across all rooms and never reused.
     async fn write(&self, write: Write) -> Result<Outcome, StoreError>;
@@ -360,7 +371,7 @@ pub trait Store: Send + Sync + 'static {
 
 /// A database, as the caching layer uses it: SQL and nothing else. Only one commit runs at a
 /// time (the layer's writer); reads may run alongside it and each other.
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: FileStore + Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Commits `batch` in one transaction, in order, and says what became of each write (a
@@ -595,8 +606,7 @@ pub fn reaction_added(event: &ChatMessage, emoji: &str, author: &str) -> bool {
 }
 
 /// The columns every read of the log selects, in this order, for [`StoredRow`].
-pub(crate) const COLUMNS: &str =
-    "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions, reply_to, bot";
+pub(crate) const COLUMNS: &str = "id, room, kind, target, sender, message, sent_at, author, edited_at, reactions, reply_to, bot, files";
 
 /// One row of the log as both backends read it ([`COLUMNS`]).
 pub(crate) struct StoredRow {
@@ -615,6 +625,8 @@ pub(crate) struct StoredRow {
     pub reply_to: Option<String>,
     /// Sent by a bot.
     pub bot: bool,
+    /// A message's files ([`files::stored_files`]).
+    pub files: Option<String>,
 }
 
 impl StoredRow {
@@ -661,6 +673,7 @@ impl StoredRow {
                 reply_to: self.reply_to.as_deref().and_then(quote_of),
                 reactions: Some(reactions_of(self.reactions.as_deref()))
                     .filter(|set| !set.is_empty()),
+                files: files::files_of(self.files.as_deref()),
             },
         }
     }

@@ -26,12 +26,17 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use std::collections::HashMap;
 
+use super::StoreError;
+use super::files::{
+    CHUNK_BYTES, FileRow, FileStore, PENDING_MICROS, UNATTACHED_MICROS, Upload, attachable,
+    stored_files,
+};
 use super::{
     Actor, Asker, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
     Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
     stored_quote, stored_reactions, verdict,
 };
-use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
+use crate::protocol::{Ban, ChatMessage, FileInfo, Quote, ValidMessage, quoted};
 
 /// Connections per instance: the writer's, the tail refresher's, and reads of old history.
 const POOL_SIZE: usize = 8;
@@ -93,11 +98,36 @@ const MIGRATIONS: &[&str] = &[
         created  BIGINT NOT NULL,
         revoked  BIGINT
     );",
+    // Files: as SQLite's last migration (see there).
+    "ALTER TABLE chat_messages ADD COLUMN files TEXT;
+    CREATE TABLE chat_files (
+        id       TEXT   PRIMARY KEY,
+        author   TEXT   NOT NULL,
+        address  TEXT,
+        name     TEXT   NOT NULL,
+        content_type TEXT,
+        size     BIGINT,
+        width    INTEGER,
+        height   INTEGER,
+        thumb    BYTEA,
+        created  BIGINT NOT NULL,
+        message  BIGINT
+    );
+    CREATE INDEX chat_files_by_message ON chat_files (message) WHERE message IS NOT NULL;
+    CREATE INDEX chat_files_unattached ON chat_files (created) WHERE message IS NULL;
+    CREATE INDEX chat_files_by_author ON chat_files (author);
+    CREATE INDEX chat_files_by_address ON chat_files (address) WHERE address IS NOT NULL;
+    CREATE TABLE chat_file_chunks (
+        file  TEXT    NOT NULL,
+        seq   INTEGER NOT NULL,
+        bytes BYTEA   NOT NULL,
+        PRIMARY KEY (file, seq)
+    );",
 ];
 
 /// The columns of [`StoredRow`], with `kind` as the BIGINT it reads as.
 const COLS: &str = "id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-    reactions, reply_to, bot";
+    reactions, reply_to, bot, files";
 
 /// Inserts one post unless its author or address is banned or its nonce is already stored, and
 /// returns the stored row (with `true` when it is new); no row: banned. Statements of one
@@ -107,29 +137,29 @@ const INSERT: &str = "WITH banned AS (
         WHERE (kind = 'author' AND value = $6) OR (kind = 'address' AND value = $7)
     ), earlier AS (
         SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions, reply_to, bot
+          reactions, reply_to, bot, files
         FROM chat_messages WHERE nonce = $4 AND NOT EXISTS (SELECT 1 FROM banned)
     ), inserted AS (
         INSERT INTO chat_messages
-          (sender, message, sent_at, nonce, room, author, address, reply_id, reply_to, bot)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+          (sender, message, sent_at, nonce, room, author, address, reply_id, reply_to, bot, files)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
         WHERE NOT EXISTS (SELECT 1 FROM earlier) AND NOT EXISTS (SELECT 1 FROM banned)
         RETURNING id, room, kind::BIGINT, target, sender, message, sent_at, author, edited_at,
-          reactions, reply_to, bot
+          reactions, reply_to, bot, files
     )
     SELECT *, true FROM inserted UNION ALL SELECT *, false FROM earlier";
 const SINCE: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to, bot FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
+    edited_at, reactions, reply_to, bot, files FROM chat_messages WHERE id > $1 AND kind <= $3 AND kind <> 3
     ORDER BY id LIMIT $2";
 const SINCE_IN: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to, bot FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
+    edited_at, reactions, reply_to, bot, files FROM chat_messages WHERE room = ANY($1) AND id > $2 AND kind <= $4
     AND kind <> 3 ORDER BY id LIMIT $3";
 const HISTORY: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to, bot FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
+    edited_at, reactions, reply_to, bot, files FROM (SELECT * FROM chat_messages WHERE room = $1 AND id < $2 AND kind = 0
       ORDER BY id DESC LIMIT $3) AS page
     ORDER BY id";
 const LATEST: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at, author,
-    edited_at, reactions, reply_to, bot FROM
+    edited_at, reactions, reply_to, bot, files FROM
       (SELECT * FROM chat_messages WHERE kind <> 3 ORDER BY id DESC LIMIT $1) AS newest
     ORDER BY id";
 const NEWEST_BY_ROOM: &str = "SELECT room, MAX(id) FROM chat_messages GROUP BY room";
@@ -138,7 +168,7 @@ const COUNT_AFTER: &str = "SELECT COUNT(*) FROM
 /// Search, in two steps (see [`PostgresBackend::search`]): first the newest [`SEARCH_WINDOW`]
 /// messages, read backwards by id and filtered...
 const SEARCH_RECENT: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions, reply_to, bot FROM
+    author, edited_at, reactions, reply_to, bot, files FROM
       (SELECT * FROM chat_messages WHERE id < $2 ORDER BY id DESC LIMIT $5) AS recent
     WHERE words @@ to_tsquery('simple', $1) AND room = ANY($3)
     ORDER BY id DESC LIMIT $4";
@@ -150,7 +180,7 @@ const SEARCH_FLOOR: &str =
 /// poorly how many rows match a `tsquery`, and for words it thinks common but that are rare
 /// that walk reads the whole table (200 ms on 1,000,000 messages, measured).
 const SEARCH_OLDER: &str = "SELECT id, room, kind::BIGINT, target, sender, message, sent_at,
-    author, edited_at, reactions, reply_to, bot FROM chat_messages
+    author, edited_at, reactions, reply_to, bot, files FROM chat_messages
     WHERE words @@ to_tsquery('simple', $1) AND id < $2 AND room = ANY($3)
     ORDER BY id + 0 DESC LIMIT $4";
 /// How many of the newest messages a search reads before it turns to the index.
@@ -294,9 +324,10 @@ impl Backend for PostgresBackend {
                 // replies, edits, deletes and bans one at a time.
                 let posts = rest
                     .iter()
-                    .take_while(
-                        |write| matches!(write, Write::Post(post) if post.reply_to.is_none()),
-                    )
+                    .take_while(|write| {
+                        matches!(write, Write::Post(post)
+                            if post.reply_to.is_none() && post.files.is_empty())
+                    })
                     .count();
                 if posts == 0 {
                     let outcome = moderate(&tx, &insert, &rest[0], now, &mut done.items).await?;
@@ -311,9 +342,10 @@ impl Backend for PostgresBackend {
                         _ => None,
                     })
                     .collect();
-                // Not replies: no quote.
+                // Not replies, no files: no quote, nothing attached.
                 let (no_reply, no_quote): (Option<i64>, Option<String>) = (None, None);
-                let params: Vec<[&(dyn ToSql + Sync); 10]> = run
+                let no_files: Option<String> = None;
+                let params: Vec<[&(dyn ToSql + Sync); 11]> = run
                     .iter()
                     .map(|post| {
                         [
@@ -327,6 +359,7 @@ impl Backend for PostgresBackend {
                             &no_reply,
                             &no_quote,
                             &post.bot,
+                            &no_files,
                         ]
                     })
                     .collect();
@@ -580,6 +613,7 @@ fn row_to_message(row: &Row) -> Result<ChatMessage, tokio_postgres::Error> {
         reactions: row.try_get(9)?,
         reply_to: row.try_get(10)?,
         bot: row.try_get(11)?,
+        files: row.try_get(12)?,
     }
     .into_item())
 }
@@ -604,7 +638,7 @@ fn inserted(rows: &[Row], items: &mut Vec<ChatMessage>) -> Result<Outcome, tokio
         None => Outcome::Refused(Refusal::Banned),
         Some(row) => {
             let message = row_to_message(row)?;
-            if row.try_get::<_, bool>(12)? {
+            if row.try_get::<_, bool>(13)? {
                 items.push(message.clone());
             }
             Outcome::Stored(message)
@@ -631,12 +665,22 @@ async fn moderate(
                 return Ok(Outcome::Stored(first));
             }
             // A reply answers a live message of its own room.
-            let target = post.reply_to.unwrap_or_default();
-            let Some(quote) = quote_for(target, &post.room, quotable(tx, target).await?) else {
-                return Ok(Outcome::Refused(Refusal::NoSuchMessage));
+            let (reply_id, quote) = match post.reply_to {
+                None => (None, None),
+                Some(target) => {
+                    let Some(quote) = quote_for(target, &post.room, quotable(tx, target).await?)
+                    else {
+                        return Ok(Outcome::Refused(Refusal::NoSuchMessage));
+                    };
+                    (Some(to_i64(target)), Some(stored_quote(&quote)))
+                }
             };
-            let (reply_id, quote) = (Some(to_i64(target)), Some(stored_quote(&quote)));
-            let params: [&(dyn ToSql + Sync); 10] = [
+            let files = match attach_check(tx, post).await? {
+                Ok(files) => files,
+                Err(why) => return Ok(Outcome::Refused(why)),
+            };
+            let stored = stored_files(&files);
+            let params: [&(dyn ToSql + Sync); 11] = [
                 &post.sender,
                 &post.message,
                 &now,
@@ -647,8 +691,19 @@ async fn moderate(
                 &reply_id,
                 &quote,
                 &post.bot,
+                &stored,
             ];
-            inserted(&tx.query(insert, &params).await?, items)?
+            let outcome = inserted(&tx.query(insert, &params).await?, items)?;
+            if let Outcome::Stored(message) = &outcome {
+                for file in &files {
+                    tx.execute(
+                        "UPDATE chat_files SET message = $2 WHERE id = $1",
+                        &[&file.id, &to_i64(message.id)],
+                    )
+                    .await?;
+                }
+            }
+            outcome
         }
         Write::Edit {
             id,
@@ -754,6 +809,18 @@ async fn moderate(
                     let room: String = row.try_get(1)?;
                     delete_one(tx, id.unsigned_abs(), room, &None, now, items).await?;
                 }
+                // And the files they uploaded and have not attached.
+                tx.execute(
+                    "DELETE FROM chat_file_chunks WHERE file IN (SELECT id FROM chat_files
+                     WHERE message IS NULL AND (author = $1 OR address = $2))",
+                    &[&ban.author, &ban.address],
+                )
+                .await?;
+                tx.execute(
+                    "DELETE FROM chat_files WHERE message IS NULL AND (author = $1 OR address = $2)",
+                    &[&ban.author, &ban.address],
+                )
+                .await?;
             }
             Outcome::Done
         }
@@ -841,6 +908,231 @@ async fn by_nonce(
         .transpose()
 }
 
+/// The files a post attaches, or why it may not ([`attachable`]).
+async fn attach_check(
+    tx: &tokio_postgres::Transaction<'_>,
+    post: &ValidMessage,
+) -> Result<Result<Vec<FileInfo>, Refusal>, tokio_postgres::Error> {
+    let mut found = Vec::with_capacity(post.files.len());
+    for id in &post.files {
+        let row = tx
+            .query_opt(
+                "SELECT author, message, name, size, content_type, width, height FROM chat_files
+                 WHERE id = $1 AND size IS NOT NULL",
+                &[id],
+            )
+            .await?;
+        found.push(match row {
+            None => None,
+            Some(row) => Some(FileRow {
+                author: row.try_get(0)?,
+                message: row.try_get(1)?,
+                info: file_info(id, &row, 2)?,
+            }),
+        });
+    }
+    Ok(attachable(found, post.author.as_deref()))
+}
+
+/// A file's description from `name, size, content_type, width, height` at `at` on.
+fn file_info(id: &str, row: &Row, at: usize) -> Result<FileInfo, tokio_postgres::Error> {
+    let pixels = |column: usize| -> Result<Option<u32>, tokio_postgres::Error> {
+        Ok(row
+            .try_get::<_, Option<i32>>(column)?
+            .map(|n| n.unsigned_abs()))
+    };
+    Ok(FileInfo {
+        id: id.to_owned(),
+        name: row.try_get(at)?,
+        size: row.try_get::<_, i64>(at + 1)?.unsigned_abs(),
+        content_type: row.try_get(at + 2)?,
+        width: pixels(at + 3)?,
+        height: pixels(at + 4)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl FileStore for PostgresBackend {
+    async fn begin_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        {
+            let client = self.connection().await.map_err(StoreError::backend)?;
+            timed("begin an upload", async {
+                client
+                    .execute(
+                        "INSERT INTO chat_files (id, author, address, name, created)
+                     VALUES ($1, $2, $3, $4, $5)",
+                        &[
+                            &upload.id,
+                            &upload.author,
+                            &upload.address,
+                            &upload.name,
+                            &upload.created,
+                        ],
+                    )
+                    .await
+                    .map(drop)
+            })
+            .await
+            .map_err(StoreError::backend)
+        }
+    }
+
+    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let seq = i32::try_from(seq).unwrap_or(i32::MAX);
+        {
+            let client = self.connection().await.map_err(StoreError::backend)?;
+            timed("store a chunk", async {
+                client
+                    .execute(
+                        "INSERT INTO chat_file_chunks (file, seq, bytes) VALUES ($1, $2, $3)
+                     ON CONFLICT (file, seq) DO UPDATE SET bytes = excluded.bytes",
+                        &[&id, &seq, &bytes],
+                    )
+                    .await
+                    .map(drop)
+            })
+            .await
+            .map_err(StoreError::backend)
+        }
+    }
+
+    async fn finish_upload(
+        &self,
+        file: &FileInfo,
+        thumb: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let chunks = i32::try_from(file.size.div_ceil(CHUNK_BYTES as u64)).unwrap_or(i32::MAX);
+        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+        let pixels = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+        let (width, height) = (pixels(file.width), pixels(file.height));
+        {
+            let mut client = self.connection().await.map_err(StoreError::backend)?;
+            timed("finish an upload", async {
+                let tx = client.transaction().await?;
+                tx.execute(
+                    "DELETE FROM chat_file_chunks WHERE file = $1 AND seq >= $2",
+                    &[&file.id, &chunks],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE chat_files SET size = $2, content_type = $3, width = $4, height = $5,
+                   thumb = $6
+                 WHERE id = $1",
+                    &[&file.id, &size, &file.content_type, &width, &height, &thumb],
+                )
+                .await?;
+                tx.commit().await
+            })
+            .await
+            .map_err(StoreError::backend)
+        }
+    }
+
+    async fn drop_upload(&self, id: &str) -> Result<(), StoreError> {
+        {
+            let mut client = self.connection().await.map_err(StoreError::backend)?;
+            timed("drop an upload", async {
+                let tx = client.transaction().await?;
+                tx.execute("DELETE FROM chat_file_chunks WHERE file = $1", &[&id])
+                    .await?;
+                tx.execute(
+                    "DELETE FROM chat_files WHERE id = $1 AND size IS NULL",
+                    &[&id],
+                )
+                .await?;
+                tx.commit().await
+            })
+            .await
+            .map_err(StoreError::backend)
+        }
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileInfo>, StoreError> {
+        let client = self.connection().await.map_err(StoreError::backend)?;
+        let row = timed(
+            "read a file",
+            client.query_opt(
+                "SELECT name, size, content_type, width, height FROM chat_files
+                 WHERE id = $1 AND size IS NOT NULL",
+                &[&id],
+            ),
+        )
+        .await
+        .map_err(StoreError::backend)?;
+        row.map(|row| file_info(id, &row, 0))
+            .transpose()
+            .map_err(|source| {
+                StoreError::backend(PostgresError::Query {
+                    what: "read a file",
+                    source,
+                })
+            })
+    }
+
+    async fn chunk(&self, id: &str, seq: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let seq = i32::try_from(seq).unwrap_or(i32::MAX);
+        self.bytes(
+            "read a chunk",
+            "SELECT bytes FROM chat_file_chunks WHERE file = $1 AND seq = $2",
+            &[&id, &seq],
+        )
+        .await
+    }
+
+    async fn thumb(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bytes(
+            "read a thumbnail",
+            "SELECT thumb FROM chat_files WHERE id = $1 AND size IS NOT NULL AND thumb IS NOT NULL",
+            &[&id],
+        )
+        .await
+    }
+
+    async fn sweep_files(&self, now: i64) -> Result<u64, StoreError> {
+        let (unattached, pending) = (now - UNATTACHED_MICROS, now - PENDING_MICROS);
+        {
+            let mut client = self.connection().await.map_err(StoreError::backend)?;
+            timed("sweep files", async {
+                let stale = "SELECT id FROM chat_files WHERE message IS NULL
+                AND (created < $1 OR (size IS NULL AND created < $2))";
+                let tx = client.transaction().await?;
+                tx.execute(
+                    &format!("DELETE FROM chat_file_chunks WHERE file IN ({stale})"),
+                    &[&unattached, &pending],
+                )
+                .await?;
+                let removed = tx
+                    .execute(
+                        &format!("DELETE FROM chat_files WHERE id IN ({stale})"),
+                        &[&unattached, &pending],
+                    )
+                    .await?;
+                tx.commit().await.map(|()| removed)
+            })
+            .await
+            .map_err(StoreError::backend)
+        }
+    }
+}
+
+impl PostgresBackend {
+    /// One `BYTEA` value, if its row is there.
+    async fn bytes(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.connection().await.map_err(StoreError::backend)?;
+        let row = timed(what, client.query_opt(sql, params))
+            .await
+            .map_err(StoreError::backend)?;
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(|source| StoreError::backend(PostgresError::Query { what, source }))
+    }
+}
+
 async fn live(
     tx: &tokio_postgres::Transaction<'_>,
     id: u64,
@@ -914,11 +1206,20 @@ async fn delete_one(
     let target = to_i64(id);
     tx.execute(
         "UPDATE chat_messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL
+           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL,
+           files = NULL
          WHERE id = $1",
         &[&target],
     )
     .await?;
+    // Its files go with it, bytes and all.
+    tx.execute(
+        "DELETE FROM chat_file_chunks WHERE file IN (SELECT id FROM chat_files WHERE message = $1)",
+        &[&target],
+    )
+    .await?;
+    tx.execute("DELETE FROM chat_files WHERE message = $1", &[&target])
+        .await?;
     requote(tx, id, None).await?;
     tx.execute(
         "DELETE FROM chat_messages WHERE kind IN (1, 4) AND target = $1",
@@ -969,6 +1270,7 @@ async fn insert_event(
         reactions,
         reply_to: None,
         bot: false,
+        files: None,
     }
     .into_item();
     items.push(event.clone());

@@ -16,12 +16,17 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use std::collections::HashMap;
 
+use super::StoreError;
+use super::files::{
+    CHUNK_BYTES, FileRow, FileStore, PENDING_MICROS, UNATTACHED_MICROS, Upload, attachable,
+    stored_files,
+};
 use super::{
     Actor, Asker, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter,
     StoredRow, Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
     stored_quote, stored_reactions, verdict,
 };
-use crate::protocol::{Ban, ChatMessage, Quote, ValidMessage, quoted};
+use crate::protocol::{Ban, ChatMessage, FileInfo, Quote, ValidMessage, quoted};
 
 /// Read-only connections open at once; more readers wait for one.
 const READERS: usize = 4;
@@ -103,6 +108,34 @@ const MIGRATIONS: &[&str] = &[
         created  INTEGER NOT NULL,
         revoked  INTEGER
      );",
+    // Files: a row per file (pending, without a size, until its upload is finished; `message`
+    // once attached) and its bytes in chunks of `files::CHUNK_BYTES` (a rowid table: a B-tree
+    // keyed by (file, seq) would hold whole chunks in its pages). A message keeps its files'
+    // descriptions as JSON, so that a read of the log needs no join.
+    "ALTER TABLE messages ADD COLUMN files TEXT;
+     CREATE TABLE files (
+        id       TEXT    PRIMARY KEY,
+        author   TEXT    NOT NULL,
+        address  TEXT,
+        name     TEXT    NOT NULL,
+        content_type TEXT,
+        size     INTEGER,
+        width    INTEGER,
+        height   INTEGER,
+        thumb    BLOB,
+        created  INTEGER NOT NULL,
+        message  INTEGER
+     );
+     CREATE INDEX files_by_message ON files (message) WHERE message IS NOT NULL;
+     CREATE INDEX files_unattached ON files (created) WHERE message IS NULL;
+     CREATE INDEX files_by_author ON files (author);
+     CREATE INDEX files_by_address ON files (address) WHERE address IS NOT NULL;
+     CREATE TABLE file_chunks (
+        file  TEXT    NOT NULL,
+        seq   INTEGER NOT NULL,
+        bytes BLOB    NOT NULL
+     );
+     CREATE UNIQUE INDEX file_chunks_by_file ON file_chunks (file, seq);",
 ];
 
 /// What went wrong, with SQLite's own error (or the file system's) as the cause.
@@ -140,8 +173,12 @@ pub enum SqliteError {
     BadBackup(String),
 }
 
-/// One batch for the writer thread, and where its result goes.
-type WriteJob = (Vec<Write>, oneshot::Sender<Result<Committed, SqliteError>>);
+/// Work for the writer thread: a batch of the log and where its result goes, or a file's
+/// write (its own transaction, run on the one writing connection between batches).
+enum WriteJob {
+    Batch(Vec<Write>, oneshot::Sender<Result<Committed, SqliteError>>),
+    Run(Box<dyn FnOnce(&mut Connection) + Send>),
+}
 
 pub struct SqliteBackend {
     path: PathBuf,
@@ -233,6 +270,32 @@ impl SqliteBackend {
             .clone()
     }
 
+    /// Runs `work` on the writing connection, in its own transaction.
+    async fn write_with<T, F>(&self, what: &'static str, work: F) -> Result<T, SqliteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let writes = self.writes().ok_or(SqliteError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let path = self.path.clone();
+        let job = WriteJob::Run(Box::new(move |conn: &mut Connection| {
+            let done = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .and_then(|tx| {
+                    let value = work(&tx)?;
+                    tx.commit().map(|()| value)
+                })
+                .map_err(|source| SqliteError::Query { what, path, source });
+            let _ = reply.send(done);
+        }));
+        writes
+            .send(job)
+            .await
+            .map_err(|_| SqliteError::WriterStopped)?;
+        answer.await.map_err(|_| SqliteError::WriterStopped)?
+    }
+
     async fn read<T, F>(&self, what: &'static str, query: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,
@@ -273,7 +336,7 @@ impl SqliteBackend {
     async fn crash_writer(&self) {
         if let Some(writes) = self.writes() {
             let (reply, _) = oneshot::channel();
-            let _ = writes.send((Vec::new(), reply)).await;
+            let _ = writes.send(WriteJob::Batch(Vec::new(), reply)).await;
         }
     }
 }
@@ -285,7 +348,7 @@ impl Backend for SqliteBackend {
         let writes = self.writes().ok_or(SqliteError::Closed)?;
         let (reply, answer) = oneshot::channel();
         writes
-            .send((batch, reply))
+            .send(WriteJob::Batch(batch, reply))
             .await
             .map_err(|_| SqliteError::WriterStopped)?;
         answer.await.map_err(|_| SqliteError::WriterStopped)?
@@ -708,6 +771,7 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
         reactions: row.get(9)?,
         reply_to: row.get(10)?,
         bot: row.get(11)?,
+        files: row.get(12)?,
     }
     .into_item())
 }
@@ -717,7 +781,14 @@ fn row_to_message(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatMessage> {
 fn write_loop(mut conn: Connection, path: &Path, mut jobs: mpsc::Receiver<WriteJob>) {
     let mut bans = Bans::default();
     let mut loaded = false;
-    while let Some((batch, reply)) = jobs.blocking_recv() {
+    while let Some(job) = jobs.blocking_recv() {
+        let (batch, reply) = match job {
+            WriteJob::Batch(batch, reply) => (batch, reply),
+            WriteJob::Run(work) => {
+                work(&mut conn);
+                continue;
+            }
+        };
         // An empty batch never comes from the layer: it is `crash_writer` in a test.
         assert!(!batch.is_empty(), "the sqlite writer was asked to crash");
         // On failure the transaction rolled back: none of the batch is stored.
@@ -906,6 +977,16 @@ fn commit_with(
                     for (id, room) in theirs {
                         delete_one(&tx, positive_id(id), room, &None, now, &mut done.items)?;
                     }
+                    // And the files they uploaded and have not attached.
+                    tx.prepare_cached(
+                        "DELETE FROM file_chunks WHERE file IN (SELECT id FROM files
+                         WHERE message IS NULL AND (author = ?1 OR address = ?2))",
+                    )?
+                    .execute(params![ban.author, ban.address])?;
+                    tx.prepare_cached(
+                        "DELETE FROM files WHERE message IS NULL AND (author = ?1 OR address = ?2)",
+                    )?
+                    .execute(params![ban.author, ban.address])?;
                 }
                 Outcome::Done
             }
@@ -965,6 +1046,145 @@ fn commit_with(
     Ok(done)
 }
 
+#[async_trait::async_trait]
+impl FileStore for SqliteBackend {
+    async fn begin_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        let upload = upload.clone();
+        self.write_with("begin an upload", move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO files (id, author, address, name, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                upload.id,
+                upload.author,
+                upload.address,
+                upload.name,
+                upload.created
+            ])
+            .map(drop)
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write_with("store a chunk", move |tx| {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO file_chunks (file, seq, bytes) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, seq, bytes])
+            .map(drop)
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn finish_upload(
+        &self,
+        file: &FileInfo,
+        thumb: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let file = file.clone();
+        self.write_with("finish an upload", move |tx| {
+            let chunks = file.size.div_ceil(CHUNK_BYTES as u64);
+            tx.prepare_cached("DELETE FROM file_chunks WHERE file = ?1 AND seq >= ?2")?
+                .execute(params![file.id, i64::try_from(chunks).unwrap_or(i64::MAX)])?;
+            tx.prepare_cached(
+                "UPDATE files SET size = ?2, content_type = ?3, width = ?4, height = ?5, thumb = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                file.id,
+                i64::try_from(file.size).unwrap_or(i64::MAX),
+                file.content_type,
+                file.width,
+                file.height,
+                thumb
+            ])
+            .map(drop)
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn drop_upload(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write_with("drop an upload", move |tx| {
+            tx.prepare_cached("DELETE FROM file_chunks WHERE file = ?1")?
+                .execute([&id])?;
+            tx.prepare_cached("DELETE FROM files WHERE id = ?1 AND size IS NULL")?
+                .execute([&id])
+                .map(drop)
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn file(&self, id: &str) -> Result<Option<FileInfo>, StoreError> {
+        let id = id.to_owned();
+        self.read("read a file", move |conn| {
+            conn.prepare_cached(
+                "SELECT name, size, content_type, width, height FROM files
+                 WHERE id = ?1 AND size IS NOT NULL",
+            )?
+            .query_row([&id], |row| {
+                Ok(FileInfo {
+                    id: id.clone(),
+                    name: row.get(0)?,
+                    size: row.get::<_, i64>(1)?.unsigned_abs(),
+                    content_type: row.get(2)?,
+                    width: row.get(3)?,
+                    height: row.get(4)?,
+                })
+            })
+            .optional()
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn chunk(&self, id: &str, seq: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_owned();
+        self.read("read a chunk", move |conn| {
+            conn.prepare_cached("SELECT bytes FROM file_chunks WHERE file = ?1 AND seq = ?2")?
+                .query_row(params![id, seq], |row| row.get(0))
+                .optional()
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn thumb(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_owned();
+        self.read("read a thumbnail", move |conn| {
+            conn.prepare_cached(
+                "SELECT thumb FROM files WHERE id = ?1 AND size IS NOT NULL AND thumb IS NOT NULL",
+            )?
+            .query_row([id], |row| row.get(0))
+            .optional()
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+
+    async fn sweep_files(&self, now: i64) -> Result<u64, StoreError> {
+        self.write_with("sweep files", move |tx| {
+            let (unattached, pending) = (now - UNATTACHED_MICROS, now - PENDING_MICROS);
+            let stale = "SELECT id FROM files WHERE message IS NULL
+                AND (created < ?1 OR (size IS NULL AND created < ?2))";
+            tx.prepare_cached(&format!("DELETE FROM file_chunks WHERE file IN ({stale})"))?
+                .execute(params![unattached, pending])?;
+            let removed = tx
+                .prepare_cached(&format!("DELETE FROM files WHERE id IN ({stale})"))?
+                .execute(params![unattached, pending])?;
+            Ok(removed as u64)
+        })
+        .await
+        .map_err(StoreError::backend)
+    }
+}
+
 /// Adds the messages posted in this transaction from id `first` on to the search index, in one
 /// statement (see the last migration).
 fn index_posts(tx: &rusqlite::Transaction<'_>, first: Option<i64>) -> rusqlite::Result<()> {
@@ -1021,6 +1241,11 @@ fn post_one(
             None => return Ok(Outcome::Refused(Refusal::NoSuchMessage)),
         },
     };
+    let files = match attach_check(tx, post)? {
+        Ok(files) => files,
+        Err(why) => return Ok(Outcome::Refused(why)),
+    };
+    let stored = stored_files(&files);
     // `OR ROLLBACK`: a failing insert fails the whole batch anyway (and cannot fail on the
     // nonce, looked up just above by the only writer), so SQLite need not keep a statement
     // journal to undo just this statement: under `ABORT` it copied every page the insert
@@ -1028,8 +1253,8 @@ fn post_one(
     let id = insert(
         tx,
         "INSERT OR ROLLBACK INTO messages
-           (room, sender, message, sent_at, nonce, author, address, reply_id, reply_to, bot)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+           (room, sender, message, sent_at, nonce, author, address, reply_id, reply_to, bot, files)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             post.room,
             post.sender,
@@ -1040,9 +1265,14 @@ fn post_one(
             post.address,
             post.reply_to.map(to_i64),
             quote,
-            post.bot
+            post.bot,
+            stored
         ],
     )?;
+    for file in &files {
+        tx.prepare_cached("UPDATE files SET message = ?2 WHERE id = ?1")?
+            .execute(params![file.id, id])?;
+    }
     let message = StoredRow {
         id,
         room: post.room.clone(),
@@ -1056,10 +1286,43 @@ fn post_one(
         reactions: None,
         reply_to: quote,
         bot: post.bot,
+        files: stored,
     }
     .into_item();
     items.push(message.clone());
     Ok(Outcome::Stored(message))
+}
+
+/// The files a post attaches, or why it may not ([`attachable`]).
+fn attach_check(
+    tx: &rusqlite::Transaction<'_>,
+    post: &ValidMessage,
+) -> rusqlite::Result<Result<Vec<FileInfo>, Refusal>> {
+    let mut found = Vec::with_capacity(post.files.len());
+    for id in &post.files {
+        found.push(
+            tx.prepare_cached(
+                "SELECT author, message, name, size, content_type, width, height FROM files
+                 WHERE id = ?1 AND size IS NOT NULL",
+            )?
+            .query_row([id], |row| {
+                Ok(FileRow {
+                    author: row.get(0)?,
+                    message: row.get(1)?,
+                    info: FileInfo {
+                        id: id.clone(),
+                        name: row.get(2)?,
+                        size: row.get::<_, i64>(3)?.unsigned_abs(),
+                        content_type: row.get(4)?,
+                        width: row.get(5)?,
+                        height: row.get(6)?,
+                    },
+                })
+            })
+            .optional()?,
+        );
+    }
+    Ok(attachable(found, post.author.as_deref()))
 }
 
 /// Runs the `INSERT` statement `sql` and gives the new row's id: the connection's last rowid,
@@ -1150,10 +1413,18 @@ fn delete_one(
     let target = to_i64(id);
     tx.prepare_cached(
         "UPDATE messages SET kind = 3, sender = '', message = '', author = NULL,
-           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL
+           address = NULL, edited_at = NULL, reactions = NULL, reply_id = NULL, reply_to = NULL,
+           files = NULL
          WHERE id = ?1",
     )?
     .execute([target])?;
+    // Its files go with it, bytes and all (`secure_delete` zeroes the pages they leave).
+    tx.prepare_cached(
+        "DELETE FROM file_chunks WHERE file IN (SELECT id FROM files WHERE message = ?1)",
+    )?
+    .execute([target])?;
+    tx.prepare_cached("DELETE FROM files WHERE message = ?1")?
+        .execute([target])?;
     requote(tx, id, None)?;
     tx.prepare_cached("DELETE FROM messages WHERE kind IN (1, 4) AND target = ?1")?
         .execute([target])?;
@@ -1216,6 +1487,7 @@ impl<'a> Event<'a> {
             reactions: self.reactions,
             reply_to: None,
             bot: false,
+            files: None,
         }
         .into_item();
         items.push(event.clone());

@@ -67,6 +67,39 @@ pub fn post_in(room: &str, text: &str) -> ValidMessage {
     }
 }
 
+/// Files are the real backends' to test: here there are none, and none can be stored.
+#[async_trait::async_trait]
+impl super::FileStore for Memory {
+    async fn begin_upload(&self, _: &super::Upload) -> Result<(), super::StoreError> {
+        Err(super::StoreError::backend(Refused))
+    }
+    async fn put_chunk(&self, _: &str, _: u32, _: Vec<u8>) -> Result<(), super::StoreError> {
+        Err(super::StoreError::backend(Refused))
+    }
+    async fn finish_upload(
+        &self,
+        _: &crate::protocol::FileInfo,
+        _: Option<Vec<u8>>,
+    ) -> Result<(), super::StoreError> {
+        Err(super::StoreError::backend(Refused))
+    }
+    async fn drop_upload(&self, _: &str) -> Result<(), super::StoreError> {
+        Ok(())
+    }
+    async fn file(&self, _: &str) -> Result<Option<crate::protocol::FileInfo>, super::StoreError> {
+        Ok(None)
+    }
+    async fn chunk(&self, _: &str, _: u32) -> Result<Option<Vec<u8>>, super::StoreError> {
+        Ok(None)
+    }
+    async fn thumb(&self, _: &str) -> Result<Option<Vec<u8>>, super::StoreError> {
+        Ok(None)
+    }
+    async fn sweep_files(&self, _: i64) -> Result<u64, super::StoreError> {
+        Ok(0)
+    }
+}
+
 impl Backend for Memory {
     type Error = Refused;
 
