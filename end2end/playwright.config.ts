@@ -65,6 +65,8 @@ export default defineConfig({
       // The tests post quickly from one address; rate limits have their own test.
       CHAT_MESSAGE_RATE: "1000",
       CHAT_MESSAGE_BURST: "1000",
+      // Likewise uploads (files.spec.ts); their rate has its own protocol test.
+      CHAT_UPLOAD_RATE: "0",
       // The operator's token, for the admin view's test (identity.spec.ts).
       CHAT_ADMIN_TOKEN: "e2e-operator-token-0123456789abcdef",
     },

@@ -154,6 +154,20 @@ impl Encode for Quote {
     }
 }
 
+impl Encode for FileInfo {
+    /// As serde writes it (the outbox keeps a message's files so).
+    fn encode(&self, json: &mut JsonWriter) {
+        json.object(|json| {
+            json.field("id", &self.id);
+            json.field("name", &self.name);
+            json.field("size", &self.size);
+            json.field("content_type", &self.content_type);
+            json.maybe("width", &self.width);
+            json.maybe("height", &self.height);
+        });
+    }
+}
+
 impl<T: Encode> Encode for Vec<T> {
     fn encode(&self, json: &mut JsonWriter) {
         self.as_slice().encode(json);

@@ -208,6 +208,7 @@ async fn render(
         poll_interval_ms: u64::try_from(state.poll_interval.as_millis()).unwrap_or(u64::MAX),
         long_poll_ms: u64::try_from(state.long_poll.as_millis()).unwrap_or(u64::MAX),
         max_sync_batch: state.limits.max_sync_batch,
+        max_file_bytes: state.limits.max_file_bytes,
         room,
         rooms,
         messages,

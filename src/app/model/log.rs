@@ -437,6 +437,7 @@ mod tests {
             sender: "ann".into(),
             message: "on its way".into(),
             reply_to: None,
+            files: Vec::new(),
             state: State::Sending,
         };
         let lines = lines(&messages, &[&waiting], &Reader::default());

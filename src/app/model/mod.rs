@@ -5,9 +5,10 @@
 //! - [`log`]: the room's messages and the lines the view draws; [`rooms`]: unread counting;
 //!   [`outbox`]: the queue of what was written and its record in localStorage; [`poll`]: when
 //!   to poll; [`tabs`]: what the tabs of one browser tell each other; [`notify`]: what
-//!   notifies; [`identity`]: the key link; [`reactions`]: what a reaction says; [`markup`]
+//!   notifies; [`identity`]: the key link; [`files`]: attachments and uploads; [`reactions`]: what a reaction says; [`markup`]
 //!   (with [`links`]), [`mentions`], [`search`]: text; [`page`]: what a page starts from.
 
+pub mod files;
 pub mod identity;
 pub mod links;
 pub mod log;

@@ -17,7 +17,7 @@
 //! (arrays of five strings) are read once and written back as a record.
 
 use crate::protocol::json::{Decode, Encode, Fields, JsonValue, JsonWriter, Unreadable};
-use crate::protocol::{ChatMessage, Outcome, Quote, ServerEnvelope, no_such_message};
+use crate::protocol::{ChatMessage, FileInfo, Outcome, Quote, ServerEnvelope, no_such_message};
 
 /// How many nonces of sent or discarded messages a tab remembers, so as not to write another
 /// tab's stale copy of them back.
@@ -47,6 +47,8 @@ pub struct Pending {
     pub message: String,
     /// The message it answers, as it was quoted when it was written.
     pub reply_to: Option<Quote>,
+    /// Its files, uploaded before it entered the outbox.
+    pub files: Vec<FileInfo>,
     pub state: State,
 }
 
@@ -337,8 +339,10 @@ impl Queue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record(pub Vec<Pending>);
 
-/// The version [`Record`] writes.
-pub const RECORD_VERSION: u64 = 2;
+/// The version [`Record`] writes. Version 3 added a message's `files`: a tab of version 2
+/// would send such a message without them, so it leaves the record alone as a later version's;
+/// this version reads both.
+pub const RECORD_VERSION: u64 = 3;
 
 impl Encode for Pending {
     fn encode(&self, json: &mut JsonWriter) {
@@ -348,6 +352,9 @@ impl Encode for Pending {
             json.field("sender", &self.sender);
             json.field("message", &self.message);
             json.maybe("reply_to", &self.reply_to);
+            if !self.files.is_empty() {
+                json.field("files", &self.files);
+            }
             if let State::Refused(reason) = &self.state {
                 json.field("refusal", reason);
             }
@@ -364,6 +371,7 @@ impl Decode for Pending {
             sender: fields.need("sender")?,
             message: fields.need("message")?,
             reply_to: fields.maybe("reply_to")?,
+            files: fields.or_default("files")?,
             state: match fields.maybe::<String>("refusal")? {
                 Some(reason) => State::Refused(reason),
                 None => State::Sending,
@@ -390,7 +398,7 @@ impl Decode for Record {
         let fields = Fields::of(value, "Record");
         // A later version's record is that version's to read (`is_later_version`).
         match fields.maybe::<u64>("v")? {
-            Some(RECORD_VERSION) => {}
+            Some(2 | RECORD_VERSION) => {}
             Some(version) if version > RECORD_VERSION => return Err(fields.unreadable("v")),
             _ => return Err(fields.unreadable("version")),
         }
@@ -430,6 +438,7 @@ fn first_release_row<J: JsonValue>(row: &J) -> Option<Pending> {
         sender,
         message,
         reply_to: None,
+        files: Vec::new(),
         state: if reason.is_empty() {
             State::Sending
         } else {
@@ -442,7 +451,7 @@ fn first_release_row<J: JsonValue>(row: &J) -> Option<Pending> {
 mod tests {
     use super::*;
     use crate::protocol::Status;
-    use crate::protocol::json::tests::{quote, text};
+    use crate::protocol::json::tests::{file_info, quote, text};
     use crate::protocol::json::to_json;
     use proptest::prelude::*;
 
@@ -453,6 +462,7 @@ mod tests {
             sender: "ann".into(),
             message: format!("text of {nonce}"),
             reply_to: None,
+            files: Vec::new(),
             state,
         }
     }
@@ -678,6 +688,7 @@ mod tests {
                     sender: "Tess".into(),
                     message: "written in a tunnel ☂".into(),
                     reply_to: None,
+                    files: Vec::new(),
                     state: State::Sending,
                 },
                 Pending {
@@ -686,6 +697,7 @@ mod tests {
                     sender: "Big Ben".into(),
                     message: "too long".into(),
                     reply_to: None,
+                    files: Vec::new(),
                     state: State::Refused(
                         "request body too large: at most 65536 bytes allowed".into()
                     ),
@@ -694,7 +706,7 @@ mod tests {
         );
         let written = to_json(&record);
         assert!(
-            written.starts_with(r#"{"v":2,"items":[{"nonce":"#),
+            written.starts_with(r#"{"v":3,"items":[{"nonce":"#),
             "{written}"
         );
         assert_eq!(read(&written), Ok(record));
@@ -706,7 +718,13 @@ mod tests {
                 .map(|record| record.0.len()),
             Ok(1)
         );
-        assert!(read(r#"{"v":3,"items":[]}"#).is_err_and(|err| is_later_version(&err)));
+        // Version 2 (before files) is read as well.
+        assert_eq!(
+            read(r#"{"v":3,"items":[{"nonce":"m","room":"r","sender":"s","message":"","files":[{"id":"f","name":"a.png","size":3,"content_type":"image/png","width":1,"height":2}]}]}"#)
+                .map(|record| record.0[0].files.len()),
+            Ok(1)
+        );
+        assert!(read(r#"{"v":4,"items":[]}"#).is_err_and(|err| is_later_version(&err)));
         assert!(read(r#"{"items":[]}"#).is_err_and(|err| !is_later_version(&err)));
     }
 
@@ -718,19 +736,25 @@ mod tests {
         #[test]
         fn a_record_reads_back_what_it_wrote(
             items in proptest::collection::vec(
-                ((text(), text(), text(), text()), proptest::option::of(quote()), kept_state()),
+                (
+                    (text(), text(), text(), text()),
+                    proptest::option::of(quote()),
+                    kept_state(),
+                    proptest::collection::vec(file_info(), 0..3),
+                ),
                 0..5,
             )
         ) {
             let record = Record(
                 items
                     .into_iter()
-                    .map(|((nonce, room, sender, message), reply_to, state)| Pending {
+                    .map(|((nonce, room, sender, message), reply_to, state, files)| Pending {
                         nonce,
                         room,
                         sender,
                         message,
                         reply_to,
+                        files,
                         state,
                     })
                     .collect(),

@@ -27,6 +27,9 @@ pub struct PageState {
     pub long_poll_ms: u64,
     /// The most messages in a `sync` reply: a full one means "ask again".
     pub max_sync_batch: usize,
+    /// The largest file an upload stores, in bytes: a larger one is refused before it is sent.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
     /// The room shown.
     pub room: String,
     /// Every room served, with its newest id when the page was rendered.
@@ -54,6 +57,7 @@ impl Default for PageState {
             poll_interval_ms: 1000,
             long_poll_ms: 0,
             max_sync_batch: Limits::default().max_sync_batch,
+            max_file_bytes: default_max_file_bytes(),
             room: GENERAL.to_owned(),
             rooms: vec![RoomInfo {
                 name: GENERAL.to_owned(),
@@ -71,6 +75,10 @@ impl Default for PageState {
     }
 }
 
+fn default_max_file_bytes() -> u64 {
+    Limits::default().max_file_bytes
+}
+
 /// Read by the browser as serde reads it (`PageState`'s test holds the two together).
 impl Decode for PageState {
     fn decode<J: JsonValue>(value: &J) -> Result<Self, Unreadable> {
@@ -79,6 +87,9 @@ impl Decode for PageState {
             poll_interval_ms: fields.need("poll_interval_ms")?,
             long_poll_ms: fields.need("long_poll_ms")?,
             max_sync_batch: fields.need("max_sync_batch")?,
+            max_file_bytes: fields
+                .maybe("max_file_bytes")?
+                .unwrap_or_else(default_max_file_bytes),
             room: fields.need("room")?,
             rooms: fields.need("rooms")?,
             messages: fields.need("messages")?,
@@ -186,6 +197,7 @@ mod tests {
                     poll_interval_ms,
                     long_poll_ms,
                     max_sync_batch,
+                    max_file_bytes: max_sync_batch as u64 / 3,
                     room,
                     rooms,
                     messages,

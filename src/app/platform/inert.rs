@@ -14,6 +14,48 @@ pub async fn post(_envelope: &ClientEnvelope) -> Exchange {
     }
 }
 
+/// A file picked in the browser: none are, here.
+#[derive(Clone)]
+pub struct PickedFile;
+
+impl PickedFile {
+    pub fn name(&self) -> String {
+        String::new()
+    }
+
+    pub fn size(&self) -> u64 {
+        0
+    }
+
+    pub fn kind(&self) -> String {
+        String::new()
+    }
+}
+
+pub fn files_of_input(_ev: &leptos::ev::Event) -> Vec<PickedFile> {
+    Vec::new()
+}
+
+pub fn files_of_drop(_ev: &leptos::ev::DragEvent) -> Vec<PickedFile> {
+    Vec::new()
+}
+
+pub fn drags_files(_ev: &leptos::ev::DragEvent) -> bool {
+    false
+}
+
+pub fn files_of_paste(_ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
+    Vec::new()
+}
+
+pub async fn upload(
+    _file: &PickedFile,
+    _name: &str,
+    _key: &str,
+) -> Result<crate::protocol::FileInfo, String> {
+    Err("Upload failed: no browser".into())
+}
+
 /// `text` read as a `T` (by `serde_json`'s parser here): `None` when it is not JSON at all.
 pub fn read<T: Decode>(text: &str) -> Option<Result<T, Unreadable>> {
     serde_json::from_str::<serde_json::Value>(text)

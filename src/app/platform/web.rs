@@ -11,7 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::{BUILD_HEADER, Exchange, Reply};
 use crate::protocol::json::{Decode, JsonValue, MAX_SAFE, Unreadable, to_json};
-use crate::protocol::{ClientEnvelope, ServerEnvelope};
+use crate::protocol::{ClientEnvelope, FileInfo, ServerEnvelope};
 
 // ---- Requests ----------------------------------------------------------------------------
 
@@ -53,6 +53,94 @@ pub async fn post(envelope: &ClientEnvelope) -> Exchange {
         status,
         build,
         reply,
+    }
+}
+
+// ---- Files ---------------------------------------------------------------------------------
+
+/// A file the person picked, pasted or dropped, as the browser holds it (its bytes are read
+/// only when it is sent).
+#[derive(Clone)]
+pub struct PickedFile(web_sys::File);
+
+impl PickedFile {
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.0.size() as u64
+    }
+
+    /// Its type as the browser guessed it (empty when it could not).
+    pub fn kind(&self) -> String {
+        self.0.type_()
+    }
+}
+
+fn files_of(list: Option<web_sys::FileList>) -> Vec<PickedFile> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|at| list.get(at))
+        .map(PickedFile)
+        .collect()
+}
+
+/// The files chosen in a file input (its `change` event); the input is emptied, so that the
+/// same file can be chosen again.
+pub fn files_of_input(ev: &leptos::ev::Event) -> Vec<PickedFile> {
+    let Some(input) = ev
+        .target()
+        .and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok())
+    else {
+        return Vec::new();
+    };
+    let files = files_of(input.files());
+    input.set_value("");
+    files
+}
+
+/// The files a drag carries (its `drop` event).
+pub fn files_of_drop(ev: &leptos::ev::DragEvent) -> Vec<PickedFile> {
+    files_of(ev.data_transfer().and_then(|data| data.files()))
+}
+
+/// Whether a drag carries files (not text or a link dragged within the page).
+pub fn drags_files(ev: &leptos::ev::DragEvent) -> bool {
+    ev.data_transfer()
+        .is_some_and(|data| data.types().includes(&JsValue::from_str("Files"), 0))
+}
+
+/// The files a paste carries (an image copied from a screenshot tool, a file copied in the
+/// file manager); text pastes carry none.
+pub fn files_of_paste(ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
+    files_of(ev.clipboard_data().and_then(|data| data.files()))
+}
+
+/// Uploads `file` as `name` with `key` (`POST /files`): what the server stored, or why not,
+/// as a sentence to show.
+pub async fn upload(file: &PickedFile, name: &str, key: &str) -> Result<FileInfo, String> {
+    let network = || "Upload failed: the server could not be reached".to_owned();
+    let url = format!("/files?name={}", js_sys::encode_uri_component(name));
+    let kind = match file.kind() {
+        kind if kind.is_empty() => "application/octet-stream".to_owned(),
+        kind => kind,
+    };
+    let request = gloo_net::http::Request::post(&url)
+        .header("Content-Type", &kind)
+        .header("X-Chat-Key", key)
+        .body(JsValue::from(file.0.clone()))
+        .map_err(|_| network())?;
+    let response = request.send().await.map_err(|_| network())?;
+    let text = response.text().await.map_err(|_| network())?;
+    match parse(&text).map(|value| ServerEnvelope::decode(&value)) {
+        Some(Ok(ServerEnvelope::File(stored))) => Ok(stored),
+        Some(Ok(ServerEnvelope::Status(status))) => {
+            Err(format!("Upload failed: {}", status.message))
+        }
+        _ => Err(format!("Upload failed (HTTP {})", response.status())),
     }
 }
 

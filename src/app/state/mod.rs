@@ -9,6 +9,7 @@
 //! - [`identity`]: this browser's key, its fingerprint, and taking another browser's key.
 //! - [`notifications`]: desktop notifications.
 //! - [`search`]: finding messages by their words.
+//! - [`uploads`]: the files a message will carry, uploaded as soon as they are added.
 
 mod changes;
 mod identity;
@@ -17,9 +18,11 @@ mod poller;
 mod rooms;
 mod search;
 mod sending;
+mod uploads;
 
 use leptos::prelude::*;
 
+use super::model::files::Upload;
 use super::model::log::{self, Line, LineKey, Reader};
 use super::model::outbox::Queue;
 use super::model::page::PageState;
@@ -29,6 +32,7 @@ use crate::protocol::{ChatMessage, Quote};
 
 pub use notifications::Notifications;
 pub use sending::Unsent;
+pub use uploads::Held;
 
 /// localStorage: the reader's name, as typed.
 const NAME_KEY: &str = "chat.name";
@@ -57,6 +61,8 @@ pub struct Settings {
     pub long_poll_ms: u64,
     /// The most items of a sync reply: a full one means "ask again".
     pub max_sync_batch: usize,
+    /// The largest file an upload stores.
+    pub max_file_bytes: u64,
     /// Whether this is the admin view.
     pub admin_view: bool,
 }
@@ -103,6 +109,11 @@ pub struct ChatState {
     pub replying: RwSignal<Option<Quote>>,
     /// The messages written here that the server has not stored yet.
     pub outbox: RwSignal<Queue>,
+    /// The files the next message carries: uploading, uploaded or failed.
+    pub uploads: RwSignal<Vec<Upload>>,
+    /// A message sent while its files were still uploading: it goes once they are stored.
+    pub held: RwSignal<Option<Held>>,
+    picked: uploads::Picked,
     pub connection: RwSignal<Connection>,
     pub notifications: Notifications,
     /// The lines of the log, as the view draws them.
@@ -163,6 +174,7 @@ impl ChatState {
                 poll_interval_ms: page.poll_interval_ms,
                 long_poll_ms: page.long_poll_ms,
                 max_sync_batch: page.max_sync_batch,
+                max_file_bytes: page.max_file_bytes,
                 admin_view: page.admin,
             },
             rooms: RwSignal::new(rooms),
@@ -183,6 +195,9 @@ impl ChatState {
             editing,
             replying: RwSignal::new(None),
             outbox,
+            uploads: RwSignal::new(Vec::new()),
+            held: RwSignal::new(None),
+            picked: uploads::Picked::new(),
             connection: RwSignal::new(Connection::Connected),
             notifications: Notifications::new(),
             lines,

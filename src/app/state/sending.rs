@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::uploads::Held;
 use super::{ChatState, Connection};
+use crate::app::model::files::{Attaching, attaching};
 use crate::app::model::log::find;
 use crate::app::model::outbox::{
     Pending, Queue, Record, Reply, State, classify, is_later_version, merge_kept,
@@ -23,8 +25,12 @@ const UNREADABLE_KEY: &str = "chat.outbox.unreadable";
 pub enum Unsent {
     /// No name typed: the composer asks for one.
     NoName,
-    /// Nothing but white space: nothing to send.
+    /// Nothing but white space, and no file: nothing to send.
     Blank,
+    /// A file failed to upload: `Retry` or `Remove` it first.
+    UploadFailed,
+    /// It waits for its files to upload ([`ChatState::held`]): the box is free meanwhile.
+    Held,
 }
 
 /// The timer of the next retry.
@@ -117,23 +123,47 @@ impl ChatState {
         }
     }
 
-    /// Puts `message` in the outbox under the name typed, shown at once, and sends what is
-    /// waiting. The page checks only that there is a name and a text: lengths are the server's
-    /// to check (its refusal shows in the message's line).
+    /// Puts `message` in the outbox under the name typed, with the composer's files, shown at
+    /// once, and sends what is waiting. The page checks only that there is a name and a text
+    /// or a file: lengths are the server's to check (its refusal shows in the message's line).
+    /// While files are still uploading the message is held, and goes once they are stored
+    /// ([`Unsent::Held`]).
     pub fn send(self, message: String) -> Result<(), Unsent> {
         let sender = self.name.with_untracked(|name| name.trim().to_owned());
         if sender.is_empty() {
             return Err(Unsent::NoName);
         }
-        if message.trim().is_empty() {
+        let has_files = self.uploads.with_untracked(|uploads| !uploads.is_empty());
+        if message.trim().is_empty() && !has_files {
             return Err(Unsent::Blank);
         }
+        // Files alone: the white space typed beside them is no text.
+        let message = if message.trim().is_empty() {
+            String::new()
+        } else {
+            message
+        };
+        let files = match self.uploads.with_untracked(|uploads| attaching(uploads)) {
+            Attaching::Ready(files) => files,
+            Attaching::Failed => return Err(Unsent::UploadFailed),
+            Attaching::Waiting => {
+                self.held.set(Some(Held {
+                    message,
+                    reply_to: self.replying.get_untracked(),
+                }));
+                self.replying.set(None);
+                return Err(Unsent::Held);
+            }
+        };
+        self.uploads.set(Vec::new());
+        self.forget_picked();
         let pending = Pending {
             nonce: platform::new_nonce(),
             room: self.room.get_untracked(),
             sender,
             message,
             reply_to: self.replying.get_untracked(),
+            files,
             state: State::Sending,
         };
         self.replying.set(None);
@@ -212,8 +242,10 @@ impl ChatState {
             message: next.message,
             nonce: Some(next.nonce.clone()),
             room: Some(next.room),
+            // Files are attached with the key they were uploaded with: this browser's.
             key: self.key(),
-            files: None,
+            files: (!next.files.is_empty())
+                .then(|| next.files.iter().map(|file| file.id.clone()).collect()),
         };
         spawn_local(async move {
             let exchange = platform::post(&ClientEnvelope::Message(post)).await;

@@ -8,15 +8,21 @@
 //! (arrow keys, Enter or Tab, Escape); the list's code loads the first time `@` is typed.
 //! After `Reply` on a message, `Replying to <name>` and its text show above the box, with
 //! `Cancel reply` (or Escape), and the box has the focus.
+//!
+//! `Attach files` (a real file input, several files at once), an image pasted into the box, or
+//! files dropped on the page add files to the next message: each shows as a chip with its name
+//! and size, `Uploading <name>` while it uploads, `Remove <name>`, and `Upload failed` with
+//! `Retry` if it failed. A message sent while they upload goes once they are stored.
 
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 
 use super::identity::Identity;
 use super::lazy::{Lazy, lazy_view};
+use crate::app::model::files::{Upload, UploadState, human_size};
 use crate::app::model::mentions::{Suggest, offer, recent_names};
 use crate::app::platform;
-use crate::app::state::{Unsent, use_chat};
+use crate::app::state::{ChatState, Unsent, use_chat};
 
 /// The keyboard hint, read out with the message box.
 const HINT_ID: &str = "chat-message-hint";
@@ -44,14 +50,31 @@ pub fn Composer() -> impl IntoView {
             .map(str::to_owned)
             .or_else(|| chat.outbox.with(|queue| queue.refusal.clone()))
     };
-    let submit = move || match chat.send(draft.get_untracked()) {
-        Ok(()) => {
-            local_error.set(None);
-            suggest.set(None);
-            draft.set(String::new());
+    let submit = move || {
+        // One message waits for its files at a time: the next waits in the box.
+        if chat.held.with_untracked(Option::is_some) {
+            return;
         }
-        Err(Unsent::NoName) => local_error.set(Some("Enter your name before sending.")),
-        Err(Unsent::Blank) => {}
+        match chat.send(draft.get_untracked()) {
+            Ok(()) | Err(Unsent::Held) => {
+                local_error.set(None);
+                suggest.set(None);
+                draft.set(String::new());
+            }
+            Err(Unsent::NoName) => local_error.set(Some("Enter your name before sending.")),
+            Err(Unsent::UploadFailed) => local_error.set(Some(
+                "A file could not be uploaded: retry it or remove it before sending.",
+            )),
+            Err(Unsent::Blank) => {}
+        }
+    };
+    // An image (or any file) pasted into the box is attached, not pasted as text.
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        let files = platform::files_of_paste(&ev);
+        if !files.is_empty() {
+            ev.prevent_default();
+            chat.attach(files);
+        }
     };
     let pick = Callback::new(move |index: usize| {
         let picked = suggest.with_untracked(|offered| {
@@ -155,7 +178,25 @@ pub fn Composer() -> impl IntoView {
                     }
                 })
             }}
+            // The chips' code loads with the first file added (a first paint has none).
+            {move || {
+                (chat.uploads.with(|uploads| !uploads.is_empty()) || chat.held.with(Option::is_some))
+                    .then(|| view! { <Lazy load=upload_chips what="files to send"/> })
+            }}
             <div class="message-row">
+                <label class="attach" title="Attach files">
+                    // The input itself, visually hidden: the label is what shows, and the
+                    // input keeps the keyboard and the accessible name.
+                    <input
+                        type="file"
+                        multiple
+                        class="visually-hidden"
+                        disabled=move || !chat.hydrated.get()
+                        on:change=move |ev| chat.attach(platform::files_of_input(&ev))
+                    />
+                    <span aria-hidden="true">"+"</span>
+                    <span class="visually-hidden">"Attach files"</span>
+                </label>
                 <label for=MESSAGE_ID class="visually-hidden">"Message"</label>
                 <p id=HINT_ID class="visually-hidden">"Enter sends, Shift+Enter starts a new line"</p>
                 {move || {
@@ -188,10 +229,14 @@ pub fn Composer() -> impl IntoView {
                     on:input=on_input
                     on:blur=move |_| suggest.set(None)
                     on:keydown=on_keydown
+                    on:paste=on_paste
                 ></textarea>
                 // Until the page is hydrated, a click would submit the form the old way and reload
                 // the page, losing the text.
-                <button type="submit" disabled=move || !chat.hydrated.get()>
+                <button
+                    type="submit"
+                    disabled=move || !chat.hydrated.get() || chat.held.with(Option::is_some)
+                >
                     "Send"
                 </button>
             </div>
@@ -267,5 +312,75 @@ lazy_view! {
             </ul>
         }
         .into_any()
+    }
+}
+
+lazy_view! {
+    /// The files the next message carries, as chips above the box; and, while a message waits
+    /// for them, a line that says so.
+    fn upload_chips() -> AnyView {
+        let chat = use_chat();
+        let held = move || {
+            chat.held.with(Option::is_some).then(|| {
+                view! {
+                    <p class="held" role="status">
+                        "Your message will be sent when its files are uploaded."
+                    </p>
+                }
+            })
+        };
+        view! {
+            {held}
+            <ul class="uploads" aria-label="Files to send">
+                <For
+                    each=move || chat.uploads.get()
+                    // Made again when its state changes: a chip shows one state's controls.
+                    key=|upload: &Upload| (upload.local, std::mem::discriminant(&upload.state))
+                    let:upload
+                >
+                    {chip(chat, upload)}
+                </For>
+            </ul>
+        }
+        .into_any()
+    }
+}
+
+/// One file to send: its name and size, `Uploading <name>` while it uploads, `Upload failed`
+/// with its reason and `Retry` if it failed, and `Remove <name>`.
+fn chip(chat: ChatState, upload: Upload) -> impl IntoView {
+    let Upload {
+        local,
+        name,
+        size,
+        state,
+    } = upload;
+    let progress = matches!(state, UploadState::Uploading).then(|| {
+        view! { <progress aria-label=format!("Uploading {name}")></progress> }
+    });
+    let failed = match state {
+        UploadState::Failed(reason) => Some(view! {
+            <span class="upload-failed">"Upload failed"</span>
+            <span class="upload-reason">{reason}</span>
+            <button type="button" on:click=move |_| chat.retry_upload(local)>"Retry"</button>
+        }),
+        _ => None,
+    };
+    view! {
+        <li class="upload">
+            <span class="upload-name">{name.clone()}</span>
+            <span class="size">{human_size(size)}</span>
+            {progress}
+            {failed}
+            <button
+                type="button"
+                class="remove"
+                aria-label=format!("Remove {name}")
+                title=format!("Remove {name}")
+                on:click=move |_| chat.remove_upload(local)
+            >
+                "×"
+            </button>
+        </li>
     }
 }

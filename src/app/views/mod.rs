@@ -49,6 +49,8 @@ pub fn Chat(page: PageState) -> impl IntoView {
         });
     });
     let menu_open = RwSignal::new(false);
+    // Files are being dragged over the conversation.
+    let dropping = RwSignal::new(false);
     let total = move || chat.unread();
     view! {
         <div class="layout">
@@ -56,7 +58,29 @@ pub fn Chat(page: PageState) -> impl IntoView {
                 <RoomList open=menu_open/>
                 <NotifyControls/>
             </nav>
-            <main class="chat">
+            <main
+                class="chat"
+                on:dragenter=move |ev: leptos::ev::DragEvent| {
+                    if platform::drags_files(&ev) {
+                        ev.prevent_default();
+                        dropping.set(true);
+                    }
+                }
+            >
+                // Over the conversation while files are dragged over it: what they will do.
+                <div
+                    class="drop-zone"
+                    hidden=move || !dropping.get()
+                    on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+                    on:dragleave=move |_| dropping.set(false)
+                    on:drop=move |ev: leptos::ev::DragEvent| {
+                        ev.prevent_default();
+                        dropping.set(false);
+                        chat.attach(platform::files_of_drop(&ev));
+                    }
+                >
+                    <p>"Drop files to attach"</p>
+                </div>
                 <header class="chat-header">
                     <button
                         type="button"

@@ -17,12 +17,13 @@ use leptos::either::{Either, EitherOf4};
 use leptos::prelude::*;
 
 use super::lazy::{Lazy, lazy_view};
+use crate::app::model::files::{file_href, human_size, thumb_href, thumb_size};
 use crate::app::model::log::{Body, Line, LineKey};
 use crate::app::model::markup::{self, Part};
 use crate::app::model::reactions;
 use crate::app::platform;
 use crate::app::state::{ChatState, use_chat};
-use crate::protocol::{ChatMessage, Quote};
+use crate::protocol::{ChatMessage, FileInfo, Quote};
 
 /// A message's text as [`markup::parts`] draws it: text nodes, `<a>` for its URLs, `<code>`
 /// for inline code and a [`CodeBlock`] for each block. Never HTML from the text, and the same
@@ -205,7 +206,7 @@ fn drawn(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl 
 /// permalink) or the outbox's state, the message it answers, and the text (hidden while it is
 /// edited).
 fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl IntoView {
-    let (sender, author, bot, text, when, quote) = match line.body {
+    let (sender, author, bot, text, when, quote, files) = match line.body {
         Body::Stored(message) => {
             let when = Either::Left(time_link(&message, line.look.local));
             let quote = message
@@ -216,9 +217,18 @@ fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl I
                 author,
                 bot,
                 message,
+                files,
                 ..
             } = message;
-            (sender, author, bot, message, when, quote)
+            (
+                sender,
+                author,
+                bot,
+                message,
+                when,
+                quote,
+                files.unwrap_or_default(),
+            )
         }
         Body::Pending(pending) => {
             let state = pending.shown().0;
@@ -226,7 +236,15 @@ fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl I
             let quote = pending
                 .reply_to
                 .map(|quote| quoted(chat, &pending.room, quote));
-            (pending.sender, me, false, pending.message, when, quote)
+            (
+                pending.sender,
+                me,
+                false,
+                pending.message,
+                when,
+                quote,
+                pending.files,
+            )
         }
     };
     let anonymous = author.is_none();
@@ -264,7 +282,52 @@ fn head(chat: ChatState, line: Line, me: Option<String>, tools: Tools) -> impl I
         {quote}
         // A block, not a paragraph: a paragraph cannot hold a code block's `<pre>`.
         <div class="text" hidden=line.look.editing>{rich_text(&text)}</div>
+        {attachments(files)}
     }
+}
+
+/// A message's files, under its text: images as thumbnails drawn at their size before they
+/// load (nothing below moves), each opening the whole image; other files as a link to download
+/// them, with their size.
+fn attachments(files: Vec<FileInfo>) -> impl IntoView + use<> {
+    if files.is_empty() {
+        return None;
+    }
+    let items = files
+        .into_iter()
+        .map(|file| {
+            let href = file_href(&file);
+            if file.is_image() {
+                let (width, height) = thumb_size(
+                    file.width.unwrap_or_default(),
+                    file.height.unwrap_or_default(),
+                );
+                Either::Left(view! {
+                    <li class="file image">
+                        <a href=href target="_blank" rel="noopener noreferrer">
+                            <img
+                                src=thumb_href(&file)
+                                alt=file.name
+                                width=width
+                                height=height
+                                loading="lazy"
+                            />
+                        </a>
+                    </li>
+                })
+            } else {
+                let size = human_size(file.size);
+                Either::Right(view! {
+                    <li class="file">
+                        <a href=href download=file.name.clone()>{file.name.clone()}</a>
+                        ", "
+                        <span class="size">{size}</span>
+                    </li>
+                })
+            }
+        })
+        .collect_view();
+    Some(view! { <ul class="files" aria-label="Files">{items}</ul> })
 }
 
 /// The message a reply answers, above its text: a link to its permalink that scrolls to it and

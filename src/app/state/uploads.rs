@@ -1,0 +1,167 @@
+//! The files the next message carries. Each one added (picked, pasted or dropped) uploads at
+//! once, beside the others; the message is sent when all of them are stored ([`Held`]), and
+//! only then enters the outbox, with their ids. A failed upload waits for `Retry` (the picked
+//! file is kept for it) or `Remove`.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::ChatState;
+use crate::app::model::files::{
+    Attaching, Upload, UploadState, attaching, human_size, pasted_name,
+};
+use crate::app::platform::{self, PickedFile};
+use crate::protocol::Quote;
+
+/// A message sent while its files were uploading: sent as soon as they are all stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub message: String,
+    pub reply_to: Option<Quote>,
+}
+
+/// The files picked, by the upload they are for: what `Retry` sends again.
+#[derive(Clone, Copy)]
+pub(super) struct Picked(StoredValue<Vec<(u32, PickedFile)>, LocalStorage>);
+
+impl Picked {
+    pub fn new() -> Self {
+        Self(StoredValue::new_local(Vec::new()))
+    }
+}
+
+impl ChatState {
+    /// Files added to the composer: each is shown and uploads at once. A file over the
+    /// server's limit fails at once, without being sent.
+    pub fn attach(self, files: Vec<PickedFile>) {
+        for file in files {
+            let local = self.uploads.with_untracked(|uploads| {
+                uploads.iter().map(|upload| upload.local).max().unwrap_or(0) + 1
+            });
+            let name = pasted_name(&file.name(), &file.kind());
+            let size = file.size();
+            let too_large = size > self.settings.max_file_bytes;
+            let state = if too_large {
+                UploadState::Failed(format!(
+                    "Too large: at most {} a file",
+                    human_size(self.settings.max_file_bytes)
+                ))
+            } else {
+                UploadState::Uploading
+            };
+            self.uploads.update(|uploads| {
+                uploads.push(Upload {
+                    local,
+                    name,
+                    size,
+                    state,
+                })
+            });
+            self.picked
+                .0
+                .update_value(|picked| picked.push((local, file)));
+            if !too_large {
+                self.upload(local);
+            }
+        }
+    }
+
+    /// `Retry` of a failed upload.
+    pub fn retry_upload(self, local: u32) {
+        let Some(upload) = self.upload_of(local) else {
+            return;
+        };
+        if upload.size > self.settings.max_file_bytes {
+            return;
+        }
+        self.set_upload(local, UploadState::Uploading);
+        self.upload(local);
+    }
+
+    /// `Remove <name>`: the file does not go with the message (an upload on its way is left to
+    /// finish; the server removes a file never attached).
+    pub fn remove_upload(self, local: u32) {
+        self.uploads
+            .update(|uploads| uploads.retain(|upload| upload.local != local));
+        self.picked
+            .0
+            .update_value(|picked| picked.retain(|(at, _)| *at != local));
+        self.send_held();
+    }
+
+    /// The files are sent: the picked ones are not kept any more.
+    pub(super) fn forget_picked(self) {
+        self.picked.0.update_value(Vec::clear);
+    }
+
+    fn upload_of(self, local: u32) -> Option<Upload> {
+        self.uploads
+            .with_untracked(|uploads| uploads.iter().find(|upload| upload.local == local).cloned())
+    }
+
+    fn set_upload(self, local: u32, state: UploadState) {
+        self.uploads.update(|uploads| {
+            if let Some(upload) = uploads.iter_mut().find(|upload| upload.local == local) {
+                upload.state = state;
+            }
+        });
+    }
+
+    /// Sends upload `local`'s file with this browser's key (made now if it has none: a file
+    /// is attached only with the key it was uploaded with).
+    fn upload(self, local: u32) {
+        let file = self.picked.0.with_value(|picked| {
+            picked
+                .iter()
+                .find(|(at, _)| *at == local)
+                .map(|(_, file)| file.clone())
+        });
+        let (Some(file), Some(upload)) = (file, self.upload_of(local)) else {
+            return;
+        };
+        let Some(key) = self.key() else {
+            self.set_upload(
+                local,
+                UploadState::Failed("This browser cannot make a key to send files with".into()),
+            );
+            return;
+        };
+        spawn_local(async move {
+            let result = platform::upload(&file, &upload.name, &key).await;
+            // The page, or this upload, may be gone by now.
+            if self.uploads.try_get_untracked().is_none() || self.upload_of(local).is_none() {
+                return;
+            }
+            self.set_upload(
+                local,
+                match result {
+                    Ok(stored) => UploadState::Done(stored),
+                    Err(reason) => UploadState::Failed(reason),
+                },
+            );
+            self.send_held();
+        });
+    }
+
+    /// Sends the held message once every upload is stored.
+    fn send_held(self) {
+        if self.held.with_untracked(Option::is_none) {
+            return;
+        }
+        if !matches!(
+            self.uploads.with_untracked(|uploads| attaching(uploads)),
+            Attaching::Ready(_)
+        ) {
+            return;
+        }
+        let Some(held) = self.held.get_untracked() else {
+            return;
+        };
+        self.held.set(None);
+        if held.reply_to.is_some() {
+            self.replying.set(held.reply_to.clone());
+        }
+        // Nothing left to send (its files removed, no text): dropped, as a blank one is.
+        let _ = self.send(held.message);
+    }
+}
