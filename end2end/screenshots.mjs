@@ -2,6 +2,7 @@
 // short conversation on it. Run by scripts/screenshots against a server it starts.
 //   node screenshots.mjs <base URL> <output folder>
 import { chromium } from "@playwright/test";
+import * as zlib from "node:zlib";
 
 const [base, out] = process.argv.slice(2);
 const ajax = async (type, data) =>
@@ -58,6 +59,57 @@ const direct = `dm-${low}-${high}`;
 await post("Ben", "Before the deploy: could you look at my migration PR? No rush.", direct, keys.Ben);
 await post("Ana", "Sure, send me the link.", direct, keys.Ana);
 await post("Ben", "https://git.example.com/app/pull/311 (only the second commit is new)", direct, keys.Ben);
+
+// Files in #design: Ben's screenshot of a chart (a thumbnail) and a PDF (a link with its size).
+function chart(width, height) {
+  const chunk = (kind, data) => {
+    const body = Buffer.concat([Buffer.from(kind, "latin1"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  // Bars on a pale ground, with a grid.
+  const bars = [0.35, 0.5, 0.45, 0.7, 0.62, 0.85];
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) {
+      const bar = Math.floor((x / width) * bars.length);
+      const inBar = (x % (width / bars.length)) > width / bars.length / 5;
+      const top = height * (1 - bars[bar]);
+      let rgb = y % 60 === 0 ? [220, 226, 235] : [246, 248, 252];
+      if (inBar && y > top) rgb = [37 + bar * 12, 99 + bar * 10, 235];
+      row.set(rgb, 1 + x * 3);
+    }
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", zlib.deflateSync(Buffer.concat(rows))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+const upload = async (name, type, bytes, key) =>
+  (
+    await (
+      await fetch(`${base}/files?name=${encodeURIComponent(name)}`, {
+        method: "POST",
+        headers: { "content-type": type, "x-chat-key": key },
+        body: bytes,
+      })
+    ).json()
+  ).data;
+await post("Ana", "How did sign-ups go this week?", "design", keys.Ana);
+const shot = await upload("signups-week-49.png", "image/png", chart(800, 450), keys.Ben);
+const pdf = await upload("Q4 report.pdf", "application/pdf", Buffer.alloc(182_400, 32), keys.Ben);
+await ajax("message", { sender: "Ben", message: "Up every day but Wednesday. The details:", room: "design", key: keys.Ben, files: [shot.id, pdf.id] });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -169,6 +221,30 @@ for (const [colorScheme, width, height] of [
   }
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/chat-direct-${colorScheme}-${width}.png` });
+  await context.close();
+}
+// Files: Ben's chart and report in #design; Ana attaching her notes (a chip in the composer).
+for (const [colorScheme, width, height] of [
+  ["light", 1280, 720],
+  ["dark", 360, 640],
+]) {
+  const { context, page } = await openAsAna(colorScheme, width, height);
+  await page.goto(`${base}/r/design`);
+  await page.waitForFunction(() => !document.querySelector("button[type=submit]").disabled);
+  await page.getByRole("img", { name: "signups-week-49.png" }).waitFor();
+  await page.waitForFunction(() => [...document.images].every((img) => img.complete));
+  await page.getByLabel("Attach files").setInputFiles({
+    name: "notes-from-the-call.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from("Wednesday: the sign-up form was down for two hours.\n".repeat(40)),
+  });
+  await page.getByRole("button", { name: "Remove notes-from-the-call.txt" }).waitFor();
+  await page.getByRole("progressbar").waitFor({ state: "detached" });
+  await page.getByRole("textbox", { name: "Message", exact: true }).fill("Wednesday was the form outage");
+  // The chip made the log shorter: show its end, as a reader would scroll to it.
+  await page.getByRole("log").evaluate((log) => (log.scrollTop = log.scrollHeight));
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/chat-files-${colorScheme}-${width}.png` });
   await context.close();
 }
 await browser.close();
