@@ -207,9 +207,15 @@ async fn main() -> Result<(), Error> {
         clients.push(tokio::spawn(async move {
             let mut done = 0u32;
             while Instant::now() < deadline {
-                upload(&http, addr, &format!("photo-{client}.jpg"), "image/jpeg", whole(jpeg.clone()))
-                    .await
-                    .expect("upload");
+                upload(
+                    &http,
+                    addr,
+                    &format!("photo-{client}.jpg"),
+                    "image/jpeg",
+                    whole(jpeg.clone()),
+                )
+                .await
+                .expect("upload");
                 done += 1;
             }
             done
@@ -230,7 +236,14 @@ async fn main() -> Result<(), Error> {
     // One 10 MiB file: its upload, and the same bytes written and synced to the same disk.
     let mut times = Vec::new();
     for _ in 0..5 {
-        let took = upload(&http, addr, "big.bin", "application/octet-stream", streamed(10 * MIB)).await?;
+        let took = upload(
+            &http,
+            addr,
+            "big.bin",
+            "application/octet-stream",
+            streamed(10 * MIB),
+        )
+        .await?;
         times.push(took.as_secs_f64() * 1000.0);
     }
     let mut disk = Vec::new();
@@ -257,8 +270,14 @@ async fn main() -> Result<(), Error> {
     for n in 0..32 {
         let http = http.clone();
         running.push(tokio::spawn(async move {
-            upload(&http, addr, &format!("many-{n}.bin"), "application/octet-stream", streamed(10 * MIB))
-                .await
+            upload(
+                &http,
+                addr,
+                &format!("many-{n}.bin"),
+                "application/octet-stream",
+                streamed(10 * MIB),
+            )
+            .await
         }));
     }
     for upload in running {
@@ -271,7 +290,11 @@ async fn main() -> Result<(), Error> {
         started.elapsed().as_secs_f64(),
         after as f64 / 1e6,
         before as f64 / 1e6,
-        if after <= 400_000_000 { "met" } else { "not met" }
+        if after <= 400_000_000 {
+            "met"
+        } else {
+            "not met"
+        }
     );
     Ok(())
 }

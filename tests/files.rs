@@ -461,8 +461,11 @@ async fn uploads_have_their_own_rate() {
 #[tokio::test]
 async fn a_photo_keeps_no_location_stays_upright_and_has_a_thumbnail() {
     let chat = Chat::new().await;
-    // Stored 600 x 400, shown turned: 400 x 600.
-    let photo = with_exif(&jpeg(600, 400));
+    // Stored 600 x 400, shown turned: 400 x 600. After its end, as phones append them, a
+    // preview with EXIF of its own.
+    let main = with_exif(&jpeg(600, 400));
+    let mut photo = main.clone();
+    photo.extend(with_exif(&jpeg(32, 24)));
     assert!(contains(&photo, b"Secret Garden"));
     let file = chat.upload("photo.jpg", "image/jpeg", photo.clone()).await;
     assert_eq!(file["content_type"], "image/jpeg");
@@ -491,7 +494,7 @@ async fn a_photo_keeps_no_location_stays_upright_and_has_a_thumbnail() {
         let at = bytes.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
         bytes[at..].to_vec()
     };
-    assert_eq!(scan(&stored), scan(&photo));
+    assert_eq!(scan(&stored), scan(&main), "the main image alone");
     // And it still says which way is up.
     let mut decoder =
         image::ImageReader::with_format(Cursor::new(&stored), image::ImageFormat::Jpeg)
@@ -804,4 +807,43 @@ proptest! {
             assert_eq!(reply["data"]["size"], bytes.len());
         });
     }
+}
+
+#[tokio::test]
+async fn an_upload_whose_author_is_purged_while_it_is_sent_is_refused_and_leaves_nothing() {
+    let chat = Chat::new().await;
+    let (pieces, waiting) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+    let body = Body::from_stream(futures_util::stream::unfold(waiting, |mut waiting| async {
+        let piece = waiting.recv().await?;
+        Some((Ok::<_, std::io::Error>(piece), waiting))
+    }));
+    let sending = {
+        let router = chat.router.clone();
+        let mut request = Request::post("/files?name=long.log")
+            .header("x-chat-key", ANN)
+            .body(body)
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr("10.0.0.1".parse().unwrap()));
+        tokio::spawn(async move { json_of(router.oneshot(request).await.unwrap()).await })
+    };
+    // One whole chunk is stored...
+    pieces.send(vec![1; CHUNK + 10]).await.unwrap();
+    while chat.count("SELECT COUNT(*) FROM file_chunks").await == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // ...when the operator bans its author with purge; then the rest arrives.
+    let ann = chat.fx.state.identity.fingerprint(ANN);
+    chat.expect(
+        json!({"type": "ban", "data": {"admin": ADMIN, "author": ann, "purge": true}}),
+        StatusCode::OK,
+    )
+    .await;
+    pieces.send(vec![2; CHUNK]).await.unwrap();
+    drop(pieces);
+    let (status, reply) = sending.await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{reply}");
+    assert_eq!(chat.count("SELECT COUNT(*) FROM files").await, 0);
+    assert_eq!(chat.count("SELECT COUNT(*) FROM file_chunks").await, 0);
 }

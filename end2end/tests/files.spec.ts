@@ -11,6 +11,7 @@ import {
   messageField,
   nameField,
   openChat,
+  roomLink,
   seriousViolations,
   test,
   unique,
@@ -85,6 +86,7 @@ test("files chosen, removed and sent show on every page", async ({ browser }) =>
   await expect(ana.page.getByRole("progressbar")).toHaveCount(0);
   await ana.page.getByRole("button", { name: "Remove oops.txt" }).click();
   await expect(chips(ana.page)).toHaveCount(2);
+  expect(await seriousViolations(ana.page)).toEqual([]);
 
   const text = unique("the chart and the notes");
   await messageField(ana.page).fill(text);
@@ -187,7 +189,13 @@ test("a failed upload says so and is retried; a message sent meanwhile waits for
   await expect(page.getByRole("status").filter({ hasText: "sent when its files are uploaded" })).toBeVisible();
   await expect(messageField(page)).toHaveValue("");
   await expect(log(page).locator("li", { hasText: text })).toHaveCount(0);
+  // Moving to another room meanwhile does not move the message: it goes where it was written.
+  await roomLink(page, "#dev").click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("#dev");
   release();
+  await expect(page.getByRole("status").filter({ hasText: "sent when its files are uploaded" })).toBeHidden();
+  await expect(log(page).locator("li", { hasText: text })).toHaveCount(0);
+  await page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: /^#general/ }).click();
   const row = log(page).locator("li", { hasText: text });
   await expect(row.locator(".file")).toHaveText("report.pdf, 17 B");
   await expect(row.locator(".state")).toHaveCount(0);

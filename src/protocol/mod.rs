@@ -302,7 +302,19 @@ pub fn check_file_name(name: &str) -> Result<(), Invalid> {
             "name: must not contain /, \\ or control characters".into(),
         ));
     }
+    // Bidirectional controls would show `invoice\u{202e}fdp.exe` as `invoiceexe.pdf`.
+    if name.chars().any(is_bidi_control) {
+        return Err(Invalid(
+            "name: must not contain bidirectional control characters".into(),
+        ));
+    }
     Ok(())
+}
+
+/// The characters that reorder the text around them (Unicode's bidirectional formatting
+/// characters): a file's name may not hide its real extension with them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A file as items and the upload's answer carry it. `content_type` is the type the server

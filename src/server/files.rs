@@ -25,7 +25,9 @@ use super::limit::ClientAddr;
 use super::state::AppState;
 use super::store::files::{CHUNK_BYTES, chunks_of};
 use super::store::{Upload, now_micros};
-use crate::protocol::{FileInfo, Invalid, ServerEnvelope, check_file_name, check_key, is_file_id};
+use crate::protocol::{
+    FileInfo, Invalid, KEY_CHARS, ServerEnvelope, check_file_name, check_key, is_file_id,
+};
 
 /// The header that carries the uploader's key (a URL would keep it in logs and history).
 pub const KEY_HEADER: &str = "x-chat-key";
@@ -58,11 +60,14 @@ pub async fn upload(
     let key = match headers.get(KEY_HEADER) {
         None => None,
         Some(value) => {
-            let key = value
-                .to_str()
-                .map_err(|_| Invalid("X-Chat-Key: A-Z, a-z, 0-9, _ and - only".into()))?;
-            check_key(key)?;
-            Some(key)
+            let key = value.to_str().ok().filter(|key| check_key(key).is_ok());
+            Some(key.ok_or_else(|| {
+                Invalid(format!(
+                    "X-Chat-Key: {} to {} of A-Z, a-z, 0-9, _ and - required",
+                    KEY_CHARS.start(),
+                    KEY_CHARS.end()
+                ))
+            })?)
         }
     };
     let Some(key) = key else {
@@ -157,7 +162,9 @@ pub async fn upload(
             }
         }
     }
-    files.finish_upload(&file, thumb).await?;
+    if !files.finish_upload(&file, thumb).await? {
+        return Err(gone());
+    }
     tracing::debug!(id = %file.id, size = file.size, "file stored");
     Ok((StatusCode::CREATED, Json(ServerEnvelope::File(file))).into_response())
 }
@@ -222,6 +229,12 @@ fn well_formed_type(value: &str) -> Option<String> {
     .then(|| value.to_owned())
 }
 
+/// An upload removed while it was received: its author or address was banned with purge (or
+/// it took longer than storage keeps an unfinished upload).
+fn gone() -> AjaxError {
+    AjaxError::Forbidden("not allowed: the upload was removed before it was finished".into())
+}
+
 fn too_large(max: u64) -> AjaxError {
     AjaxError::TooLarge(usize::try_from(max).unwrap_or(usize::MAX))
 }
@@ -263,13 +276,15 @@ async fn receive(
             piece = later;
             if chunk.len() == CHUNK_BYTES {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES));
-                files.put_chunk(id, seq, full).await?;
+                if !files.put_chunk(id, seq, full).await? {
+                    return Err(gone());
+                }
                 seq += 1;
             }
         }
     }
-    if !chunk.is_empty() {
-        files.put_chunk(id, seq, chunk).await?;
+    if !chunk.is_empty() && !files.put_chunk(id, seq, chunk).await? {
+        return Err(gone());
     }
     Ok((size, head))
 }
@@ -334,7 +349,9 @@ async fn store_bytes(state: &AppState, id: &str, bytes: Vec<u8>) -> Result<(), A
     let files = state.store.files();
     for (seq, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
         let seq = u32::try_from(seq).unwrap_or(u32::MAX);
-        files.put_chunk(id, seq, chunk.to_vec()).await?;
+        if !files.put_chunk(id, seq, chunk.to_vec()).await? {
+            return Err(gone());
+        }
     }
     Ok(())
 }
@@ -441,7 +458,11 @@ async fn serve(state: &AppState, id: &str, request: &HeaderMap) -> Result<Respon
         response.headers_mut().extend(headers);
         return Ok(response);
     }
-    let range = match request.get(header::RANGE) {
+    // A range is of this file only if `If-Range` (when sent) names it; else the whole file.
+    let same_file = request
+        .get(header::IF_RANGE)
+        .is_none_or(|tag| tag.to_str().is_ok_and(|tag| tag.trim() == etag));
+    let range = match request.get(header::RANGE).filter(|_| same_file) {
         None => None,
         Some(value) => match byte_range(value.to_str().unwrap_or_default(), file.size) {
             Ok(range) => range,
@@ -524,7 +545,12 @@ fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some((from, to)) = spec.trim().split_once('-') else {
         return Ok(None);
     };
-    let number = |text: &str| text.trim().parse::<u64>().ok();
+    // Digits beyond what a u64 holds are still a number: past any file's end.
+    let number = |text: &str| {
+        let text = text.trim();
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u64>().unwrap_or(u64::MAX))
+    };
     let (start, end) = match (from.trim().is_empty(), to.trim().is_empty()) {
         // The last N bytes.
         (true, false) => {
@@ -585,6 +611,8 @@ mod tests {
             Some("name=a%5Cb"),
             Some("name=a%00b"),
             Some("name=a%0Ab"),
+            // U+202E, right-to-left override.
+            Some("name=invoice%E2%80%AEfdp.exe"),
         ] {
             assert!(file_name(bad).is_err(), "{bad:?}");
         }
@@ -628,6 +656,11 @@ mod tests {
         assert_eq!(byte_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(byte_range("items=0-1", 100), Ok(None));
         assert_eq!(byte_range("bytes=9-1", 100), Ok(None));
+        assert_eq!(
+            byte_range("bytes=0-99999999999999999999999", 100),
+            Ok(Some((0, 100)))
+        );
+        assert_eq!(byte_range("bytes=x-1", 100), Err(()));
     }
 
     #[test]

@@ -76,8 +76,11 @@ pub enum UploadState {
     Uploading,
     /// Stored: what the message attaches.
     Done(FileInfo),
-    /// Refused or failed, with the reason: `Retry` or `Remove`.
+    /// Failed on its way (the network, the server's refusal), with the reason: `Retry` or
+    /// `Remove`.
     Failed(String),
+    /// Refused before it was sent (too large, one file too many), with the reason: `Remove`.
+    Refused(String),
 }
 
 /// A file picked, pasted or dropped into the composer.
@@ -103,10 +106,12 @@ pub enum Attaching {
 
 /// What the uploads allow ([`Attaching`]).
 pub fn attaching(uploads: &[Upload]) -> Attaching {
-    if uploads
-        .iter()
-        .any(|upload| matches!(upload.state, UploadState::Failed(_)))
-    {
+    if uploads.iter().any(|upload| {
+        matches!(
+            upload.state,
+            UploadState::Failed(_) | UploadState::Refused(_)
+        )
+    }) {
         return Attaching::Failed;
     }
     let mut ready = Vec::with_capacity(uploads.len());

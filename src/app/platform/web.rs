@@ -114,9 +114,19 @@ pub fn drags_files(ev: &leptos::ev::DragEvent) -> bool {
 }
 
 /// The files a paste carries (an image copied from a screenshot tool, a file copied in the
-/// file manager); text pastes carry none.
+/// file manager); none when it carries text too (a spreadsheet's or a word processor's copy
+/// comes with a picture of itself: the text is what was meant).
 pub fn files_of_paste(ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
-    files_of(ev.clipboard_data().and_then(|data| data.files()))
+    let Some(data) = ev.clipboard_data() else {
+        return Vec::new();
+    };
+    if data
+        .get_data("text/plain")
+        .is_ok_and(|text| !text.is_empty())
+    {
+        return Vec::new();
+    }
+    files_of(data.files())
 }
 
 /// Uploads `file` as `name` with `key` (`POST /files`): what the server stored, or why not,

@@ -143,34 +143,37 @@ impl ChatState {
         } else {
             message
         };
-        let files = match self.uploads.with_untracked(|uploads| attaching(uploads)) {
-            Attaching::Ready(files) => files,
-            Attaching::Failed => return Err(Unsent::UploadFailed),
-            Attaching::Waiting => {
-                self.held.set(Some(Held {
-                    message,
-                    reply_to: self.replying.get_untracked(),
-                }));
-                self.replying.set(None);
-                return Err(Unsent::Held);
-            }
-        };
-        self.uploads.set(Vec::new());
-        self.forget_picked();
+        // Where it goes and what it answers are decided now, not when its files are in.
         let pending = Pending {
             nonce: platform::new_nonce(),
             room: self.room.get_untracked(),
             sender,
             message,
             reply_to: self.replying.get_untracked(),
-            files,
+            files: Vec::new(),
             state: State::Sending,
         };
+        match self.uploads.with_untracked(|uploads| attaching(uploads)) {
+            Attaching::Failed => return Err(Unsent::UploadFailed),
+            Attaching::Waiting => {
+                self.held.set(Some(Held(pending)));
+                self.replying.set(None);
+                return Err(Unsent::Held);
+            }
+            Attaching::Ready(files) => self.enqueue(Pending { files, ..pending }),
+        }
         self.replying.set(None);
+        Ok(())
+    }
+
+    /// Puts `pending` in the outbox with the composer's files (stored: it carries their ids),
+    /// shown at once, and sends what is waiting.
+    pub(super) fn enqueue(self, pending: Pending) {
+        self.uploads.set(Vec::new());
+        self.forget_picked();
         self.outbox.update(|queue| queue.items.push(pending));
         self.save_outbox();
         self.flush();
-        Ok(())
     }
 
     /// `Reply` on message `id`: the next message sent answers it (quoted above the box).

@@ -10,45 +10,56 @@ use super::ChatState;
 use crate::app::model::files::{
     Attaching, Upload, UploadState, attaching, human_size, pasted_name,
 };
+use crate::app::model::outbox::Pending;
 use crate::app::platform::{self, PickedFile};
-use crate::protocol::Quote;
+use crate::protocol::MAX_FILES;
 
-/// A message sent while its files were uploading: sent as soon as they are all stored.
+/// A message sent while its files were uploading, as it was sent (its room, name and the
+/// message it answers): it enters the outbox as soon as they are all stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub message: String,
-    pub reply_to: Option<Quote>,
-}
+pub struct Held(pub Pending);
 
-/// The files picked, by the upload they are for: what `Retry` sends again.
+/// The files picked, by the upload they are for (what `Retry` sends again), and the last
+/// upload's number: numbers are never given twice, so that an upload removed while it was on
+/// its way cannot finish as another.
 #[derive(Clone, Copy)]
-pub(super) struct Picked(StoredValue<Vec<(u32, PickedFile)>, LocalStorage>);
+pub(super) struct Picked(StoredValue<(Vec<(u32, PickedFile)>, u32), LocalStorage>);
 
 impl Picked {
     pub fn new() -> Self {
-        Self(StoredValue::new_local(Vec::new()))
+        Self(StoredValue::new_local((Vec::new(), 0)))
     }
 }
 
 impl ChatState {
     /// Files added to the composer: each is shown and uploads at once. A file over the
-    /// server's limit fails at once, without being sent.
+    /// server's limit, or beyond the most files a message carries, is refused at once, without
+    /// being sent.
     pub fn attach(self, files: Vec<PickedFile>) {
         for file in files {
-            let local = self.uploads.with_untracked(|uploads| {
-                uploads.iter().map(|upload| upload.local).max().unwrap_or(0) + 1
-            });
+            let local = self
+                .picked
+                .0
+                .try_update_value(|(_, last)| {
+                    *last += 1;
+                    *last
+                })
+                .unwrap_or_default();
             let name = pasted_name(&file.name(), &file.kind());
             let size = file.size();
-            let too_large = size > self.settings.max_file_bytes;
-            let state = if too_large {
-                UploadState::Failed(format!(
+            let count = self.uploads.with_untracked(Vec::len);
+            let refusal = if size > self.settings.max_file_bytes {
+                Some(format!(
                     "Too large: at most {} a file",
                     human_size(self.settings.max_file_bytes)
                 ))
+            } else if count >= MAX_FILES {
+                Some(format!("At most {MAX_FILES} files go with one message"))
             } else {
-                UploadState::Uploading
+                None
             };
+            let sending = refusal.is_none();
+            let state = refusal.map_or(UploadState::Uploading, UploadState::Refused);
             self.uploads.update(|uploads| {
                 uploads.push(Upload {
                     local,
@@ -57,10 +68,10 @@ impl ChatState {
                     state,
                 })
             });
-            self.picked
-                .0
-                .update_value(|picked| picked.push((local, file)));
-            if !too_large {
+            if sending {
+                self.picked
+                    .0
+                    .update_value(|(picked, _)| picked.push((local, file)));
                 self.upload(local);
             }
         }
@@ -68,10 +79,10 @@ impl ChatState {
 
     /// `Retry` of a failed upload.
     pub fn retry_upload(self, local: u32) {
-        let Some(upload) = self.upload_of(local) else {
-            return;
-        };
-        if upload.size > self.settings.max_file_bytes {
+        if !matches!(
+            self.upload_of(local).map(|upload| upload.state),
+            Some(UploadState::Failed(_))
+        ) {
             return;
         }
         self.set_upload(local, UploadState::Uploading);
@@ -85,13 +96,13 @@ impl ChatState {
             .update(|uploads| uploads.retain(|upload| upload.local != local));
         self.picked
             .0
-            .update_value(|picked| picked.retain(|(at, _)| *at != local));
+            .update_value(|(picked, _)| picked.retain(|(at, _)| *at != local));
         self.send_held();
     }
 
     /// The files are sent: the picked ones are not kept any more.
     pub(super) fn forget_picked(self) {
-        self.picked.0.update_value(Vec::clear);
+        self.picked.0.update_value(|(picked, _)| picked.clear());
     }
 
     fn upload_of(self, local: u32) -> Option<Upload> {
@@ -110,7 +121,7 @@ impl ChatState {
     /// Sends upload `local`'s file with this browser's key (made now if it has none: a file
     /// is attached only with the key it was uploaded with).
     fn upload(self, local: u32) {
-        let file = self.picked.0.with_value(|picked| {
+        let file = self.picked.0.with_value(|(picked, _)| {
             picked
                 .iter()
                 .find(|(at, _)| *at == local)
@@ -145,23 +156,18 @@ impl ChatState {
 
     /// Sends the held message once every upload is stored.
     fn send_held(self) {
-        if self.held.with_untracked(Option::is_none) {
+        let Attaching::Ready(files) = self.uploads.with_untracked(|uploads| attaching(uploads))
+        else {
             return;
-        }
-        if !matches!(
-            self.uploads.with_untracked(|uploads| attaching(uploads)),
-            Attaching::Ready(_)
-        ) {
-            return;
-        }
-        let Some(held) = self.held.get_untracked() else {
+        };
+        let Some(Held(pending)) = self.held.get_untracked() else {
             return;
         };
         self.held.set(None);
-        if held.reply_to.is_some() {
-            self.replying.set(held.reply_to.clone());
-        }
         // Nothing left to send (its files removed, no text): dropped, as a blank one is.
-        let _ = self.send(held.message);
+        if files.is_empty() && pending.message.is_empty() {
+            return;
+        }
+        self.enqueue(Pending { files, ..pending });
     }
 }

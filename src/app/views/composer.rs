@@ -14,6 +14,7 @@
 //! and size, `Uploading <name>` while it uploads, `Remove <name>`, and `Upload failed` with
 //! `Retry` if it failed. A message sent while they upload goes once they are stored.
 
+use leptos::either::Either;
 use leptos::ev::{KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 
@@ -359,11 +360,15 @@ fn chip(chat: ChatState, upload: Upload) -> impl IntoView {
         view! { <progress aria-label=format!("Uploading {name}")></progress> }
     });
     let failed = match state {
-        UploadState::Failed(reason) => Some(view! {
+        UploadState::Failed(reason) => Some(Either::Left(view! {
             <span class="upload-failed">"Upload failed"</span>
             <span class="upload-reason">{reason}</span>
             <button type="button" on:click=move |_| chat.retry_upload(local)>"Retry"</button>
-        }),
+        })),
+        UploadState::Refused(reason) => Some(Either::Right(view! {
+            <span class="upload-failed">"Not sent"</span>
+            <span class="upload-reason">{reason}</span>
+        })),
         _ => None,
     };
     view! {

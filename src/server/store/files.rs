@@ -103,16 +103,19 @@ pub trait FileStore: Send + Sync + 'static {
     /// Starts an upload: its row, pending.
     async fn begin_upload(&self, upload: &Upload) -> Result<(), StoreError>;
 
-    /// Stores chunk `seq` of a pending upload (replacing one stored before under that index).
-    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// Stores chunk `seq` of a pending upload (replacing one stored before under that index);
+    /// `false`, storing nothing, when the upload is not pending any more (its author was
+    /// purged while it was sent, or it was swept).
+    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<bool, StoreError>;
 
     /// Finishes an upload: its description (size, type, pixels) and thumbnail; chunks beyond
-    /// its size are removed. From now on it can be read and attached.
+    /// its size are removed. From now on it can be read and attached. `false` when the upload
+    /// is not pending any more (as [`FileStore::put_chunk`]).
     async fn finish_upload(
         &self,
         file: &FileInfo,
         thumb: Option<Vec<u8>>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Removes a pending upload and its chunks (refused while reading, or its client gone).
     async fn drop_upload(&self, id: &str) -> Result<(), StoreError>;
@@ -126,8 +129,9 @@ pub trait FileStore: Send + Sync + 'static {
     /// A finished image's thumbnail.
     async fn thumb(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Removes files never attached [`UNATTACHED_MICROS`] after their upload, and uploads
-    /// never finished [`PENDING_MICROS`] after they began; says how many.
+    /// Removes files never attached [`UNATTACHED_MICROS`] after their upload, uploads never
+    /// finished [`PENDING_MICROS`] after they began, and chunks of no file; says how many
+    /// files.
     async fn sweep_files(&self, now: i64) -> Result<u64, StoreError>;
 }
 

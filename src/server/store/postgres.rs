@@ -917,8 +917,9 @@ async fn attach_check(
     for id in &post.files {
         let row = tx
             .query_opt(
+                // Locked: the sweep cannot remove it before this post commits.
                 "SELECT author, message, name, size, content_type, width, height FROM chat_files
-                 WHERE id = $1 AND size IS NOT NULL",
+                 WHERE id = $1 AND size IS NOT NULL FOR UPDATE",
                 &[id],
             )
             .await?;
@@ -954,97 +955,91 @@ fn file_info(id: &str, row: &Row, at: usize) -> Result<FileInfo, tokio_postgres:
 #[async_trait::async_trait]
 impl FileStore for PostgresBackend {
     async fn begin_upload(&self, upload: &Upload) -> Result<(), StoreError> {
-        {
-            let client = self.connection().await.map_err(StoreError::backend)?;
-            timed("begin an upload", async {
-                client
-                    .execute(
-                        "INSERT INTO chat_files (id, author, address, name, created)
-                     VALUES ($1, $2, $3, $4, $5)",
-                        &[
-                            &upload.id,
-                            &upload.author,
-                            &upload.address,
-                            &upload.name,
-                            &upload.created,
-                        ],
-                    )
-                    .await
-                    .map(drop)
-            })
-            .await
-            .map_err(StoreError::backend)
-        }
+        let client = self.connection().await.map_err(StoreError::backend)?;
+        timed("begin an upload", async {
+            client
+                .execute(
+                    "INSERT INTO chat_files (id, author, address, name, created)
+                 VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        &upload.id,
+                        &upload.author,
+                        &upload.address,
+                        &upload.name,
+                        &upload.created,
+                    ],
+                )
+                .await
+                .map(drop)
+        })
+        .await
+        .map_err(StoreError::backend)
     }
 
-    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
+    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<bool, StoreError> {
         let seq = i32::try_from(seq).unwrap_or(i32::MAX);
-        {
-            let client = self.connection().await.map_err(StoreError::backend)?;
-            timed("store a chunk", async {
-                client
-                    .execute(
-                        "INSERT INTO chat_file_chunks (file, seq, bytes) VALUES ($1, $2, $3)
-                     ON CONFLICT (file, seq) DO UPDATE SET bytes = excluded.bytes",
-                        &[&id, &seq, &bytes],
-                    )
-                    .await
-                    .map(drop)
-            })
-            .await
-            .map_err(StoreError::backend)
-        }
+        let client = self.connection().await.map_err(StoreError::backend)?;
+        let stored = timed(
+            "store a chunk",
+            client.execute(
+                "INSERT INTO chat_file_chunks (file, seq, bytes)
+                 SELECT $1, $2, $3 WHERE EXISTS
+                   (SELECT 1 FROM chat_files WHERE id = $1 AND size IS NULL)
+                 ON CONFLICT (file, seq) DO UPDATE SET bytes = excluded.bytes",
+                &[&id, &seq, &bytes],
+            ),
+        )
+        .await
+        .map_err(StoreError::backend)?;
+        Ok(stored > 0)
     }
 
     async fn finish_upload(
         &self,
         file: &FileInfo,
         thumb: Option<Vec<u8>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let chunks = i32::try_from(file.size.div_ceil(CHUNK_BYTES as u64)).unwrap_or(i32::MAX);
         let size = i64::try_from(file.size).unwrap_or(i64::MAX);
         let pixels = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
         let (width, height) = (pixels(file.width), pixels(file.height));
-        {
-            let mut client = self.connection().await.map_err(StoreError::backend)?;
-            timed("finish an upload", async {
-                let tx = client.transaction().await?;
-                tx.execute(
-                    "DELETE FROM chat_file_chunks WHERE file = $1 AND seq >= $2",
-                    &[&file.id, &chunks],
-                )
-                .await?;
-                tx.execute(
+        let mut client = self.connection().await.map_err(StoreError::backend)?;
+        timed("finish an upload", async {
+            let tx = client.transaction().await?;
+            tx.execute(
+                "DELETE FROM chat_file_chunks WHERE file = $1 AND seq >= $2",
+                &[&file.id, &chunks],
+            )
+            .await?;
+            let finished = tx
+                .execute(
                     "UPDATE chat_files SET size = $2, content_type = $3, width = $4, height = $5,
-                   thumb = $6
-                 WHERE id = $1",
+                       thumb = $6
+                     WHERE id = $1 AND size IS NULL",
                     &[&file.id, &size, &file.content_type, &width, &height, &thumb],
                 )
                 .await?;
-                tx.commit().await
-            })
-            .await
-            .map_err(StoreError::backend)
-        }
+            tx.commit().await.map(|()| finished > 0)
+        })
+        .await
+        .map_err(StoreError::backend)
     }
 
     async fn drop_upload(&self, id: &str) -> Result<(), StoreError> {
-        {
-            let mut client = self.connection().await.map_err(StoreError::backend)?;
-            timed("drop an upload", async {
-                let tx = client.transaction().await?;
-                tx.execute("DELETE FROM chat_file_chunks WHERE file = $1", &[&id])
-                    .await?;
-                tx.execute(
-                    "DELETE FROM chat_files WHERE id = $1 AND size IS NULL",
-                    &[&id],
-                )
+        let mut client = self.connection().await.map_err(StoreError::backend)?;
+        timed("drop an upload", async {
+            let tx = client.transaction().await?;
+            tx.execute("DELETE FROM chat_file_chunks WHERE file = $1", &[&id])
                 .await?;
-                tx.commit().await
-            })
-            .await
-            .map_err(StoreError::backend)
-        }
+            tx.execute(
+                "DELETE FROM chat_files WHERE id = $1 AND size IS NULL",
+                &[&id],
+            )
+            .await?;
+            tx.commit().await
+        })
+        .await
+        .map_err(StoreError::backend)
     }
 
     async fn file(&self, id: &str) -> Result<Option<FileInfo>, StoreError> {
@@ -1090,28 +1085,36 @@ impl FileStore for PostgresBackend {
 
     async fn sweep_files(&self, now: i64) -> Result<u64, StoreError> {
         let (unattached, pending) = (now - UNATTACHED_MICROS, now - PENDING_MICROS);
-        {
-            let mut client = self.connection().await.map_err(StoreError::backend)?;
-            timed("sweep files", async {
-                let stale = "SELECT id FROM chat_files WHERE message IS NULL
-                AND (created < $1 OR (size IS NULL AND created < $2))";
-                let tx = client.transaction().await?;
-                tx.execute(
-                    &format!("DELETE FROM chat_file_chunks WHERE file IN ({stale})"),
+        let mut client = self.connection().await.map_err(StoreError::backend)?;
+        timed("sweep files", async {
+            let tx = client.transaction().await?;
+            // One statement: a row that a post attaches meanwhile (it locks the row,
+            // `attach_check`) is checked again once that post commits, and kept.
+            let removed: i64 = tx
+                .query_one(
+                    "WITH gone AS (
+                       DELETE FROM chat_files WHERE message IS NULL
+                         AND (created < $1 OR (size IS NULL AND created < $2))
+                       RETURNING id
+                     ), chunks AS (
+                       DELETE FROM chat_file_chunks WHERE file IN (SELECT id FROM gone)
+                     )
+                     SELECT count(*) FROM gone",
                     &[&unattached, &pending],
                 )
-                .await?;
-                let removed = tx
-                    .execute(
-                        &format!("DELETE FROM chat_files WHERE id IN ({stale})"),
-                        &[&unattached, &pending],
-                    )
-                    .await?;
-                tx.commit().await.map(|()| removed)
-            })
-            .await
-            .map_err(StoreError::backend)
-        }
+                .await?
+                .try_get(0)?;
+            // Chunks of no file (an upload that went on writing as it was removed).
+            tx.execute(
+                "DELETE FROM chat_file_chunks AS chunk
+                 WHERE NOT EXISTS (SELECT 1 FROM chat_files WHERE id = chunk.file)",
+                &[],
+            )
+            .await?;
+            tx.commit().await.map(|()| removed.unsigned_abs())
+        })
+        .await
+        .map_err(StoreError::backend)
     }
 }
 

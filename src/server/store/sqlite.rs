@@ -1067,14 +1067,15 @@ impl FileStore for SqliteBackend {
         .map_err(StoreError::backend)
     }
 
-    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<(), StoreError> {
+    async fn put_chunk(&self, id: &str, seq: u32, bytes: Vec<u8>) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write_with("store a chunk", move |tx| {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO file_chunks (file, seq, bytes) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO file_chunks (file, seq, bytes)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM files WHERE id = ?1 AND size IS NULL)",
             )?
             .execute(params![id, seq, bytes])
-            .map(drop)
+            .map(|stored| stored > 0)
         })
         .await
         .map_err(StoreError::backend)
@@ -1084,7 +1085,7 @@ impl FileStore for SqliteBackend {
         &self,
         file: &FileInfo,
         thumb: Option<Vec<u8>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let file = file.clone();
         self.write_with("finish an upload", move |tx| {
             let chunks = file.size.div_ceil(CHUNK_BYTES as u64);
@@ -1092,7 +1093,7 @@ impl FileStore for SqliteBackend {
                 .execute(params![file.id, i64::try_from(chunks).unwrap_or(i64::MAX)])?;
             tx.prepare_cached(
                 "UPDATE files SET size = ?2, content_type = ?3, width = ?4, height = ?5, thumb = ?6
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND size IS NULL",
             )?
             .execute(params![
                 file.id,
@@ -1102,7 +1103,7 @@ impl FileStore for SqliteBackend {
                 file.height,
                 thumb
             ])
-            .map(drop)
+            .map(|finished| finished > 0)
         })
         .await
         .map_err(StoreError::backend)
@@ -1178,6 +1179,9 @@ impl FileStore for SqliteBackend {
             let removed = tx
                 .prepare_cached(&format!("DELETE FROM files WHERE id IN ({stale})"))?
                 .execute(params![unattached, pending])?;
+            // Chunks of no file (an upload that went on writing as it was removed).
+            tx.prepare_cached("DELETE FROM file_chunks WHERE file NOT IN (SELECT id FROM files)")?
+                .execute([])?;
             Ok(removed as u64)
         })
         .await

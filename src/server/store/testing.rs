@@ -73,14 +73,14 @@ impl super::FileStore for Memory {
     async fn begin_upload(&self, _: &super::Upload) -> Result<(), super::StoreError> {
         Err(super::StoreError::backend(Refused))
     }
-    async fn put_chunk(&self, _: &str, _: u32, _: Vec<u8>) -> Result<(), super::StoreError> {
+    async fn put_chunk(&self, _: &str, _: u32, _: Vec<u8>) -> Result<bool, super::StoreError> {
         Err(super::StoreError::backend(Refused))
     }
     async fn finish_upload(
         &self,
         _: &crate::protocol::FileInfo,
         _: Option<Vec<u8>>,
-    ) -> Result<(), super::StoreError> {
+    ) -> Result<bool, super::StoreError> {
         Err(super::StoreError::backend(Refused))
     }
     async fn drop_upload(&self, _: &str) -> Result<(), super::StoreError> {
