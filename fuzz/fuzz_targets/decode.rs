@@ -2,14 +2,15 @@
 //! panic; whatever decodes must re-encode and decode to the same envelope; whatever validates
 //! must keep the text exactly and the sender trimmed within its limits, in a well-formed room;
 //! a `history` whose bounds pass asks for 1 to 200 messages below an id of at least 1; a key
-//! that passes is 22 to 128 of `A-Za-z0-9_-`; a ban's target is exactly one well-formed
+//! that passes is 22 to 128 of `A-Za-z0-9_-`; a message's files are 1 to 10 distinct ids (and
+//! only with files may its text be empty); a ban's target is exactly one well-formed
 //! fingerprint or IP address.
 
 #![no_main]
 
 use ajax_chat::protocol::{
-    ClientEnvelope, KEY_CHARS, Limits, MAX_HISTORY, NONCE_CHARS, decode_client, is_fingerprint,
-    is_room_name,
+    ClientEnvelope, KEY_CHARS, Limits, MAX_HISTORY, NONCE_CHARS, decode_client, is_file_id,
+    is_fingerprint, is_room_name,
 };
 
 fn well_formed_key(key: &str) -> bool {
@@ -33,7 +34,17 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(valid.sender, post.sender.trim());
         let sender_chars = valid.sender.chars().count();
         assert!((1..=64).contains(&sender_chars));
-        assert!(!valid.message.trim().is_empty() && valid.message.chars().count() <= 4096);
+        // Text, or files with no text at all: 1 to 10 distinct well-formed ids.
+        let files_alone = !valid.files.is_empty() && valid.message.is_empty();
+        assert!(
+            files_alone
+                || (!valid.message.trim().is_empty() && valid.message.chars().count() <= 4096)
+        );
+        assert!(valid.files.len() <= 10);
+        assert!(valid.files.iter().all(|id| is_file_id(id)));
+        for (at, id) in valid.files.iter().enumerate() {
+            assert!(!valid.files[..at].contains(id));
+        }
         if let Some(nonce) = &valid.nonce {
             assert!(NONCE_CHARS.contains(&nonce.chars().count()));
         }

@@ -13,7 +13,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod files;
 pub mod json;
+
+pub use files::{
+    FileInfo, MAX_FILE_NAME_CHARS, MAX_FILES, check_file_name, declared_type, is_file_id,
+    percent_decode, percent_encode, upload_name,
+};
 
 /// The room that always exists, and the one every seed-shaped envelope means.
 pub const GENERAL: &str = "general";
@@ -267,77 +273,6 @@ pub struct PostMessage {
     /// be empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<String>>,
-}
-
-/// Most files one message carries.
-pub const MAX_FILES: usize = 10;
-
-/// Most characters of a file's name (Unicode scalar values, after percent-decoding).
-pub const MAX_FILE_NAME_CHARS: usize = 255;
-
-/// Whether `id` has a file id's form: 22 to 64 of `A-Za-z0-9_-` (the server makes them from
-/// 128 random bits or more: the URL is the capability to read the file).
-pub fn is_file_id(id: &str) -> bool {
-    (22..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Checks an uploaded file's name: 1 to [`MAX_FILE_NAME_CHARS`] characters, no `/`, `\` or
-/// control character (NUL among them): a name is shown and offered as a download's name,
-/// never a path.
-pub fn check_file_name(name: &str) -> Result<(), Invalid> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_FILE_NAME_CHARS {
-        return Err(Invalid(format!(
-            "name: 1 to {MAX_FILE_NAME_CHARS} characters required, not {chars}"
-        )));
-    }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
-    {
-        return Err(Invalid(
-            "name: must not contain /, \\ or control characters".into(),
-        ));
-    }
-    // Bidirectional controls would show `invoice\u{202e}fdp.exe` as `invoiceexe.pdf`.
-    if name.chars().any(is_bidi_control) {
-        return Err(Invalid(
-            "name: must not contain bidirectional control characters".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The characters that reorder the text around them (Unicode's bidirectional formatting
-/// characters): a file's name may not hide its real extension with them.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// A file as items and the upload's answer carry it. `content_type` is the type the server
-/// decided from the bytes (an image's), or the declared one when it is no image type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileInfo {
-    pub id: String,
-    pub name: String,
-    /// In bytes, as stored (an image after its metadata was removed): the download's length.
-    pub size: u64,
-    pub content_type: String,
-    /// An image's size in pixels, the right way up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub height: Option<u32>,
-}
-
-impl FileInfo {
-    /// Whether the page shows it as a picture: a recognised image, with its size.
-    pub fn is_image(&self) -> bool {
-        self.width.is_some() && self.content_type.starts_with("image/")
-    }
 }
 
 /// The `data` of a client's `edit` envelope.

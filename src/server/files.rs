@@ -26,7 +26,8 @@ use super::state::AppState;
 use super::store::files::{CHUNK_BYTES, chunks_of};
 use super::store::{Upload, now_micros};
 use crate::protocol::{
-    FileInfo, Invalid, KEY_CHARS, ServerEnvelope, check_file_name, check_key, is_file_id,
+    FileInfo, Invalid, KEY_CHARS, ServerEnvelope, check_key, declared_type, is_file_id,
+    percent_encode, upload_name,
 };
 
 /// The header that carries the uploader's key (a URL would keep it in logs and history).
@@ -56,7 +57,7 @@ pub async fn upload(
             .check(ip)
             .map_err(AjaxError::RateLimited)?;
     }
-    let name = file_name(query.as_deref())?;
+    let name = upload_name(query.as_deref())?;
     let key = match headers.get(KEY_HEADER) {
         None => None,
         Some(value) => {
@@ -99,7 +100,7 @@ pub async fn upload(
     let declared_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .and_then(well_formed_type);
+        .and_then(declared_type);
     let id = new_file_id().ok_or(AjaxError::NoRandomness)?;
     let files = state.store.files();
     files
@@ -167,66 +168,6 @@ pub async fn upload(
     }
     tracing::debug!(id = %file.id, size = file.size, "file stored");
     Ok((StatusCode::CREATED, Json(ServerEnvelope::File(file))).into_response())
-}
-
-/// The `name` of an upload's query: percent-decoded UTF-8 ([`check_file_name`]).
-fn file_name(query: Option<&str>) -> Result<String, AjaxError> {
-    let missing = || Invalid("name: required, as ?name=<the file's name, percent-encoded>".into());
-    let raw = query
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("name="))
-        .ok_or_else(missing)?;
-    let name =
-        percent_decode(raw).ok_or_else(|| Invalid("name: not percent-encoded UTF-8".into()))?;
-    check_file_name(&name)?;
-    Ok(name)
-}
-
-/// `%XX` escapes decoded, every other byte kept (a `+` is a plus); `None` for a broken escape
-/// or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        if bytes[at] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(at + 1..at + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            at += 3;
-        } else {
-            out.push(bytes[at]);
-            at += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// A declared `Content-Type` if it is a well-formed MIME type (`type/subtype`, tokens, with
-/// parameters): trimmed, as declared.
-fn well_formed_type(value: &str) -> Option<String> {
-    let value = value.trim();
-    let essence = value.split(';').next()?.trim();
-    let (kind, subtype) = essence.split_once('/')?;
-    let token = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
-    };
-    let parameters = value.split(';').skip(1).all(|parameter| {
-        let Some((name, val)) = parameter.trim().split_once('=') else {
-            return false;
-        };
-        token(name.trim())
-            && (token(val.trim()) || (val.len() >= 2 && val.starts_with('"') && val.ends_with('"')))
-    });
-    (token(kind)
-        && token(subtype)
-        && parameters
-        && value.is_ascii()
-        && !value.contains(char::is_control))
-    .then(|| value.to_owned())
 }
 
 /// An upload removed while it was received: its author or address was banned with purge (or
@@ -576,73 +517,9 @@ fn byte_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
-/// A name for `filename*=UTF-8''`: every byte but unreserved ones percent-encoded (RFC 8187).
-fn percent_encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_percent_decoded_strictly() {
-        assert_eq!(file_name(Some("name=a%20b.png")).unwrap(), "a b.png");
-        assert_eq!(file_name(Some("x=1&name=c++.txt")).unwrap(), "c++.txt");
-        assert_eq!(
-            file_name(Some("name=%C3%A9t%C3%A9.pdf")).unwrap(),
-            "été.pdf"
-        );
-        for bad in [
-            None,
-            Some(""),
-            Some("name="),
-            Some("name=%zz"),
-            Some("name=%C3"),
-            Some("name=a%2Fb"),
-            Some("name=a%5Cb"),
-            Some("name=a%00b"),
-            Some("name=a%0Ab"),
-            // U+202E, right-to-left override.
-            Some("name=invoice%E2%80%AEfdp.exe"),
-        ] {
-            assert!(file_name(bad).is_err(), "{bad:?}");
-        }
-        let long = "a".repeat(255);
-        assert!(file_name(Some(&format!("name={long}"))).is_ok());
-        assert!(file_name(Some(&format!("name={long}a"))).is_err());
-    }
-
-    #[test]
-    fn declared_types_are_kept_only_when_well_formed() {
-        assert_eq!(
-            well_formed_type("application/pdf").as_deref(),
-            Some("application/pdf")
-        );
-        assert_eq!(
-            well_formed_type("text/plain; charset=utf-8").as_deref(),
-            Some("text/plain; charset=utf-8")
-        );
-        for bad in [
-            "",
-            "pdf",
-            "text/",
-            "/plain",
-            "text/plain; charset",
-            "a b/c",
-            "text/pl\u{e9}",
-        ] {
-            assert_eq!(well_formed_type(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn ranges_are_read_as_http_says() {
@@ -661,11 +538,5 @@ mod tests {
             Ok(Some((0, 100)))
         );
         assert_eq!(byte_range("bytes=x-1", 100), Err(()));
-    }
-
-    #[test]
-    fn download_names_are_encoded_as_rfc_8187_says() {
-        assert_eq!(percent_encode("report.pdf"), "report.pdf");
-        assert_eq!(percent_encode("a b\"é;.txt"), "a%20b%22%C3%A9%3B.txt");
     }
 }

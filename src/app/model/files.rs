@@ -2,7 +2,7 @@
 //! with a human size), and the composer's uploads (what is on its way, what is ready, what
 //! failed) that a message waits for.
 
-use crate::protocol::FileInfo;
+use crate::protocol::{FileInfo, percent_encode};
 
 /// A thumbnail's longest side, in pixels, as the server makes it.
 pub const THUMB_SIDE: u32 = 400;
@@ -49,25 +49,12 @@ pub fn thumb_size(width: u32, height: u32) -> (u32, u32) {
 
 /// Where a file is downloaded from: its id, then its name (so that a saved link ends in it).
 pub fn file_href(file: &FileInfo) -> String {
-    format!("/files/{}/{}", file.id, path_segment(&file.name))
+    format!("/files/{}/{}", file.id, percent_encode(&file.name))
 }
 
 /// Where an image's thumbnail is.
 pub fn thumb_href(file: &FileInfo) -> String {
     format!("/files/{}/thumb", file.id)
-}
-
-/// A name as one segment of a URL's path: everything but unreserved characters escaped.
-fn path_segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Where an upload of the composer is.
