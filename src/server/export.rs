@@ -25,6 +25,7 @@ use super::identity::Identity;
 use super::progress::Progress;
 use super::store::{Backend, PostgresBackend, SqliteBackend, is_postgres, sqlite_path};
 use super::whole::{partial_name, settle};
+use crate::app::model::files::human_size;
 use crate::app::model::markup::{Part, parts};
 use crate::protocol::{ChatMessage, check_key, direct_members, is_room_name, may_read};
 
@@ -407,6 +408,15 @@ fn item(message: &ChatMessage) -> String {
         r#"<div class="text">{}</div>"#,
         rich(&message.message)
     );
+    // Its files by name and size: their bytes stay on the server (a link would not work from
+    // the exported file).
+    if let Some(files) = message.files.as_ref().filter(|files| !files.is_empty()) {
+        let names: Vec<String> = files
+            .iter()
+            .map(|file| format!("{} ({})", escape(&file.name), human_size(file.size)))
+            .collect();
+        let _ = write!(html, r#"<p class="files">Files: {}</p>"#, names.join(", "));
+    }
     if let Some(reactions) = message.reactions.as_ref().filter(|set| !set.is_empty()) {
         html.push_str(r#"<p class="reactions">"#);
         for reaction in reactions {
@@ -427,6 +437,30 @@ fn item(message: &ChatMessage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_listed_by_name_as_text() {
+        let message = ChatMessage {
+            id: 7,
+            room: "general".into(),
+            sender: "Ana".into(),
+            sent_at: "2026-12-07T10:00:00Z".into(),
+            files: Some(vec![crate::protocol::FileInfo {
+                id: "mVh0610xKl73C207CufLQ_lcsAkdFG-a".into(),
+                name: "<script>.pdf".into(),
+                size: 12_288,
+                content_type: "application/pdf".into(),
+                width: None,
+                height: None,
+            }]),
+            ..ChatMessage::default()
+        };
+        let html = item(&message);
+        assert!(
+            html.contains(r#"<p class="files">Files: &lt;script&gt;.pdf (12 KB)</p>"#),
+            "{html}"
+        );
+    }
 
     #[test]
     fn text_is_never_markup() {
