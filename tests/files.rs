@@ -222,16 +222,22 @@ fn with_exif(jpeg: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A PNG of a few dozen bytes whose header claims `width` x `height` (no pixel data at all).
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+/// A PNG of a few dozen bytes whose header claims `width` x `height` RGBA pixels of `depth`
+/// bits a channel (no pixel data at all).
+fn png_claiming(width: u32, height: u32, depth: u8) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    ihdr.extend_from_slice(&[depth, 6, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     out.extend_from_slice(&13u32.to_be_bytes());
     out.extend_from_slice(&ihdr);
     out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // The start of its pixel data (two zero bytes, zlib-stored): decoders read up to here.
+    let idat = b"IDAT\x78\x01\x01\x02\x00\xfd\xff\x00\x00\x00\x02\x00\x01";
+    out.extend_from_slice(&((idat.len() - 4) as u32).to_be_bytes());
+    out.extend_from_slice(idat);
+    out.extend_from_slice(&crc32(idat).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(b"IEND");
     out.extend_from_slice(&crc32(b"IEND").to_be_bytes());
@@ -551,15 +557,25 @@ async fn images_are_known_by_their_bytes_and_bombs_refused_from_their_header() {
         header(&response, "content-type"),
         "application/octet-stream"
     );
-    // A bomb: a PNG of a few dozen bytes claiming 100,000 x 100,000 pixels; and one over the
-    // side limit, and one over the pixel limit.
-    for (width, height) in [(100_000, 100_000), (16_385, 10), (10_000, 5_001)] {
-        let bomb = png_claiming(width, height);
+    // A bomb: a PNG of a few dozen bytes claiming 100,000 x 100,000 pixels; one over the side
+    // limit, one over the pixel limit, and one within both whose 16-bit channels would take
+    // 392 MB, more than the decoder may allocate.
+    for (width, height, depth) in [
+        (100_000, 100_000, 8),
+        (16_385, 10, 8),
+        (10_000, 5_001, 8),
+        (7_000, 7_000, 16),
+    ] {
+        let bomb = png_claiming(width, height, depth);
         assert!(bomb.len() < 100);
         let (status, reply) = chat
             .upload_as("bomb.png", Some(ANN), Some("image/png"), Body::from(bomb))
             .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{width}x{height}: {reply}");
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{width}x{height}x{depth}: {reply}"
+        );
         assert!(
             reply["data"]["message"]
                 .as_str()

@@ -116,13 +116,7 @@ pub async fn upload(
     let (size, head) = match stored {
         Ok(received) => received,
         Err(refused) => {
-            // Nothing stays of a refused upload (the sweep takes it if this fails too).
-            if let Err(err) = files.drop_upload(&id).await {
-                tracing::warn!(
-                    error = &err as &dyn std::error::Error,
-                    "dropping an upload failed"
-                );
-            }
+            drop_quietly(&state, &id).await;
             return Err(refused);
         }
     };
@@ -153,21 +147,27 @@ pub async fn upload(
                 file.content_type = "application/octet-stream".to_owned();
             }
             Err(refused) => {
-                if let Err(err) = files.drop_upload(&id).await {
-                    tracing::warn!(
-                        error = &err as &dyn std::error::Error,
-                        "dropping an upload failed"
-                    );
-                }
+                drop_quietly(&state, &id).await;
                 return Err(refused);
             }
         }
     }
     if !files.finish_upload(&file, thumb).await? {
+        drop_quietly(&state, &id).await;
         return Err(gone());
     }
     tracing::debug!(id = %file.id, size = file.size, "file stored");
     Ok((StatusCode::CREATED, Json(ServerEnvelope::File(file))).into_response())
+}
+
+/// Removes what was stored of a refused upload; if that fails too, the sweep removes it.
+async fn drop_quietly(state: &AppState, id: &str) {
+    if let Err(err) = state.store.files().drop_upload(id).await {
+        tracing::warn!(
+            error = &err as &dyn std::error::Error,
+            "dropping an upload failed"
+        );
+    }
 }
 
 /// An upload removed while it was received: its author or address was banned with purge (or
@@ -268,6 +268,12 @@ async fn examine(
             .into());
         }
         Examined::NotAnImage => None,
+        Examined::Unclean => {
+            return Err(Invalid(
+                "image refused: its metadata cannot be removed from it (it may be damaged)".into(),
+            )
+            .into());
+        }
         Examined::Image {
             bytes,
             width,

@@ -78,6 +78,8 @@ pub enum Examined {
     TooLarge,
     /// It does not decode as the format it claims: stored as a plain file.
     NotAnImage,
+    /// It decodes, but its structure is too broken to remove its metadata safely: refused.
+    Unclean,
 }
 
 /// Examines an upload whose first bytes are `format`'s signature. Blocking (it decodes): run it
@@ -102,6 +104,11 @@ pub fn examine(format: Format, bytes: Vec<u8>) -> Examined {
         return Examined::NotAnImage;
     };
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // The decoders check a picture's sides against the limits, not the bytes it takes (16 bits
+    // a channel doubles them): checked here, before a byte is allocated.
+    if decoder.total_bytes() > MAX_ALLOC {
+        return Examined::TooLarge;
+    }
     let picture = match DynamicImage::from_decoder(decoder) {
         Ok(picture) => picture,
         // Within the header's limits, but more than the decoder may allocate (16 bits a
@@ -115,8 +122,10 @@ pub fn examine(format: Format, bytes: Vec<u8>) -> Examined {
     let Some(thumb) = thumbnail(picture, orientation) else {
         return Examined::NotAnImage;
     };
+    // It decodes, but its metadata cannot be told from its pixels: refused, never stored
+    // with its location.
     let Some(stripped) = strip(format, &bytes, exif_value(orientation)) else {
-        return Examined::NotAnImage;
+        return Examined::Unclean;
     };
     let turned = matches!(
         orientation,
@@ -257,15 +266,26 @@ pub fn strip(format: Format, bytes: &[u8], orientation: Option<u8>) -> Option<Ve
 /// each with EXIF of its own); adds an APP1 with the orientation alone after the leading APP0
 /// (JFIF) if there is one. The scans' entropy-coded data is copied as it is.
 fn strip_jpeg(bytes: &[u8], orientation: Option<u8>) -> Option<Vec<u8>> {
+    const END: [u8; 2] = [0xff, 0xd9];
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(bytes.get(..2)?);
     let mut at = 2;
     let mut added = orientation.is_none();
     loop {
-        if *bytes.get(at)? != 0xff {
-            return None;
+        // A file that stops without its end marker (decoders show what it has): ended here.
+        let Some(&byte) = bytes.get(at) else {
+            out.extend_from_slice(&END);
+            return Some(out);
+        };
+        // Bytes between segments that are no marker are skipped, as decoders skip them.
+        if byte != 0xff {
+            at += 1;
+            continue;
         }
-        let marker = *bytes.get(at + 1)?;
+        let Some(&marker) = bytes.get(at + 1) else {
+            out.extend_from_slice(&END);
+            return Some(out);
+        };
         if marker == 0xff {
             // Fill byte.
             at += 1;
@@ -281,7 +301,7 @@ fn strip_jpeg(bytes: &[u8], orientation: Option<u8>) -> Option<Vec<u8>> {
         }
         // The end of the main image: nothing after it is kept.
         if marker == 0xd9 {
-            out.extend_from_slice(&[0xff, 0xd9]);
+            out.extend_from_slice(&END);
             return Some(out);
         }
         // Markers without a length.
@@ -305,16 +325,21 @@ fn strip_jpeg(bytes: &[u8], orientation: Option<u8>) -> Option<Vec<u8>> {
         }
         at = end;
         if marker == 0xda {
-            // A scan: its entropy-coded data runs to the next marker that is not a stuffed
-            // 0xFF00 or a restart marker.
+            // A scan: its entropy-coded data runs to the next marker; a stuffed 0xFF00, a
+            // restart marker and fill bytes before one are data.
             let data = at;
-            loop {
-                if *bytes.get(at)? == 0xff && !matches!(*bytes.get(at + 1)?, 0x00 | 0xd0..=0xd7) {
-                    break;
+            while let Some(&byte) = bytes.get(at) {
+                if byte == 0xff {
+                    match bytes.get(at + 1) {
+                        Some(0x00 | 0xd0..=0xd7) => at += 2,
+                        Some(0xff) => at += 1,
+                        _ => break,
+                    }
+                } else {
+                    at += 1;
                 }
-                at += 1;
             }
-            out.extend_from_slice(&bytes[data..at]);
+            out.extend_from_slice(&bytes[data..at.min(bytes.len())]);
         }
     }
 }
@@ -538,6 +563,36 @@ mod tests {
             bytes.len() - 8
         );
         assert!(image::load_from_memory(&bytes).is_ok());
+    }
+
+    /// JPEGs that decoders show though they are not by the book: each is stripped, never
+    /// refused or kept with its EXIF.
+    #[test]
+    fn a_jpeg_that_decoders_forgive_is_stripped_too() {
+        let plain = encoded(64, 48, ImageFormat::Jpeg);
+        let mut exif = b"Exif\0\0".to_vec();
+        exif.extend(orientation_tiff(6));
+        exif.extend(b"GPS 48.8584N");
+        let mut tagged = plain[..2].to_vec();
+        tagged.extend([0xff, 0xe1]);
+        tagged.extend(((exif.len() + 2) as u16).to_be_bytes());
+        tagged.extend(&exif);
+        tagged.extend(&plain[2..]);
+        // Without its end marker; with garbage before a segment; with fill bytes.
+        let truncated = tagged[..tagged.len() - 2].to_vec();
+        let mut garbage = tagged[..2].to_vec();
+        garbage.extend([0x00, 0x13]);
+        garbage.extend(&tagged[2..]);
+        for broken in [tagged.clone(), truncated, garbage] {
+            let stripped = strip(Format::Jpeg, &broken, Some(6)).expect("stripped");
+            assert!(!has(&stripped, b"GPS"));
+            assert!(stripped.ends_with(&[0xff, 0xd9]));
+            assert!(image::load_from_memory(&stripped).is_ok());
+        }
+        // Truncated anywhere, it never panics.
+        for cut in 0..tagged.len() {
+            let _ = strip(Format::Jpeg, &tagged[..cut], Some(6));
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ use super::{BoxError, store};
 /// nobody waits on.
 const SWEEP_LIMITERS_EVERY: Duration = Duration::from_secs(60);
 
+/// Every how many of those sweeps the files are swept (the first one at start).
+const SWEEP_FILES_EVERY_TICKS: u64 = 10;
+
 /// Serves `state` on `listener` until `shutdown` resolves, lets in-flight requests finish (up
 /// to the drain timeout), then closes storage.
 pub async fn run(
@@ -42,12 +45,18 @@ pub async fn run(
     let bells = Arc::clone(&state.store);
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(SWEEP_LIMITERS_EVERY);
+        let mut ticks = 0u64;
         loop {
             every.tick().await;
+            ticks += 1;
             limiters.iter().for_each(|limiter| limiter.sweep());
             bot_limit.sweep();
             bells.sweep();
-            // Files never attached, and uploads never finished (off the request path).
+            // Files never attached, and uploads never finished (off the request path; every
+            // ten minutes: a file waits a day, and the sweep reads every chunk's index).
+            if ticks % SWEEP_FILES_EVERY_TICKS != 1 {
+                continue;
+            }
             match bells.files().sweep_files(store::now_micros()).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "unattached files removed"),

@@ -48,12 +48,14 @@ pub fn files_of_paste(_ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
     Vec::new()
 }
 
+pub fn keep_stray_drops() {}
+
 pub async fn upload(
     _file: &PickedFile,
     _name: &str,
     _key: &str,
-) -> Result<crate::protocol::FileInfo, String> {
-    Err("Upload failed: no browser".into())
+) -> Result<crate::protocol::FileInfo, (String, bool)> {
+    Err(("Upload failed: no browser".into(), false))
 }
 
 /// `text` read as a `T` (by `serde_json`'s parser here): `None` when it is not JSON at all.

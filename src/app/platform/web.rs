@@ -129,10 +129,30 @@ pub fn files_of_paste(ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
     files_of(data.files())
 }
 
+/// Files dropped anywhere on the page but on its drop zone are not opened by the browser in
+/// place of the chat (losing what is typed and what waits to be sent). For the page's life.
+pub fn keep_stray_drops() {
+    for event in ["dragover", "drop"] {
+        let stop = Closure::<dyn FnMut(web_sys::DragEvent)>::new(|ev: web_sys::DragEvent| {
+            if drags_files(&ev) {
+                ev.prevent_default();
+            }
+        });
+        let _ = window().add_event_listener_with_callback(event, stop.as_ref().unchecked_ref());
+        stop.forget();
+    }
+}
+
 /// Uploads `file` as `name` with `key` (`POST /files`): what the server stored, or why not,
-/// as a sentence to show.
-pub async fn upload(file: &PickedFile, name: &str, key: &str) -> Result<FileInfo, String> {
-    let network = || "Upload failed: the server could not be reached".to_owned();
+/// as a sentence to show, and whether trying again may help (the network, 408, 429, 5xx: not
+/// a refusal of the file itself).
+pub async fn upload(file: &PickedFile, name: &str, key: &str) -> Result<FileInfo, (String, bool)> {
+    let network = || {
+        (
+            "Upload failed: the server could not be reached".to_owned(),
+            true,
+        )
+    };
     let url = format!("/files?name={}", js_sys::encode_uri_component(name));
     let kind = match file.kind() {
         kind if kind.is_empty() => "application/octet-stream".to_owned(),
@@ -145,12 +165,14 @@ pub async fn upload(file: &PickedFile, name: &str, key: &str) -> Result<FileInfo
         .map_err(|_| network())?;
     let response = request.send().await.map_err(|_| network())?;
     let text = response.text().await.map_err(|_| network())?;
+    let code = response.status();
+    let again = matches!(code, 408 | 429) || code >= 500;
     match parse(&text).map(|value| ServerEnvelope::decode(&value)) {
         Some(Ok(ServerEnvelope::File(stored))) => Ok(stored),
         Some(Ok(ServerEnvelope::Status(status))) => {
-            Err(format!("Upload failed: {}", status.message))
+            Err((format!("Upload failed: {}", status.message), again))
         }
-        _ => Err(format!("Upload failed (HTTP {})", response.status())),
+        _ => Err((format!("Upload failed (HTTP {code})"), true)),
     }
 }
 

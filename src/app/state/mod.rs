@@ -221,6 +221,7 @@ impl ChatState {
         self.notifications.restore();
         self.restore_seen();
         self.restore_outbox();
+        platform::keep_stray_drops();
         if is_direct(&self.room.get_untracked()) {
             self.open_direct_page();
         }

@@ -12,7 +12,7 @@ use crate::app::model::files::{
 };
 use crate::app::model::outbox::Pending;
 use crate::app::platform::{self, PickedFile};
-use crate::protocol::MAX_FILES;
+use crate::protocol::{MAX_FILES, check_file_name};
 
 /// A message sent while its files were uploading, as it was sent (its room, name and the
 /// message it answers): it enters the outbox as soon as they are all stored.
@@ -47,8 +47,16 @@ impl ChatState {
                 .unwrap_or_default();
             let name = pasted_name(&file.name(), &file.kind());
             let size = file.size();
-            let count = self.uploads.with_untracked(Vec::len);
-            let refusal = if size > self.settings.max_file_bytes {
+            // Refused ones do not count: they are not sent.
+            let count = self.uploads.with_untracked(|uploads| {
+                uploads
+                    .iter()
+                    .filter(|upload| !matches!(upload.state, UploadState::Refused(_)))
+                    .count()
+            });
+            let refusal = if let Err(why) = check_file_name(&name) {
+                Some(format!("Its name cannot be sent: {why}"))
+            } else if size > self.settings.max_file_bytes {
                 Some(format!(
                     "Too large: at most {} a file",
                     human_size(self.settings.max_file_bytes)
@@ -147,7 +155,9 @@ impl ChatState {
                 local,
                 match result {
                     Ok(stored) => UploadState::Done(stored),
-                    Err(reason) => UploadState::Failed(reason),
+                    Err((reason, true)) => UploadState::Failed(reason),
+                    // Refused for what it is (too large an image, a ban): trying again cannot help.
+                    Err((reason, false)) => UploadState::Refused(reason),
                 },
             );
             self.send_held();

@@ -53,21 +53,7 @@ pub fn Chat(page: PageState) -> impl IntoView {
     let dropping = RwSignal::new(false);
     let total = move || chat.unread();
     view! {
-        // Files dropped anywhere but on the conversation are not opened by the browser in
-        // place of the chat.
-        <div
-            class="layout"
-            on:dragover=move |ev: leptos::ev::DragEvent| {
-                if platform::drags_files(&ev) {
-                    ev.prevent_default();
-                }
-            }
-            on:drop=move |ev: leptos::ev::DragEvent| {
-                if platform::drags_files(&ev) {
-                    ev.prevent_default();
-                }
-            }
-        >
+        <div class="layout">
             <nav id="rooms" class="rooms" class:open=move || menu_open.get() aria-label="Rooms">
                 <RoomList open=menu_open/>
                 <NotifyControls/>

@@ -809,16 +809,22 @@ async fn moderate(
                     let room: String = row.try_get(1)?;
                     delete_one(tx, id.unsigned_abs(), room, &None, now, items).await?;
                 }
-                // And the files they uploaded and have not attached.
+                // And the files they uploaded and have not attached: their rows first (a chunk
+                // being written holds its row, and this waits for it), then every chunk of
+                // them, that one included (a later statement sees it).
+                let gone: Vec<String> = tx
+                    .query(
+                        "DELETE FROM chat_files
+                         WHERE message IS NULL AND (author = $1 OR address = $2) RETURNING id",
+                        &[&ban.author, &ban.address],
+                    )
+                    .await?
+                    .iter()
+                    .map(|row| row.try_get(0))
+                    .collect::<Result<_, _>>()?;
                 tx.execute(
-                    "DELETE FROM chat_file_chunks WHERE file IN (SELECT id FROM chat_files
-                     WHERE message IS NULL AND (author = $1 OR address = $2))",
-                    &[&ban.author, &ban.address],
-                )
-                .await?;
-                tx.execute(
-                    "DELETE FROM chat_files WHERE message IS NULL AND (author = $1 OR address = $2)",
-                    &[&ban.author, &ban.address],
+                    "DELETE FROM chat_file_chunks WHERE file = ANY($1)",
+                    &[&gone],
                 )
                 .await?;
             }
@@ -984,7 +990,7 @@ impl FileStore for PostgresBackend {
             client.execute(
                 "INSERT INTO chat_file_chunks (file, seq, bytes)
                  SELECT $1, $2, $3 WHERE EXISTS
-                   (SELECT 1 FROM chat_files WHERE id = $1 AND size IS NULL)
+                   (SELECT 1 FROM chat_files WHERE id = $1 AND size IS NULL FOR KEY SHARE)
                  ON CONFLICT (file, seq) DO UPDATE SET bytes = excluded.bytes",
                 &[&id, &seq, &bytes],
             ),
