@@ -189,6 +189,16 @@ test("a failed upload says so and is retried; a message sent meanwhile waits for
   await expect(page.getByRole("status").filter({ hasText: "sent when its files are uploaded" })).toBeVisible();
   await expect(messageField(page)).toHaveValue("");
   await expect(log(page).locator("li", { hasText: text })).toHaveCount(0);
+  // Leaving now would lose the message: the browser asks first.
+  const asked = new Promise<string>((resolve) =>
+    page.once("dialog", async (dialog) => {
+      resolve(dialog.type());
+      await dialog.dismiss();
+    }),
+  );
+  await page.evaluate(() => location.reload());
+  expect(await asked).toBe("beforeunload");
+  await expect(messageField(page)).toHaveValue("");
   // Moving to another room meanwhile does not move the message: it goes where it was written.
   await roomLink(page, "#dev").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("#dev");

@@ -50,6 +50,8 @@ pub fn files_of_paste(_ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
 
 pub fn keep_stray_drops() {}
 
+pub fn warn_on_leave(_active: bool) {}
+
 pub async fn upload(
     _file: &PickedFile,
     _name: &str,

@@ -129,6 +129,35 @@ pub fn files_of_paste(ev: &leptos::ev::ClipboardEvent) -> Vec<PickedFile> {
     files_of(data.files())
 }
 
+thread_local! {
+    /// Whether leaving the page now would lose something (and the listener that says so is
+    /// registered).
+    static LEAVE_WARNING: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+}
+
+/// Whether the browser asks before the page is left (closed, reloaded, navigated away): while
+/// something would be lost with it.
+pub fn warn_on_leave(active: bool) {
+    let (_, registered) = LEAVE_WARNING.get();
+    LEAVE_WARNING.set((active, true));
+    if registered {
+        return;
+    }
+    let ask = Closure::<dyn FnMut(web_sys::Event)>::new(|ev: web_sys::Event| {
+        if LEAVE_WARNING.get().0 {
+            ev.prevent_default();
+            // What older Chromium needs to ask.
+            let _ = Reflect::set(
+                &ev,
+                &JsValue::from_str("returnValue"),
+                &JsValue::from_str(""),
+            );
+        }
+    });
+    let _ = window().add_event_listener_with_callback("beforeunload", ask.as_ref().unchecked_ref());
+    ask.forget();
+}
+
 /// Files dropped anywhere on the page but on its drop zone are not opened by the browser in
 /// place of the chat (losing what is typed and what waits to be sent). For the page's life.
 pub fn keep_stray_drops() {

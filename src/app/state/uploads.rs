@@ -108,6 +108,17 @@ impl ChatState {
         self.send_held();
     }
 
+    /// Whether leaving the page now would lose what it has not sent: a file on its way, or a
+    /// message waiting for its files (the outbox keeps a message only once they are stored).
+    pub fn unsent_files(self) -> bool {
+        self.held.with(Option::is_some)
+            || self.uploads.with(|uploads| {
+                uploads
+                    .iter()
+                    .any(|upload| matches!(upload.state, UploadState::Uploading))
+            })
+    }
+
     /// The files are sent: the picked ones are not kept any more.
     pub(super) fn forget_picked(self) {
         self.picked.0.update_value(|(picked, _)| picked.clear());

@@ -101,10 +101,12 @@ pub fn MessageList() -> impl IntoView {
         }
         waiting
     });
-    // The reply bar above the box takes room from the log: a reader at the bottom stays there.
-    // (Not at first: a permalink's page starts where its message is.)
+    // The reply bar and the files to send above the box take room from the log: a reader at
+    // the bottom stays there. (Not at first: a permalink's page starts where its message is.)
     Effect::new(move |first: Option<()>| {
         chat.replying.track();
+        chat.uploads.track();
+        chat.held.track();
         if first.is_some() && at_bottom.get_value() {
             request_animation_frame(scroll_to_bottom);
         }

@@ -48,6 +48,8 @@ pub fn Chat(page: PageState) -> impl IntoView {
             format!("{room} · Chat")
         });
     });
+    // Leaving while files upload, or while a message waits for them, asks first.
+    Effect::new(move |_| platform::warn_on_leave(chat.unsent_files()));
     let menu_open = RwSignal::new(false);
     // Files are being dragged over the conversation.
     let dropping = RwSignal::new(false);
