@@ -523,10 +523,16 @@ async fn a_photo_keeps_no_location_stays_upright_and_has_a_thumbnail() {
 async fn images_are_known_by_their_bytes_and_bombs_refused_from_their_header() {
     let chat = Chat::new().await;
     // A PNG sent as anything is a PNG; a small one is its own thumbnail's size.
+    let dot = png(30, 20);
     let file = chat
-        .upload("dot.png", "application/octet-stream", png(30, 20))
+        .upload("dot.png", "application/octet-stream", dot.clone())
         .await;
     assert_eq!(file["content_type"], "image/png");
+    // Nothing to remove from it: stored as it came.
+    let stored = chat
+        .get(&format!("/files/{}", file["id"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(bytes_of(stored).await, dot);
     assert_eq!(
         (file["width"].as_u64(), file["height"].as_u64()),
         (Some(30), Some(20))

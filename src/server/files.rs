@@ -134,7 +134,10 @@ pub async fn upload(
     if let Some(format) = Format::recognise(&head) {
         match examine(&state, &file, format).await {
             Ok(Some((examined, bytes))) => {
-                store_bytes(&state, &id, bytes).await?;
+                // Only an image whose metadata was removed is written again.
+                if let Some(bytes) = bytes {
+                    store_bytes(&state, &id, bytes).await?;
+                }
                 file.size = examined.size;
                 file.content_type = format.mime().to_owned();
                 file.width = examined.width;
@@ -239,12 +242,12 @@ struct Image {
 }
 
 /// Reads a stored upload back and examines it as `format` (one at a time, off the runtime):
-/// the image and its new bytes, `None` if it is no image after all, or 400 if it is too large.
+/// the image and its new bytes (if its metadata was removed), `None` if it is no image after all, or 400 if it is too large.
 async fn examine(
     state: &AppState,
     file: &FileInfo,
     format: Format,
-) -> Result<Option<(Image, Vec<u8>)>, AjaxError> {
+) -> Result<Option<(Image, Option<Vec<u8>>)>, AjaxError> {
     let _turn = DECODING.acquire().await.map_err(|_| AjaxError::Panic)?;
     let files = state.store.files();
     let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
@@ -281,7 +284,7 @@ async fn examine(
             thumb,
         } => Some((
             Image {
-                size: bytes.len() as u64,
+                size: bytes.as_ref().map_or(file.size, |bytes| bytes.len() as u64),
                 width: Some(width),
                 height: Some(height),
                 thumb,

@@ -66,10 +66,11 @@ impl Format {
 /// What an upload that starts like an image turned out to be.
 #[derive(Debug)]
 pub enum Examined {
-    /// An image: its bytes without metadata (but its orientation), its size the right way up,
-    /// and its thumbnail (PNG or JPEG).
+    /// An image: its bytes without metadata (but its orientation; `None` when there was none
+    /// to remove, and the stored bytes stay as they are), its size the right way up, and its
+    /// thumbnail (PNG or JPEG).
     Image {
-        bytes: Vec<u8>,
+        bytes: Option<Vec<u8>>,
         width: u32,
         height: u32,
         thumb: Vec<u8>,
@@ -140,7 +141,7 @@ pub fn examine(format: Format, bytes: Vec<u8>) -> Examined {
         (width, height)
     };
     Examined::Image {
-        bytes: stripped,
+        bytes: (stripped != bytes).then_some(stripped),
         width,
         height,
         thumb,
@@ -503,6 +504,7 @@ mod tests {
         else {
             panic!("not an image");
         };
+        let bytes = bytes.expect("metadata removed");
         assert!(!has(&bytes, b"GPS") && !has(&bytes, b"Secret") && !has(&bytes, b"iTXt"));
         // Orientation 8 (turned 270 degrees): 20 x 30 as shown.
         assert_eq!((width, height), (20, 30));
@@ -555,6 +557,7 @@ mod tests {
         else {
             panic!("not an image");
         };
+        let bytes = bytes.expect("metadata removed");
         assert_eq!((width, height), (30, 20));
         assert!(!has(&bytes, b"GPS") && !has(&bytes, b"Secret"));
         assert_eq!(bytes[20] & (0x08 | 0x04), 0, "flags cleared");
