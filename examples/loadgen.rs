@@ -1656,7 +1656,8 @@ async fn conversation(addr: SocketAddr, rich: bool, pad: usize) -> Result<(u64, 
 /// `--rich-only`: the idle sync and the newest-20 sync of a conversation with reactions and
 /// replies, of one without, and of one without whose texts are as long (the control: what the
 /// bytes cost), each in turns with the ceiling, `--rounds` rounds (at least three); each round's
-/// ratios and their medians, and what the conversation's fields cost (rich over plain).
+/// ratios and their medians, and what the conversation's fields cost (rich over plain), by the
+/// medians and within each round.
 async fn rich_in_turns(args: &Args) -> Result<(), Error> {
     let rounds = args.rounds.max(3);
     let (warm_up, duration) = (Duration::from_secs(1), Duration::from_secs(args.duration));
@@ -1682,6 +1683,10 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
     // Per phase (plain idle, rich idle, plain newest 20, rich newest 20, padded newest 20), each
     // round's ratio.
     let mut ratios = [(); 5].map(|()| Vec::new());
+    // Each round's throughput of each phase: rich over plain within one round compares phases
+    // seconds apart, which the machine's drift moves less than ratios to a ceiling measured
+    // before them.
+    let mut rates = Vec::with_capacity(rounds);
     let mut errors = 0;
     for round in 1..=rounds {
         let bare = ceiling_phase(args, ceiling.addr, warm_up, duration).await?;
@@ -1727,6 +1732,7 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
         // later in the round than another.
         phases[..2].rotate_left(round % 2);
         phases[2..].rotate_left(round % 3);
+        let mut rate = [0.0; 5];
         for (at, name, server, body, expect) in phases {
             let make = move |_, _| body.clone();
             let run = saturate(
@@ -1748,8 +1754,24 @@ async fn rich_in_turns(args: &Args) -> Result<(), Error> {
                 bare.rate()
             );
             ratios[at].push(ratio);
+            rate[at] = run.rate();
         }
+        rates.push(rate);
     }
+    let within_rounds = |of: usize, to: usize| {
+        let mut each: Vec<f64> = rates.iter().map(|rate| rate[of] / rate[to]).collect();
+        each.sort_by(f64::total_cmp);
+        let listed: Vec<String> = each.iter().map(|ratio| format!("{ratio:.2}")).collect();
+        format!("{:.2} ({})", each[each.len() / 2], listed.join(", "))
+    };
+    println!(
+        "within each round, medians (each round's, sorted): idle sync rich of plain {}; newest \
+         20 rich of plain {} (target >= 0.90), padded of plain {}, rich of padded {}",
+        within_rounds(1, 0),
+        within_rounds(3, 2),
+        within_rounds(4, 2),
+        within_rounds(3, 4)
+    );
     let medians = ratios.map(|mut round| {
         round.sort_by(f64::total_cmp);
         round[rounds / 2]
