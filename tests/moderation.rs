@@ -687,6 +687,25 @@ async fn reactions_are_refused_in_order_and_retries_toggle_nothing_again() {
             .len(),
         1
     );
+    // The nonce of that toggle is no retry of another: another emoji, or another key's.
+    let events = chat.sync(0, true).await.len();
+    for (emoji, key) in [("🎉", BOB), ("👍", ANN)] {
+        let reused = chat
+            .expect(
+                react(id, emoji, Some(key), Some("react-nonce-1")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert_eq!(
+            reused["data"]["message"],
+            "data.nonce: already used for another change"
+        );
+    }
+    assert_eq!(chat.sync(0, true).await.len(), events, "nothing toggled");
+    assert_eq!(
+        item(&chat.sync(0, false).await, id)["reactions"],
+        json!([{"emoji": "👍", "authors": [first["data"]["author"]]}])
+    );
     let event = first["data"]["id"].as_u64().unwrap();
     chat.expect(react(event, "👍", Some(BOB), None), StatusCode::NOT_FOUND)
         .await;

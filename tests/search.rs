@@ -135,6 +135,41 @@ async fn edited_messages_match_their_current_text_and_deleted_ones_never() {
 }
 
 #[tokio::test]
+async fn found_messages_carry_their_reactions_and_quotes_as_syncs_do() {
+    let (_fx, router) = chat().await;
+    let quoted = post(&router, "general", "the quoted line").await;
+    let body = json!({"type": "message", "data": {"sender": "s", "message": "a findable reply", "reply_to": quoted, "key": KEY}});
+    let (status, reply) = call(&router, body).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let id = reply["data"]["id"].as_u64().unwrap();
+    let react = json!({"type": "react", "data": {"id": id, "emoji": "👀", "key": KEY}});
+    assert_eq!(call(&router, react).await.0, StatusCode::OK);
+    let (_, found) = call(
+        &router,
+        json!({"type": "search", "data": {"q": "findable"}}),
+    )
+    .await;
+    let item = &found["data"][0];
+    assert_eq!(item["id"], id);
+    assert_eq!(item["reactions"][0]["emoji"], "👀");
+    assert_eq!(item["reactions"][0]["authors"].as_array().unwrap().len(), 1);
+    assert_eq!(item["reply_to"]["id"], quoted);
+    assert_eq!(item["reply_to"]["message"], "the quoted line");
+    // The quote follows its message's deletion, in search as everywhere.
+    let delete = json!({"type": "delete", "data": {"id": quoted, "key": KEY}});
+    assert_eq!(call(&router, delete).await.0, StatusCode::OK);
+    let (_, found) = call(
+        &router,
+        json!({"type": "search", "data": {"q": "findable"}}),
+    )
+    .await;
+    assert_eq!(
+        found["data"][0]["reply_to"],
+        json!({"id": quoted, "deleted": true})
+    );
+}
+
+#[tokio::test]
 async fn at_most_fifty_newest_first_and_the_next_page_with_before() {
     let (_fx, router) = chat().await;
     let mut ids = Vec::new();

@@ -1,6 +1,7 @@
 // Replies: `Reply` quotes a message above the box (Escape or `Cancel reply` takes it back), the
 // answer shows the quote on every page within a poll, the quote follows an edit of what it
-// quotes, its link scrolls to the quoted message and marks it, and the outbox keeps it offline.
+// quotes and its deletion, its link scrolls to the quoted message and marks it, and the outbox
+// keeps it offline.
 import { expect, log, messageField, nameField, openChat, test, unique } from "./helpers";
 
 const KEY = "replies-spec-key-of-cleo-0123456789";
@@ -32,6 +33,10 @@ test("reply, follow the quote's edit, jump to it; offline the outbox keeps the r
   await expect(page.getByText(`Replying to Cleo`)).toBeVisible();
   await expect(messageField(page)).toBeFocused();
   await page.keyboard.press("Escape");
+  await expect(page.getByText(`Replying to Cleo`)).toHaveCount(0);
+  // Reply, then `Cancel reply`: the same.
+  await question.getByRole("button", { name: "Reply" }).click();
+  await page.getByRole("button", { name: "Cancel reply" }).click();
   await expect(page.getByText(`Replying to Cleo`)).toHaveCount(0);
 
   // Reply, and send the answer: it quotes the question, here and on Ben's page.
@@ -73,6 +78,14 @@ test("reply, follow the quote's edit, jump to it; offline the outbox keeps the r
   await context.setOffline(false);
   const stored = log(ben).locator("li:not(.pending)", { hasText: late });
   await expect(stored.locator(".quote")).toContainText(edited);
+
+  // Cleo deletes the question: within a poll, the replies say so, with no link left to follow.
+  await request.post("/ajax", { data: { type: "delete", data: { id: askedId, key: KEY } } });
+  for (const reader of [page, ben]) {
+    const reply = log(reader).locator("li", { hasText: said });
+    await expect(reply.locator(".quote")).toHaveText("Replying to a deleted message");
+    await expect(reply.getByRole("link", { name: /^In reply to/ })).toHaveCount(0);
+  }
 });
 
 test("a reply whose message was deleted before it was sent goes without its quote", async ({

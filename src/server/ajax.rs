@@ -680,6 +680,9 @@ pub(super) fn refused(outcome: Outcome, id: u64) -> Result<Outcome, AjaxError> {
                 .into(),
         )),
         Outcome::Refused(Refusal::NoSuchBot) => Err(AjaxError::NotFound("no such bot".into())),
+        Outcome::Refused(Refusal::NonceTaken) => {
+            Err(Invalid("data.nonce: already used for another change".into()).into())
+        }
         Outcome::Refused(Refusal::NotInRooms) => Err(AjaxError::Forbidden(
             "not allowed: a bot reacts only in the rooms it may post to".into(),
         )),

@@ -195,6 +195,8 @@ pub enum Refusal {
     NoSuchFile,
     /// A post attaching a file attached to a message already.
     FileAttached,
+    /// A reaction whose nonce recorded another toggle (another emoji, or another key's).
+    NonceTaken,
 }
 
 /// Whether an edit or a delete goes ahead: in the message's room, or not, with its answer.
@@ -518,6 +520,19 @@ pub(crate) fn react(
         Ok(added) => Ok((set, added)),
         Err(crate::protocol::TooManyReactions) => Err(Refusal::TooManyReactions),
     }
+}
+
+/// What a reactions event's row keeps in its text of the toggle it records: who toggled which
+/// emoji. Never sent (the event's item carries the set alone); it tells a retry of this toggle
+/// from another toggle that reuses its nonce.
+pub(crate) fn toggle_text(author: &str, emoji: &str) -> String {
+    format!("{author} {emoji}")
+}
+
+/// Whether the reactions event whose row has `text` recorded this toggle. Rows written before
+/// toggles were recorded have no text and are taken as this toggle's, as they were then.
+pub(crate) fn same_toggle(text: &str, author: &str, emoji: &str) -> bool {
+    text.is_empty() || text == toggle_text(author, emoji)
 }
 
 /// A set of reactions as the backends store it: JSON text, `None` for none.

@@ -33,8 +33,8 @@ use super::files::{
 };
 use super::{
     Actor, Asker, Backend, Bot, Committed, Outcome, QuotedRow, Refusal, RoomFilter, StoredRow,
-    Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
-    stored_quote, stored_reactions, verdict,
+    Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react, same_toggle,
+    stored_quote, stored_reactions, toggle_text, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, FileInfo, Quote, ValidMessage, quoted};
 
@@ -758,8 +758,25 @@ async fn moderate(
         } => {
             let banned = banned(tx, Some(author.as_str()), address.as_deref()).await?;
             let repeat = by_nonce(tx, nonce.as_deref()).await?;
+            // A retry is this toggle's only if its event recorded this toggle.
+            let taken = match &repeat {
+                Some(first) if first.kind == crate::protocol::Kind::Reactions => {
+                    let text: String = tx
+                        .query_one(
+                            "SELECT message FROM chat_messages WHERE id = $1",
+                            &[&to_i64(first.id)],
+                        )
+                        .await?
+                        .try_get(0)?;
+                    !same_toggle(&text, author, emoji)
+                }
+                _ => false,
+            };
             // Anyone may react to any message: no author to match.
             match verdict(banned, repeat, live(tx, *id).await?, Asker::Reader(author)) {
+                Verdict::Answer(Outcome::Stored(_)) if taken => {
+                    Outcome::Refused(Refusal::NonceTaken)
+                }
                 Verdict::Answer(outcome) => outcome,
                 Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
                     Outcome::Refused(Refusal::NotInRooms)
@@ -782,7 +799,8 @@ async fn moderate(
                                 &[&target, &set],
                             )
                             .await?;
-                            let event = (kind::REACTIONS, room, target, "");
+                            let toggle = toggle_text(author, emoji);
+                            let event = (kind::REACTIONS, room, target, toggle.as_str());
                             Outcome::Stored(insert_event(tx, event, set, nonce, now, items).await?)
                         }
                     }

@@ -24,7 +24,7 @@ use super::files::{
 use super::{
     Actor, Asker, Backend, Bot, COLUMNS, Committed, Outcome, QuotedRow, Refusal, RoomFilter,
     StoredRow, Verdict, Write, ban_of, ban_row, kind, may_react_in, now_micros, quote_for, react,
-    stored_quote, stored_reactions, verdict,
+    same_toggle, stored_quote, stored_reactions, toggle_text, verdict,
 };
 use crate::protocol::{Ban, ChatMessage, FileInfo, Quote, ValidMessage, quoted};
 
@@ -932,8 +932,21 @@ fn commit_with(
             } => {
                 let banned = bans.holds(Some(author.as_str()), address.as_deref());
                 let repeat = by_nonce(&tx, nonce.as_deref())?;
+                // A retry is this toggle's only if its event recorded this toggle.
+                let taken = match &repeat {
+                    Some(first) if first.kind == crate::protocol::Kind::Reactions => {
+                        let text: String = tx
+                            .prepare_cached("SELECT message FROM messages WHERE id = ?1")?
+                            .query_row([to_i64(first.id)], |row| row.get(0))?;
+                        !same_toggle(&text, author, emoji)
+                    }
+                    _ => false,
+                };
                 // Anyone may react to any message: no author to match.
                 match verdict(banned, repeat, live(&tx, *id)?, Asker::Reader(author)) {
+                    Verdict::Answer(Outcome::Stored(_)) if taken => {
+                        Outcome::Refused(Refusal::NonceTaken)
+                    }
                     Verdict::Answer(outcome) => outcome,
                     Verdict::Go(room) if !may_react_in(rooms.as_deref(), &room) => {
                         Outcome::Refused(Refusal::NotInRooms)
@@ -951,7 +964,9 @@ fn commit_with(
                                     "UPDATE messages SET reactions = ?2 WHERE id = ?1",
                                 )?
                                 .execute(params![target, set])?;
-                                let mut event = Event::new(kind::REACTIONS, room, target, "", now);
+                                let toggle = toggle_text(author, emoji);
+                                let mut event =
+                                    Event::new(kind::REACTIONS, room, target, &toggle, now);
                                 event.reactions = set;
                                 Outcome::Stored(event.insert(&tx, nonce, &mut done.items)?)
                             }
