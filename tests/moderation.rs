@@ -305,6 +305,19 @@ async fn an_author_edits_and_deletes_their_message_as_events_the_seed_never_sees
         Some(edit_id),
         "a retry stores nothing new"
     );
+    // The nonce is no retry of another change: another text, or another key's edit.
+    for (key, text) in [(ANN, "fixed otherwise"), (BOB, "fixed")] {
+        let reused = chat
+            .expect(
+                edit(Some(key), text, Some("edit-nonce-1")),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        assert_eq!(
+            reused["data"]["message"],
+            "data.nonce: already used for another change"
+        );
+    }
 
     // A client that names rooms gets the event; the seed's clients get the current text only.
     let events = chat.sync(other, true).await;

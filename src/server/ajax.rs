@@ -311,12 +311,16 @@ async fn edit_message(
     let id = edit.id;
     let key = edit.key.clone();
     let write = edit_write(state, edit, address_of(client))?;
+    let text = match &write {
+        Write::Edit { message, .. } => message.clone(),
+        _ => String::new(),
+    };
     if let Some(key) = key.as_deref() {
         bots::bot_of_key(state, key).await?;
     }
     let event = stored(state.store.write(write).await?, id)?;
-    // A nonce that stored something else is not this edit's retry.
-    if event.kind != Kind::Edit || event.target != Some(id) {
+    // A nonce that stored something else (another text too) is not this edit's retry.
+    if event.kind != Kind::Edit || event.target != Some(id) || event.message != text {
         return Err(Invalid("data.nonce: already used for another change".into()).into());
     }
     done(Status {

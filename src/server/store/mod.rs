@@ -195,7 +195,8 @@ pub enum Refusal {
     NoSuchFile,
     /// A post attaching a file attached to a message already.
     FileAttached,
-    /// A reaction whose nonce recorded another toggle (another emoji, or another key's).
+    /// A nonce that recorded another change: another key's edit or delete, or another toggle
+    /// (another emoji, or another key's).
     NonceTaken,
 }
 
@@ -240,6 +241,14 @@ pub(crate) fn verdict(
         return match asker {
             Asker::Owner(me) | Asker::Reader(me) if !may_read(&first.room, Some(me)) => {
                 refused(Refusal::NoSuchMessage)
+            }
+            // Another key's change of its own message: not this asker's retry.
+            Asker::Owner(me)
+                if live
+                    .as_ref()
+                    .is_some_and(|(_, owner)| owner.as_deref() != Some(me)) =>
+            {
+                refused(Refusal::NonceTaken)
             }
             _ => Verdict::Answer(Outcome::Stored(first)),
         };
