@@ -800,6 +800,53 @@ async fn files_never_attached_are_swept_after_a_day() {
     assert_eq!(chat.get(&kept, None).await.status(), StatusCode::OK);
 }
 
+/// A post attaching files the sweep finds stale, while it sweeps: each post is stored with its
+/// files or refused with 404, and the sweep goes through; neither is failed by the two waiting on
+/// each other (a post naming its files against the order the sweep takes them in could, on
+/// PostgreSQL, until both took them in the order of their ids).
+#[tokio::test]
+async fn posts_attaching_stale_files_and_the_sweep_never_fail_each_other() {
+    let chat = Chat::new().await;
+    let files = chat.fx.store.files();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let later = now + 2 * 24 * 60 * 60 * 1_000_000;
+    let (mut stored, mut swept) = (0, 0);
+    for round in 0..60 {
+        let mut named = Vec::new();
+        for name in ["a.txt", "b.txt", "c.txt"] {
+            let file = chat.upload(name, "text/plain", b"x".to_vec()).await;
+            named.push(file["id"].as_str().unwrap().to_owned());
+        }
+        // Against the order of their ids.
+        named.sort();
+        named.reverse();
+        let post = json!({"type": "message", "data": {"sender": "Ann", "message": format!("round {round}"), "key": ANN, "files": named}});
+        // The sweep starts a little later each round, to land at every point of the post.
+        let sweep = async {
+            for _ in 0..round * 2 {
+                tokio::task::yield_now().await;
+            }
+            files.sweep_files(later).await
+        };
+        let ((status, reply), sweep) = tokio::join!(chat.call(post), sweep);
+        let removed = sweep.expect("the sweep goes through");
+        match status {
+            StatusCode::OK => stored += 1,
+            StatusCode::NOT_FOUND => swept += 1,
+            _ => panic!("round {round}: {status} {reply}"),
+        }
+        // What the sweep took, it took whole: a stored post has all three files.
+        assert!(
+            status != StatusCode::OK || removed == 0,
+            "round {round}: {removed}"
+        );
+    }
+    assert_eq!(stored + swept, 60);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 

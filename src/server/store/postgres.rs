@@ -832,8 +832,14 @@ async fn moderate(
                 // them, that one included (a later statement sees it).
                 let gone: Vec<String> = tx
                     .query(
-                        "DELETE FROM chat_files
-                         WHERE message IS NULL AND (author = $1 OR address = $2) RETURNING id",
+                        // Locked in the order of their ids first, as the sweep and a post
+                        // lock files (`attach_check`).
+                        "WITH theirs AS (
+                           SELECT id FROM chat_files
+                           WHERE message IS NULL AND (author = $1 OR address = $2)
+                           ORDER BY id FOR UPDATE
+                         )
+                         DELETE FROM chat_files WHERE id IN (SELECT id FROM theirs) RETURNING id",
                         &[&ban.author, &ban.address],
                     )
                     .await?
@@ -937,13 +943,23 @@ async fn attach_check(
     tx: &tokio_postgres::Transaction<'_>,
     post: &ValidMessage,
 ) -> Result<Result<Vec<FileInfo>, Refusal>, tokio_postgres::Error> {
+    // Locked, so that the sweep cannot remove them before this post commits, and all at once in
+    // the order of their ids, the order the sweep locks them in too: a post naming its files in
+    // another order would otherwise wait on the sweep while the sweep waits on it (a deadlock,
+    // which PostgreSQL ends by failing one of them).
+    let mut ids: Vec<&str> = post.files.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    tx.execute(
+        "SELECT 1 FROM chat_files WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&ids],
+    )
+    .await?;
     let mut found = Vec::with_capacity(post.files.len());
     for id in &post.files {
         let row = tx
             .query_opt(
-                // Locked: the sweep cannot remove it before this post commits.
                 "SELECT author, message, name, size, content_type, width, height FROM chat_files
-                 WHERE id = $1 AND size IS NOT NULL FOR UPDATE",
+                 WHERE id = $1 AND size IS NOT NULL",
                 &[id],
             )
             .await?;
@@ -1113,12 +1129,18 @@ impl FileStore for PostgresBackend {
         timed("sweep files", async {
             let tx = client.transaction().await?;
             // One statement: a row that a post attaches meanwhile (it locks the row,
-            // `attach_check`) is checked again once that post commits, and kept.
+            // `attach_check`) is checked again once that post commits, and kept. Rows are
+            // locked in the order of their ids, as a post locks them: neither can wait on the
+            // other in a circle.
             let removed: i64 = tx
                 .query_one(
-                    "WITH gone AS (
-                       DELETE FROM chat_files WHERE message IS NULL
+                    "WITH stale AS (
+                       SELECT id FROM chat_files WHERE message IS NULL
                          AND (created < $1 OR (size IS NULL AND created < $2))
+                       ORDER BY id FOR UPDATE
+                     ), gone AS (
+                       DELETE FROM chat_files WHERE id IN (SELECT id FROM stale)
+                         AND message IS NULL
                        RETURNING id
                      ), chunks AS (
                        DELETE FROM chat_file_chunks WHERE file IN (SELECT id FROM gone)
