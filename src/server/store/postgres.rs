@@ -832,8 +832,8 @@ async fn moderate(
                 // them, that one included (a later statement sees it).
                 let gone: Vec<String> = tx
                     .query(
-                        // Locked in the order of their ids first, as the sweep and a post
-                        // lock files (`attach_check`).
+                        // Locked in the order of their ids first, as a post locks files
+                        // (`attach_check`); then their chunks, as an upload's end takes them.
                         "WITH theirs AS (
                            SELECT id FROM chat_files
                            WHERE message IS NULL AND (author = $1 OR address = $2)
@@ -943,12 +943,13 @@ async fn attach_check(
     tx: &tokio_postgres::Transaction<'_>,
     post: &ValidMessage,
 ) -> Result<Result<Vec<FileInfo>, Refusal>, tokio_postgres::Error> {
-    // Locked, so that the sweep cannot remove them before this post commits, and all at once in
-    // the order of their ids, the order the sweep locks them in too: a post naming its files in
-    // another order would otherwise wait on the sweep while the sweep waits on it (a deadlock,
-    // which PostgreSQL ends by failing one of them).
-    let mut ids: Vec<&str> = post.files.iter().map(String::as_str).collect();
-    ids.sort_unstable();
+    if post.files.is_empty() {
+        return Ok(attachable(Vec::new(), post.author.as_deref()));
+    }
+    // Locked, so that the sweep cannot remove them before this post commits; all at once, in
+    // the order of their ids, as a purge locks them. (The sweep skips locked rows, so it never
+    // waits on a batch of posts, whatever order the batch's posts take their files in.)
+    let ids: Vec<&str> = post.files.iter().map(String::as_str).collect();
     tx.execute(
         "SELECT 1 FROM chat_files WHERE id = ANY($1) ORDER BY id FOR UPDATE",
         &[&ids],
@@ -1046,6 +1047,12 @@ impl FileStore for PostgresBackend {
         let mut client = self.connection().await.map_err(StoreError::backend)?;
         timed("finish an upload", async {
             let tx = client.transaction().await?;
+            // The row before its chunks, the order a purge takes them in.
+            tx.execute(
+                "SELECT 1 FROM chat_files WHERE id = $1 FOR UPDATE",
+                &[&file.id],
+            )
+            .await?;
             tx.execute(
                 "DELETE FROM chat_file_chunks WHERE file = $1 AND seq >= $2",
                 &[&file.id, &chunks],
@@ -1069,6 +1076,9 @@ impl FileStore for PostgresBackend {
         let mut client = self.connection().await.map_err(StoreError::backend)?;
         timed("drop an upload", async {
             let tx = client.transaction().await?;
+            // The row before its chunks, the order a purge takes them in.
+            tx.execute("SELECT 1 FROM chat_files WHERE id = $1 FOR UPDATE", &[&id])
+                .await?;
             tx.execute("DELETE FROM chat_file_chunks WHERE file = $1", &[&id])
                 .await?;
             tx.execute(
@@ -1128,16 +1138,16 @@ impl FileStore for PostgresBackend {
         let mut client = self.connection().await.map_err(StoreError::backend)?;
         timed("sweep files", async {
             let tx = client.transaction().await?;
-            // One statement: a row that a post attaches meanwhile (it locks the row,
-            // `attach_check`) is checked again once that post commits, and kept. Rows are
-            // locked in the order of their ids, as a post locks them: neither can wait on the
-            // other in a circle.
+            // One statement, which waits on nobody: a row locked by a post attaching it
+            // (`attach_check`), a purge or an upload is skipped, and left to the next sweep if
+            // it is still stale then. (Waiting would let a batch of posts, which takes its
+            // files post by post, and the sweep each hold what the other waits for.)
             let removed: i64 = tx
                 .query_one(
                     "WITH stale AS (
                        SELECT id FROM chat_files WHERE message IS NULL
                          AND (created < $1 OR (size IS NULL AND created < $2))
-                       ORDER BY id FOR UPDATE
+                       FOR UPDATE SKIP LOCKED
                      ), gone AS (
                        DELETE FROM chat_files WHERE id IN (SELECT id FROM stale)
                          AND message IS NULL
