@@ -27,7 +27,7 @@
 //!    1,000 pages with one a second), each in turns against a bare long-poll server (this same
 //!    binary run with `--long-poll-ceiling-server`) and a fresh chat server, `--rounds` times:
 //!    delivery to each page (from publication, as above; from the acknowledgement printed
-//!    beside it), and the chat's figures as ratios to the bare server's;
+//!    beside it on standard error), and the chat's figures as ratios to the bare server's;
 //! 6. measures the page's first-visit download (WASM + JS + CSS, brotli) as served.
 //!
 //! Every chat server it starts serves 10 rooms, `general` and `r1` to `r9` (`CHAT_ROOMS`); the
