@@ -76,7 +76,12 @@ pub fn app(state: AppState) -> Router {
         .route("/ajax", ajax_route)
         .route("/bots/{room}/messages", bots_route)
         .route("/files", files_route)
-        .route("/files/{*path}", get(files::download))
+        .route(
+            "/files/{*path}",
+            get(files::download).layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
+                error::AjaxError::Panic.into_response()
+            })),
+        )
         .merge(pages)
         // The headers every response gets (see `common_headers`): one layer whose future is a
         // plain `map`, no allocation, where five header-setting layers nested five futures
@@ -235,13 +240,13 @@ mod tests {
         assert!(store.append(post("direct")).await.is_err());
     }
 
-    /// A store whose `rooms` panics (as a bug would), and otherwise the one it wraps.
+    /// A store whose `rooms` and `files` panic (as a bug would), and otherwise the one it wraps.
     struct PanicsOnRooms(Arc<dyn Store>);
 
     #[async_trait::async_trait]
     impl Store for PanicsOnRooms {
         fn files(&self) -> &dyn crate::server::store::FileStore {
-            self.0.files()
+            panic!("a bug while serving a file");
         }
         async fn write(&self, write: Write) -> Result<StoreOutcome, StoreError> {
             self.0.write(write).await
@@ -412,6 +417,24 @@ mod tests {
             envelope,
             serde_json::json!({"type": "status", "data": {"status": 1, "message": "internal server error"}})
         );
+        // And on a file's download: the same envelope its other errors are.
+        for path in [
+            "/files/abcdefghijklmnopqrstuv",
+            "/files/abcdefghijklmnopqrstuv/thumb",
+        ] {
+            let request = Request::get(path).body(Body::empty()).unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{path}"
+            );
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(envelope["data"]["status"], 1, "{path}");
+        }
         // The next request is served as usual.
         assert_eq!(status_of(&router, get_healthz()).await, StatusCode::OK);
         assert_eq!(
