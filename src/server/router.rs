@@ -36,22 +36,16 @@ pub fn app(state: AppState) -> Router {
     let ajax_route: MethodRouter<Arc<AppState>> = post(ajax::ajax)
         .fallback(ajax::method_not_allowed)
         .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
-            error::AjaxError::Panic.into_response()
-        }));
+        .layer::<_, Infallible>(CatchPanicLayer::custom(panic_envelope));
     // A bot's posts: the same limits and panic answer as `/ajax`.
     let bots_route: MethodRouter<Arc<AppState>> = post(bots::post_message)
         .fallback(bots::method_not_allowed)
         .layer::<_, Infallible>(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
-            error::AjaxError::Panic.into_response()
-        }));
+        .layer::<_, Infallible>(CatchPanicLayer::custom(panic_envelope));
     // Uploads are streamed into storage with their own limit (`--max-file-bytes`), not buffered.
     let files_route: MethodRouter<Arc<AppState>> = post(files::upload)
         .layer::<_, Infallible>(DefaultBodyLimit::disable())
-        .layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
-            error::AjaxError::Panic.into_response()
-        }));
+        .layer::<_, Infallible>(CatchPanicLayer::custom(panic_envelope));
     let pages = Router::new()
         .route("/", get(page::general))
         .route("/admin", get(page::admin))
@@ -78,9 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route("/files", files_route)
         .route(
             "/files/{*path}",
-            get(files::download).layer::<_, Infallible>(CatchPanicLayer::custom(|_| {
-                error::AjaxError::Panic.into_response()
-            })),
+            get(files::download).layer::<_, Infallible>(CatchPanicLayer::custom(panic_envelope)),
         )
         .merge(pages)
         // The headers every response gets (see `common_headers`): one layer whose future is a
@@ -99,6 +91,12 @@ pub fn app(state: AppState) -> Router {
         router
     };
     router.with_state(state)
+}
+
+/// What a panic in a handler of the protocol's routes (`/ajax`, bots, files) is answered with:
+/// the status envelope its client understands, never a connection dropped without an answer.
+fn panic_envelope(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    error::AjaxError::Panic.into_response()
 }
 
 /// The security headers every response gets unless it set its own (the page's CSP carries its
@@ -241,10 +239,10 @@ mod tests {
     }
 
     /// A store whose `rooms` and `files` panic (as a bug would), and otherwise the one it wraps.
-    struct PanicsOnRooms(Arc<dyn Store>);
+    struct PanicsOnRoomsAndFiles(Arc<dyn Store>);
 
     #[async_trait::async_trait]
-    impl Store for PanicsOnRooms {
+    impl Store for PanicsOnRoomsAndFiles {
         fn files(&self) -> &dyn crate::server::store::FileStore {
             panic!("a bug while serving a file");
         }
@@ -376,7 +374,7 @@ mod tests {
     async fn a_handler_that_panics_is_answered_500_as_its_client_understands_and_the_server_goes_on()
      {
         let mut state = memory_state().await;
-        state.store = Arc::new(PanicsOnRooms(Arc::clone(&state.store)));
+        state.store = Arc::new(PanicsOnRoomsAndFiles(Arc::clone(&state.store)));
         state.build = HeaderValue::from_static("0123456789abcdef");
         let router = app(state);
         let page = Request::get("/r/general").body(Body::empty()).unwrap();
